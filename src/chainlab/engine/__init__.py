@@ -1,0 +1,43 @@
+"""The parallel-runnable engine: LangChain's LCEL API, built to fan out fast.
+
+Read in this order: ``base`` (the interface), ``sequence`` and ``parallel`` (composition),
+``fanout`` (how branches run at once), ``leaf`` (where user code runs), ``run``
+(what a call shares with its tree), ``limiter``, ``pool``, ``cancel``, ``tracing``.
+"""
+
+from chainlab.engine.base import Runnable, RunnableBinding, coerce_to_runnable
+from chainlab.engine.cancel import Cancelled, asleep, cancelled, sleep
+from chainlab.engine.config import RunnableConfig
+from chainlab.engine.each import RunnableEach
+from chainlab.engine.fallbacks import RunnableWithFallbacks
+from chainlab.engine.lambdas import RunnableLambda, chain
+from chainlab.engine.parallel import RunnableMap, RunnableParallel
+from chainlab.engine.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
+from chainlab.engine.retry import RunnableRetry
+from chainlab.engine.sequence import RunnableSequence
+from chainlab.engine.tracing import Listener, Span, listen
+
+__all__ = [
+    "Cancelled",
+    "Listener",
+    "Runnable",
+    "RunnableAssign",
+    "RunnableBinding",
+    "RunnableConfig",
+    "RunnableEach",
+    "RunnableLambda",
+    "RunnableMap",
+    "RunnableParallel",
+    "RunnablePassthrough",
+    "RunnablePick",
+    "RunnableRetry",
+    "RunnableSequence",
+    "RunnableWithFallbacks",
+    "Span",
+    "asleep",
+    "cancelled",
+    "chain",
+    "coerce_to_runnable",
+    "listen",
+    "sleep",
+]

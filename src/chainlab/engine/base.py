@@ -1,0 +1,472 @@
+"""``Runnable``: the one interface every chain piece shares, as in LangChain.
+
+A subclass implements two methods and inherits the whole public API:
+
+* ``_invoke(input, frame)``: run synchronously (threads for concurrency);
+* ``_ainvoke(input, frame)``: run on the event loop (tasks for concurrency).
+
+``frame`` is the node's place in the run tree (see ``run.py``). The public methods
+(``invoke``, ``batch``, ``stream``, ``|``, ``with_retry`` ...) live here and are the same
+for every runnable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from chainlab.engine.cancel import CancelScope
+from chainlab.engine.config import config_list, merge_configs, validate_config
+from chainlab.engine.fanout import afan_out, aiter_completed, fan_out
+from chainlab.engine.leaf import submit_in_frame
+from chainlab.engine.limiter import Limiter
+from chainlab.engine.run import (
+    Frame,
+    ROOT_ID,
+    acall_node,
+    call_node,
+    close_span,
+    open_span,
+    skip_span,
+    start_run,
+    status_of,
+)
+
+if TYPE_CHECKING:
+    from chainlab.engine.each import RunnableEach
+    from chainlab.engine.fallbacks import RunnableWithFallbacks
+    from chainlab.engine.passthrough import RunnableAssign, RunnablePick
+    from chainlab.engine.retry import RunnableRetry
+    from chainlab.engine.sequence import RunnableSequence
+
+Input = TypeVar("Input")
+Output = TypeVar("Output")
+Other = TypeVar("Other")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class Runnable(Generic[Input, Output]):
+    """A unit of work that can be invoked, batched, streamed and composed."""
+
+    name: str | None = None
+    kind: str = "leaf"
+    """``"leaf"`` for user work; otherwise the structure ("parallel", "sequence", ...)."""
+    transparent: bool = False
+    """True for wrappers that emit no span of their own (retries re-run their child)."""
+    config: Mapping[str, Any] = _EMPTY
+    """Config bound with :meth:`with_config` (empty for most runnables)."""
+
+    # -- what subclasses implement ---------------------------------------------------
+
+    def _invoke(self, input: Input, frame: Frame) -> Output:
+        raise NotImplementedError
+
+    async def _ainvoke(self, input: Input, frame: Frame) -> Output:
+        """Default: run the sync implementation on the engine's pool."""
+        return await asyncio.wrap_future(submit_in_frame(frame, self._invoke, input, frame))
+
+    def _stream(self, input: Input, frame: Frame) -> Iterator[Output]:
+        yield self._invoke(input, frame)
+
+    async def _astream(self, input: Input, frame: Frame) -> AsyncIterator[Output]:
+        yield await self._ainvoke(input, frame)
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        """Sub-runnables as ``(id_segment, edge_label, child)``, for graphs."""
+        return []
+
+    # -- names -------------------------------------------------------------------------
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        """The runnable's name (its ``name``, else its class name), plus ``suffix``."""
+        base = name or self.name or type(self).__name__
+        return f"{base}{suffix}" if suffix else base
+
+    def __repr__(self) -> str:
+        return self.get_name()
+
+    # -- running -----------------------------------------------------------------------
+
+    def invoke(self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Output:
+        """Run on one input and return the output; parallel branches run on threads."""
+        frame = start_run(self, config)
+        if frame.parent is not None:
+            return _joined(self, input, frame)
+        try:
+            return call_node(self, input, frame)
+        except BaseException as exc:
+            frame.scope.cancel(exc)  # cooperative work still running stops early
+            raise
+
+    async def ainvoke(
+        self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Output:
+        """Run on one input on the event loop; parallel branches run as tasks."""
+        frame = start_run(self, config)
+        if frame.parent is not None:
+            return await _ajoined(self, input, frame)
+        try:
+            return await acall_node(self, input, frame)
+        except BaseException as exc:
+            frame.scope.cancel(exc)
+            raise
+
+    def batch(
+        self,
+        inputs: Sequence[Input],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Output]:
+        """Run on many inputs at once; outputs in input order.
+
+        One run covers the whole batch, so ``max_concurrency`` bounds all leaf calls of
+        all items together. After a failure no queued item starts (unless
+        ``return_exceptions=True``, which puts each error in its item's place).
+        """
+        frames, scope = self._batch_frames(config, len(inputs))
+        join = fan_out(
+            [functools.partial(call_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
+            scope,
+            skip=lambda i: skip_span(self, frames[i], inputs[i]),
+            window=frames[0].window if frames else None,
+            fail_fast=not return_exceptions,
+        )
+        return join.wait()
+
+    async def abatch(
+        self,
+        inputs: Sequence[Input],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Output]:
+        """Async :meth:`batch`: items run as tasks under one global limit."""
+        frames, scope = self._batch_frames(config, len(inputs))
+        return await afan_out(
+            [functools.partial(acall_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
+            scope,
+            skip=lambda i: skip_span(self, frames[i], inputs[i]),
+            window=frames[0].window if frames else None,
+            fail_fast=not return_exceptions,
+        )
+
+    def batch_as_completed(
+        self,
+        inputs: Sequence[Input],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> Iterator[tuple[int, Output | Exception]]:
+        """Like :meth:`batch`, but yield ``(index, output)`` as each item finishes."""
+        frames, scope = self._batch_frames(config, len(inputs))
+        join = fan_out(
+            [functools.partial(call_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
+            scope,
+            skip=lambda i: skip_span(self, frames[i], inputs[i]),
+            window=frames[0].window if frames else None,
+            fail_fast=not return_exceptions,
+            stream=True,
+        )
+        try:
+            for index, value, error in join.as_completed():
+                if error is not None and not return_exceptions:
+                    raise error
+                yield index, (error if error is not None else value)  # type: ignore[misc]
+        finally:
+            if join.remaining:
+                scope.cancel()
+
+    async def abatch_as_completed(
+        self,
+        inputs: Sequence[Input],
+        config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> AsyncIterator[tuple[int, Output | Exception]]:
+        """Async :meth:`batch_as_completed`."""
+        frames, scope = self._batch_frames(config, len(inputs))
+
+        def item(i: int) -> Callable[[], Any]:
+            async def call() -> Any:
+                try:
+                    return await acall_node(self, inputs[i], frames[i])
+                except Exception as exc:
+                    if return_exceptions:
+                        return exc
+                    raise
+
+            return call
+
+        async for index, value in aiter_completed(
+            [item(i) for i in range(len(inputs))],
+            scope,
+            skip=lambda i: skip_span(self, frames[i], inputs[i]),
+            window=frames[0].window if frames else None,
+        ):
+            yield index, value
+
+    def _batch_frames(
+        self, config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, n: int
+    ) -> tuple[list[Frame], CancelScope]:
+        """One frame per item, all in one run (so one limiter and one tracer)."""
+        configs = config_list(config, n)
+        if not configs:
+            return [], CancelScope()
+        first = start_run(self, configs[0])
+        if first.parent is not None:  # batch called from inside a running chain
+            scope = first.scope.child()
+            name = self.get_name()
+            return [first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)], scope
+        frames = [first]
+        for i, cfg in enumerate(configs[1:], 1):
+            validate_config(cfg)
+            frames.append(Frame(first.run, None, "", ROOT_ID, first.scope, cfg, first.limiters))
+        for i, frame in enumerate(frames):
+            frame.segment = f"{frame.config.get('run_name') or self.get_name()}[{i}]"
+        return frames, first.scope
+
+    def stream(
+        self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[Output]:
+        """Yield the output in chunks: a RunnableParallel yields ``{key: value}`` as
+        each branch finishes; most runnables yield their whole output once."""
+        frame = start_run(self, config)
+        yield from stream_node(self, input, frame)
+
+    async def astream(
+        self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncIterator[Output]:
+        """Async :meth:`stream`."""
+        frame = start_run(self, config)
+        async for chunk in astream_node(self, input, frame):
+            yield chunk
+
+    # -- composition -------------------------------------------------------------------
+
+    def __or__(self, other: Any) -> RunnableSequence[Input, Any]:
+        from chainlab.engine.sequence import RunnableSequence
+
+        return RunnableSequence(self, coerce_to_runnable(other))
+
+    def __ror__(self, other: Any) -> RunnableSequence[Any, Output]:
+        from chainlab.engine.sequence import RunnableSequence
+
+        return RunnableSequence(coerce_to_runnable(other), self)
+
+    def pipe(self, *others: Any, name: str | None = None) -> RunnableSequence[Input, Any]:
+        """``a.pipe(b, c)`` is ``a | b | c``."""
+        from chainlab.engine.sequence import RunnableSequence
+
+        return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
+
+    def map(self) -> RunnableEach[Input, Output]:
+        """A runnable that applies this one to every item of a list, in parallel."""
+        from chainlab.engine.each import RunnableEach
+
+        return RunnableEach(bound=self)
+
+    def assign(self, **kwargs: Any) -> RunnableSequence[Input, dict[str, Any]]:
+        """Add keys computed from this runnable's dict output: ``chain.assign(n=len)``."""
+        from chainlab.engine.passthrough import RunnableAssign
+
+        return self | RunnableAssign(kwargs)
+
+    def pick(self, keys: str | list[str]) -> RunnableSequence[Input, Any]:
+        """Keep only ``keys`` of this runnable's dict output (a str key gives the value)."""
+        from chainlab.engine.passthrough import RunnablePick
+
+        return self | RunnablePick(keys)
+
+    def with_config(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Runnable[Input, Output]:
+        """A copy of this runnable with config keys bound (``run_name``, ``max_concurrency``...)."""
+        merged = merge_configs(config, kwargs)
+        validate_config(merged)
+        return RunnableBinding(self, merged)
+
+    def with_retry(
+        self,
+        *,
+        retry_if_exception_type: tuple[type[BaseException], ...] = (Exception,),
+        wait_exponential_jitter: bool = True,
+        stop_after_attempt: int = 3,
+        **kwargs: Any,
+    ) -> RunnableRetry[Input, Output]:
+        """Retry on the given exception types, waiting longer (with jitter) each time."""
+        from chainlab.engine.retry import RunnableRetry
+
+        return RunnableRetry(
+            self,
+            retry_exception_types=retry_if_exception_type,
+            wait_exponential_jitter=wait_exponential_jitter,
+            max_attempt_number=stop_after_attempt,
+            **kwargs,
+        )
+
+    def with_fallbacks(
+        self,
+        fallbacks: Sequence[Runnable[Input, Output]],
+        *,
+        exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
+        **kwargs: Any,
+    ) -> RunnableWithFallbacks[Input, Output]:
+        """Try ``fallbacks`` in order when this runnable raises one of the exceptions."""
+        from chainlab.engine.fallbacks import RunnableWithFallbacks
+
+        return RunnableWithFallbacks(
+            self, fallbacks, exceptions_to_handle=exceptions_to_handle, **kwargs
+        )
+
+    def get_graph(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """The structure as a graph (nodes share the span ids); see ``chainlab.viz``."""
+        from chainlab.viz.graph import build_graph  # the one upward import: a view
+
+        return build_graph(self, **kwargs)
+
+
+class RunnableBinding(Runnable[Input, Output]):
+    """A runnable with config bound to it (what :meth:`Runnable.with_config` returns)."""
+
+    def __init__(self, bound: Runnable[Input, Output], config: Mapping[str, Any]) -> None:
+        self.bound = bound.bound if isinstance(bound, RunnableBinding) else bound
+        self.config = (
+            merge_configs(bound.config, config) if isinstance(bound, RunnableBinding) else dict(config)
+        )
+        self.kind = self.bound.kind
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return self.bound.get_name(suffix, name=name or self.config.get("run_name"))
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        return self.bound._children()
+
+    def _bind(self, frame: Frame) -> Frame:
+        frame.config = merge_configs(frame.config, self.config)
+        limit = self.config.get("max_concurrency")
+        if limit is not None:  # a limit for this subtree, on top of any outer one
+            frame.limiters = (*frame.limiters, Limiter(limit))
+        return frame
+
+    def _invoke(self, input: Input, frame: Frame) -> Output:
+        return self.bound._invoke(input, self._bind(frame))
+
+    async def _ainvoke(self, input: Input, frame: Frame) -> Output:
+        return await self.bound._ainvoke(input, self._bind(frame))
+
+    def _stream(self, input: Input, frame: Frame) -> Iterator[Output]:
+        return self.bound._stream(input, self._bind(frame))
+
+    def _astream(self, input: Input, frame: Frame) -> AsyncIterator[Output]:
+        return self.bound._astream(input, self._bind(frame))
+
+
+# -- helpers shared by the public methods ------------------------------------------------
+
+
+def _joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """A call made from inside a leaf joins its run; the leaf lends its slot meanwhile
+    (otherwise nested work could wait forever for the slot its own caller holds)."""
+    holder = frame.parent
+    assert holder is not None
+    if not holder.holds_slot:
+        return call_node(runnable, input, frame)
+    for limiter in holder.limiters:
+        limiter.release()
+    holder.holds_slot = False
+    try:
+        return call_node(runnable, input, frame)
+    finally:
+        for limiter in holder.limiters:
+            limiter.acquire()
+        holder.holds_slot = True
+
+
+async def _ajoined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    holder = frame.parent
+    assert holder is not None
+    if not holder.holds_slot:
+        return await acall_node(runnable, input, frame)
+    for limiter in holder.limiters:
+        limiter.release()
+    holder.holds_slot = False
+    try:
+        return await acall_node(runnable, input, frame)
+    finally:
+        for limiter in holder.limiters:
+            await limiter.aacquire()
+        holder.holds_slot = True
+
+
+def stream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Iterator[Any]:
+    """Stream one node, with its span open until the last chunk."""
+    tracer = frame.run.tracer
+    if tracer is not None and not runnable.transparent:
+        tracer.start(open_span(runnable, frame, input))
+    last = None
+    try:
+        for chunk in runnable._stream(input, frame):
+            last = chunk
+            yield chunk
+    except BaseException as exc:
+        if frame.parent is None or isinstance(exc, GeneratorExit):
+            frame.scope.cancel(exc)
+        if tracer is not None and not runnable.transparent:
+            close_span(frame, "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame), error=exc)
+        raise
+    if tracer is not None and not runnable.transparent:
+        close_span(frame, "ok", last)
+
+
+async def astream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> AsyncIterator[Any]:
+    """Async :func:`stream_node`."""
+    tracer = frame.run.tracer
+    if tracer is not None and not runnable.transparent:
+        tracer.start(open_span(runnable, frame, input))
+    last = None
+    try:
+        async for chunk in runnable._astream(input, frame):
+            last = chunk
+            yield chunk
+    except BaseException as exc:
+        if frame.parent is None or isinstance(exc, GeneratorExit):
+            frame.scope.cancel(exc)
+        if tracer is not None and not runnable.transparent:
+            close_span(frame, "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame), error=exc)
+        raise
+    if tracer is not None and not runnable.transparent:
+        close_span(frame, "ok", last)
+
+
+def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
+    """A dict becomes a RunnableParallel, a callable a RunnableLambda.
+
+    >>> coerce_to_runnable({"n": len}).invoke("abc")
+    {'n': 3}
+    """
+    if isinstance(thing, Runnable):
+        return thing
+    if isinstance(thing, Mapping):
+        from chainlab.engine.parallel import RunnableParallel
+
+        return RunnableParallel(dict(thing))
+    if callable(thing):
+        from chainlab.engine.lambdas import RunnableLambda
+
+        return RunnableLambda(thing)
+    place = f" {where}" if where else ""
+    raise TypeError(
+        f"expected a Runnable, a callable or a dict{place}, got {type(thing).__name__}: "
+        f"{thing!r:.80}. Wrap a constant value as `lambda _: value`."
+    )
+
+
+def coerce_all(things: Iterable[Any]) -> list[Runnable[Any, Any]]:
+    return [coerce_to_runnable(t) for t in things]

@@ -1,0 +1,124 @@
+"""Cooperative cancellation.
+
+When a branch fails in fail-fast mode, its siblings that have not started never start,
+and the ones already running are asked to stop: their *cancel scope* is cancelled.
+Python cannot kill a thread, so running code stops only if it looks:
+
+>>> import chainlab
+>>> def step(x):
+...     for _ in range(10):
+...         if chainlab.cancelled():      # the run failed elsewhere: stop early
+...             return None
+...         chainlab.sleep(0.001)         # a sleep that wakes up on cancellation
+...     return x
+>>> chainlab.RunnableLambda(step).invoke(1)
+1
+
+Scopes nest: a RunnableParallel opens a child scope for its branches, so a failure
+inside one branch of a partial-results parallel cancels only that branch's subtree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+
+
+class Cancelled(Exception):
+    """Raised by :func:`sleep` / :func:`asleep` when the run was cancelled."""
+
+
+class CancelScope:
+    """A node of the cancellation tree; cancelled if it or any ancestor is."""
+
+    __slots__ = ("_cancelled", "_waiters", "parent", "reason")
+
+    def __init__(self, parent: CancelScope | None = None) -> None:
+        self.parent = parent
+        self._cancelled = False
+        self.reason: BaseException | None = None
+        # shared by the whole tree, created once at the root: wakes every sleeper
+        self._waiters: threading.Condition = (
+            parent._waiters if parent is not None else threading.Condition()
+        )
+
+    @property
+    def cancelled(self) -> bool:
+        scope: CancelScope | None = self
+        while scope is not None:
+            if scope._cancelled:
+                return True
+            scope = scope.parent
+        return False
+
+    def cancel(self, reason: BaseException | None = None) -> None:
+        """Cancel this scope and everything under it; wake cooperative sleepers."""
+        if self._cancelled:
+            return
+        self.reason = reason
+        self._cancelled = True
+        with self._waiters:
+            self._waiters.notify_all()
+
+    def child(self) -> CancelScope:
+        return CancelScope(self)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but raise :class:`Cancelled` as soon as the scope is cancelled."""
+        deadline = time.monotonic() + seconds
+        with self._waiters:
+            while not self.cancelled:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._waiters.wait(left)
+        raise Cancelled("the run was cancelled")
+
+    async def asleep(self, seconds: float) -> None:
+        """Async sleep that also ends early when the scope is cancelled."""
+        deadline = time.monotonic() + seconds
+        while not self.cancelled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.02))
+        raise Cancelled("the run was cancelled")
+
+
+def current_scope() -> CancelScope | None:
+    """The cancel scope of the node running in this thread or task, if any."""
+    from chainlab.engine.run import current_frame
+
+    frame = current_frame()
+    return frame.scope if frame is not None else None
+
+
+def cancelled() -> bool:
+    """True when the run this code belongs to has been cancelled (False outside a run)."""
+    scope = current_scope()
+    return scope is not None and scope.cancelled
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that raises :class:`Cancelled` early when the run is cancelled."""
+    scope = current_scope()
+    if scope is None:
+        time.sleep(seconds)
+    else:
+        scope.sleep(seconds)
+
+
+async def asleep(seconds: float) -> None:
+    """``asyncio.sleep`` that raises :class:`Cancelled` early when the run is cancelled.
+
+    Under ``ainvoke`` a failed sibling also cancels the task itself, as usual in asyncio.
+    """
+    scope = current_scope()
+    if scope is None:
+        await asyncio.sleep(seconds)
+    else:
+        await scope.asleep(seconds)
+
+

@@ -1,0 +1,93 @@
+"""``with_fallbacks``: when a runnable fails, try the next one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.run import Frame, acall_node, call_node
+
+
+class RunnableWithFallbacks(Runnable[Any, Any]):
+    """Try ``runnable``, then each fallback in turn, on ``exceptions_to_handle``.
+
+    With ``exception_key="error"`` and a dict input, each fallback gets the previous
+    error in its input under that key. If every option fails, the first error is
+    raised (as in LangChain), with the later ones attached as notes.
+    """
+
+    kind = "fallbacks"
+
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any],
+        fallbacks: Sequence[Any],
+        *,
+        exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
+        exception_key: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.runnable = runnable
+        self.fallbacks = [coerce_to_runnable(f, where="as a fallback") for f in fallbacks]
+        self.exceptions_to_handle = exceptions_to_handle
+        self.exception_key = exception_key
+        self.name = name
+
+    @property
+    def runnables(self) -> list[Runnable[Any, Any]]:
+        return [self.runnable, *self.fallbacks]
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        base = name or self.name or f"fallbacks<{self.runnable.get_name()}>"
+        return f"{base}{suffix}" if suffix else base
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        return [
+            (str(i), "try" if i == 0 else f"fallback {i}", r) for i, r in enumerate(self.runnables)
+        ]
+
+    def _input_for(self, input: Any, error: BaseException | None, frame: Frame) -> Any:
+        if self.exception_key is None or error is None:
+            return input
+        if not isinstance(input, Mapping):
+            raise TypeError(
+                f"{frame.path}: exception_key={self.exception_key!r} needs a dict input, "
+                f"got {type(input).__name__}"
+            )
+        return {**input, self.exception_key: error}
+
+    def _invoke(self, input: Any, frame: Frame) -> Any:
+        first: BaseException | None = None
+        last: BaseException | None = None
+        for i, runnable in enumerate(self.runnables):
+            try:
+                return call_node(
+                    runnable, self._input_for(input, last, frame), frame.child(runnable.get_name(), str(i))
+                )
+            except self.exceptions_to_handle as exc:
+                first, last = first or exc, exc
+                if frame.scope.cancelled:
+                    break
+        raise _settle(first, last)
+
+    async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        first: BaseException | None = None
+        last: BaseException | None = None
+        for i, runnable in enumerate(self.runnables):
+            try:
+                return await acall_node(
+                    runnable, self._input_for(input, last, frame), frame.child(runnable.get_name(), str(i))
+                )
+            except self.exceptions_to_handle as exc:
+                first, last = first or exc, exc
+                if frame.scope.cancelled:
+                    break
+        raise _settle(first, last)
+
+
+def _settle(first: BaseException | None, last: BaseException | None) -> BaseException:
+    assert first is not None and last is not None
+    if last is not first:
+        first.add_note(f"every fallback failed too; the last one raised {last!r}")
+    return first

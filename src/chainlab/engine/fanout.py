@@ -1,0 +1,245 @@
+"""Fan-out and fan-in: run N independent calls at once, collect N results.
+
+This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
+
+    caller ──fan-out──▶ worker 1: pulls call 0, then the next free index, ...
+                        worker 2: pulls call 1, ...           (pool threads / tasks)
+           ◀─fan-in──── Join: results[i], the first error, "all done"
+
+* Workers pull indices from a shared counter, so a fast worker drains trivial calls
+  before the others even wake up, and slow calls each get their own worker.
+* With a concurrency limit ``window``, only ``window`` workers are started.
+* Fail fast: the first error wakes the caller at once; the calls nobody has pulled
+  yet are recorded as cancelled and never start; the cancel scope tells the running
+  ones to stop if they can.
+* The caller never runs a call itself: it stays free to raise (and to receive Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from queue import SimpleQueue
+from typing import Any
+
+from chainlab.engine.cancel import Cancelled, CancelScope
+from chainlab.engine.pool import get_pool
+
+Call = Callable[[], Any]
+ACall = Callable[[], Coroutine[Any, Any, Any]]
+Skip = Callable[[int], None]
+
+
+class Join:
+    """Where the results of one fan-out come together."""
+
+    __slots__ = (
+        "_completions",
+        "_done",
+        "_lock",
+        "error",
+        "fail_fast",
+        "remaining",
+        "results",
+        "scope",
+    )
+
+    def __init__(self, n: int, scope: CancelScope, fail_fast: bool, stream: bool) -> None:
+        self.results: list[Any] = [None] * n
+        self.remaining = n
+        self.error: BaseException | None = None
+        self.scope = scope
+        self.fail_fast = fail_fast
+        self._lock = threading.Lock()
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._completions: SimpleQueue[tuple[int, Any, BaseException | None]] | None = (
+            SimpleQueue() if stream else None
+        )
+        if n == 0:
+            self._done.release()
+
+    @property
+    def stopped(self) -> bool:
+        """True once the fan-out failed (fail-fast) or its scope was cancelled."""
+        return self.error is not None or self.scope.cancelled
+
+    def finish(self, index: int, value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            if error is None:
+                self.results[index] = value
+            elif self.fail_fast and self.error is None:
+                self.error = error
+                self.scope.cancel(error)
+            elif not self.fail_fast:
+                self.results[index] = error
+            self.remaining -= 1
+            finished = self.remaining == 0 or (self.error is error and error is not None)
+        if self._completions is not None:
+            self._completions.put((index, value, error))
+        if finished and self._done.locked():
+            try:
+                self._done.release()
+            except RuntimeError:  # released twice by a race between the last two
+                pass
+
+    def wait(self) -> list[Any]:
+        """Block until every call is done (or the first failure), then fan in."""
+        try:
+            self._done.acquire()
+        except BaseException as exc:  # Ctrl-C while waiting: stop everything
+            self.scope.cancel(exc)
+            raise
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+    def as_completed(self) -> Iterator[tuple[int, Any, BaseException | None]]:
+        """Yield ``(index, value, error)`` as calls finish; stop at the first failure."""
+        assert self._completions is not None
+        for _ in range(len(self.results)):
+            try:
+                item = self._completions.get()
+            except BaseException as exc:
+                self.scope.cancel(exc)
+                raise
+            yield item
+            if item[2] is not None and self.fail_fast:
+                return
+
+
+def fan_out(
+    calls: list[Call],
+    scope: CancelScope,
+    *,
+    skip: Skip,
+    window: int | None = None,
+    fail_fast: bool = True,
+    stream: bool = False,
+) -> Join:
+    """Start ``calls`` on the engine's pool and return their :class:`Join`.
+
+    ``skip(i)`` is called instead of ``calls[i]`` once the fan-out has stopped.
+    """
+    n = len(calls)
+    join = Join(n, scope, fail_fast, stream)
+    counter = itertools.count()
+
+    def worker(context: contextvars.Context) -> None:
+        for index in counter:
+            if index >= n:
+                return
+            if join.stopped:
+                skip(index)
+                join.finish(index, None, Cancelled("not started: the fan-out was cancelled"))
+                continue
+            try:
+                value = context.run(calls[index])
+            except BaseException as exc:
+                join.finish(index, None, exc)
+            else:
+                join.finish(index, value, None)
+
+    pool = get_pool()
+    workers = n if window is None else min(n, window)
+    for _ in range(workers):
+        pool.run(worker, contextvars.copy_context())
+    return join
+
+
+async def afan_out(
+    calls: list[ACall],
+    scope: CancelScope,
+    *,
+    skip: Skip,
+    window: int | None = None,
+    fail_fast: bool = True,
+) -> list[Any]:
+    """The asyncio twin of :func:`fan_out`: tasks instead of threads.
+
+    The first failure cancels the sibling tasks and raises at once.
+    """
+    n = len(calls)
+    if n == 0:
+        return []
+    loop = asyncio.get_running_loop()
+    results: list[Any] = [None] * n
+    done: asyncio.Future[None] = loop.create_future()
+    state = {"next": 0, "remaining": n}
+    tasks: list[asyncio.Task[None]] = []
+
+    async def worker() -> None:
+        while state["next"] < n:
+            index = state["next"]
+            state["next"] = index + 1
+            if scope.cancelled:
+                skip(index)
+                continue
+            try:
+                results[index] = await calls[index]()
+            except asyncio.CancelledError:
+                raise  # cancelled by us (a sibling failed) or by the caller
+            except BaseException as exc:
+                if fail_fast:
+                    if not done.done():
+                        done.set_exception(exc)
+                    return
+                results[index] = exc
+            state["remaining"] -= 1
+            if state["remaining"] == 0 and not done.done():
+                done.set_result(None)
+
+    workers = n if window is None else min(n, window)
+    tasks = [loop.create_task(worker()) for _ in range(workers)]
+    try:
+        await done
+    except BaseException as exc:
+        scope.cancel(exc)
+        for task in tasks:
+            task.cancel()
+        for index in range(state["next"], n):
+            skip(index)
+        state["next"] = n
+        raise
+    return results
+
+
+async def aiter_completed(
+    calls: list[ACall], scope: CancelScope, *, skip: Skip, window: int | None = None
+) -> AsyncIterator[tuple[int, Any]]:
+    """Yield ``(index, value)`` as the calls finish; the first failure raises."""
+    n = len(calls)
+    queue: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
+
+    async def one(index: int) -> None:
+        try:
+            queue.put_nowait((index, await calls[index](), None))
+        except BaseException as exc:
+            queue.put_nowait((index, None, exc))
+
+    limit = asyncio.Semaphore(window) if window else None
+
+    async def limited(index: int) -> None:
+        if limit is None:
+            await one(index)
+        else:
+            async with limit:
+                await one(index)
+
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(limited(i)) for i in range(n)]
+    try:
+        for _ in range(n):
+            index, value, error = await queue.get()
+            if error is not None:
+                raise error
+            yield index, value
+    finally:
+        pending = [t for t in tasks if not t.done()]
+        if pending:
+            scope.cancel()
+            for task in pending:
+                task.cancel()

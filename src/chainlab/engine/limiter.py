@@ -1,0 +1,95 @@
+"""One concurrency limit for a whole run, shared by threads and asyncio tasks.
+
+``max_concurrency=N`` means: at most N *leaf* calls (functions, models) of this run at
+once, wherever they sit in the tree and whichever driver (``invoke`` / ``ainvoke``)
+runs them. Structural nodes (parallels, sequences) never hold a slot while they wait
+for their children, so nesting cannot deadlock, even at N = 1.
+
+Waiters are served first come, first served. A sync waiter blocks on its own lock; an
+async waiter awaits a future that the releasing thread resolves on the waiter's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+
+
+class Limiter:
+    """A FIFO semaphore usable from threads and from event loops alike."""
+
+    __slots__ = ("_free", "_lock", "_waiters", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = limit
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]
+        self._waiters = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self.limit - self._free
+
+    def acquire(self) -> None:
+        """Take a slot, blocking this thread until one is free."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            gate = threading.Lock()
+            gate.acquire()
+            self._waiters.append(gate)
+        try:
+            gate.acquire()  # released by release(), which hands us its slot
+        except BaseException:  # KeyboardInterrupt while waiting: give the slot back
+            self._abandon(gate)
+            raise
+
+    async def aacquire(self) -> None:
+        """Take a slot, suspending this task until one is free."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            entry = (loop, future)
+            self._waiters.append(entry)
+        try:
+            await future
+        except BaseException:  # cancelled while waiting
+            self._abandon(entry)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back, or hand it directly to the longest waiter."""
+        with self._lock:
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if isinstance(waiter, tuple):
+                    loop, future = waiter
+                    if loop.is_closed():
+                        continue
+                    loop.call_soon_threadsafe(_resolve, future)
+                else:
+                    waiter.release()
+                return
+            self._free += 1
+
+    def _abandon(self, waiter: threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> None:
+        with self._lock:
+            try:
+                self._waiters.remove(waiter)
+                return  # never got a slot
+            except ValueError:
+                pass
+        self.release()  # the slot was handed over just as we gave up: pass it on
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+    else:  # the waiter was cancelled after the slot was handed over
+        pass

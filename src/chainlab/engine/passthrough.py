@@ -1,0 +1,128 @@
+"""Passing data along: RunnablePassthrough, ``.assign()`` and ``.pick()``.
+
+These are structure, not work: they never take a slot of the concurrency limit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chainlab.engine.base import Runnable
+from chainlab.engine.leaf import arun_leaf, arun_sync_leaf, run_coroutine_leaf, run_leaf
+from chainlab.engine.parallel import RunnableParallel
+from chainlab.engine.run import Frame
+
+
+class RunnablePassthrough(Runnable[Any, Any]):
+    """Return the input unchanged (optionally calling ``func(input)`` on the side).
+
+    >>> from chainlab import RunnableParallel
+    >>> RunnableParallel(original=RunnablePassthrough(), n=len).invoke("abc")
+    {'original': 'abc', 'n': 3}
+    """
+
+    kind = "passthrough"
+
+    def __init__(
+        self,
+        func: Callable[[Any], Any] | None = None,
+        afunc: Callable[[Any], Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        if func is not None and inspect.iscoroutinefunction(func):
+            func, afunc = None, func
+        self.func = func
+        self.afunc = afunc
+        self.name = name
+        if func is not None or afunc is not None:
+            self.kind = "leaf"  # it calls user code: that is work
+
+    @classmethod
+    def assign(cls, **kwargs: Any) -> RunnableAssign:  # type: ignore[override]
+        """Pass a dict through, adding keys computed in parallel from it.
+
+        >>> RunnablePassthrough.assign(n=lambda d: len(d["text"])).invoke({"text": "hey"})
+        {'text': 'hey', 'n': 3}
+        """
+        return RunnableAssign(RunnableParallel(kwargs))
+
+    def _invoke(self, input: Any, frame: Frame) -> Any:
+        if self.func is not None:
+            run_leaf(frame, self.func, input)
+        elif self.afunc is not None:
+            run_coroutine_leaf(frame, self.afunc, input)
+        return input
+
+    async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        if self.afunc is not None:
+            await arun_leaf(frame, self.afunc, input)
+        elif self.func is not None:
+            await arun_sync_leaf(frame, self.func, input)
+        return input
+
+
+class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
+    """``{**input, **mapper(input)}``: the mapper's branches run in parallel."""
+
+    kind = "assign"
+
+    def __init__(self, mapper: RunnableParallel | Mapping[str, Any], *, name: str | None = None) -> None:
+        self.mapper = mapper if isinstance(mapper, RunnableParallel) else RunnableParallel(mapper)
+        self.name = name
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        base = name or self.name or f"assign<{','.join(self.mapper.steps__)}>"
+        return f"{base}{suffix}" if suffix else base
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        return self.mapper._children()
+
+    @staticmethod
+    def _check(input: Any, frame: Frame) -> None:
+        if not isinstance(input, Mapping):
+            raise TypeError(
+                f"{frame.path}: .assign() needs a dict input, got {type(input).__name__}: "
+                f"{input!r:.60}"
+            )
+
+    def _invoke(self, input: dict[str, Any], frame: Frame) -> dict[str, Any]:
+        self._check(input, frame)
+        return {**input, **self.mapper._invoke(input, frame)}
+
+    async def _ainvoke(self, input: dict[str, Any], frame: Frame) -> dict[str, Any]:
+        self._check(input, frame)
+        return {**input, **await self.mapper._ainvoke(input, frame)}
+
+
+class RunnablePick(Runnable[dict[str, Any], Any]):
+    """Keep some keys of a dict: a str key gives its value, a list gives a smaller dict.
+
+    >>> RunnablePick("a").invoke({"a": 1, "b": 2})
+    1
+    >>> RunnablePick(["a"]).invoke({"a": 1, "b": 2})
+    {'a': 1}
+    """
+
+    kind = "passthrough"
+
+    def __init__(self, keys: str | list[str], *, name: str | None = None) -> None:
+        self.keys = keys
+        self.name = name
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        keys = self.keys if isinstance(self.keys, str) else ",".join(self.keys)
+        base = name or self.name or f"pick<{keys}>"
+        return f"{base}{suffix}" if suffix else base
+
+    def _invoke(self, input: dict[str, Any], frame: Frame) -> Any:
+        if not isinstance(input, Mapping):
+            raise TypeError(f"{frame.path}: .pick() needs a dict input, got {type(input).__name__}")
+        if isinstance(self.keys, str):
+            return input.get(self.keys)
+        return {key: input[key] for key in self.keys if key in input}
+
+    async def _ainvoke(self, input: dict[str, Any], frame: Frame) -> Any:
+        return self._invoke(input, frame)

@@ -1,0 +1,90 @@
+"""``with_retry``: run again after a failure, waiting longer each time.
+
+The waits come from tenacity's ``wait_exponential_jitter`` (LangChain's defaults:
+1 s, doubling, up to 60 s, plus up to 1 s of jitter). Every attempt is a span of its
+own with ``attempt`` = 1, 2, 3..., so a recording shows the retries on the timeline.
+A wait ends early (and nothing more is tried) when the run is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import tenacity
+
+from chainlab.engine.base import Runnable
+from chainlab.engine.cancel import Cancelled
+from chainlab.engine.run import Frame, acall_node, call_node
+
+
+class RunnableRetry(Runnable[Any, Any]):
+    """Retry ``bound`` on ``retry_exception_types``, up to ``max_attempt_number`` tries."""
+
+    transparent = True
+
+    def __init__(
+        self,
+        bound: Runnable[Any, Any],
+        *,
+        retry_exception_types: tuple[type[BaseException], ...] = (Exception,),
+        wait_exponential_jitter: bool = True,
+        max_attempt_number: int = 3,
+        exponential_jitter_params: dict[str, float] | None = None,
+    ) -> None:
+        if max_attempt_number < 1:
+            raise ValueError(f"stop_after_attempt must be >= 1, got {max_attempt_number}")
+        self.bound = bound
+        self.retry_exception_types = retry_exception_types
+        self.max_attempt_number = max_attempt_number
+        self.kind = bound.kind
+        self._wait = (
+            tenacity.wait_exponential_jitter(**(exponential_jitter_params or {}))
+            if wait_exponential_jitter
+            else None
+        )
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return self.bound.get_name(suffix, name=name)
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        return self.bound._children()
+
+    def _should_retry(self, exc: BaseException, attempt: int, frame: Frame) -> bool:
+        return (
+            attempt < self.max_attempt_number
+            and isinstance(exc, self.retry_exception_types)
+            and not isinstance(exc, Cancelled)
+            and not frame.scope.cancelled
+        )
+
+    def _delay(self, attempt: int) -> float:
+        if self._wait is None:
+            return 0.0
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(self._wait(state))
+
+    def _invoke(self, input: Any, frame: Frame) -> Any:
+        attempt = 1
+        while True:
+            try:
+                return call_node(self.bound, input, frame)
+            except BaseException as exc:
+                if not self._should_retry(exc, attempt, frame):
+                    raise
+            frame.scope.sleep(self._delay(attempt))
+            attempt += 1
+            frame = frame.retry(attempt)
+
+    async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        attempt = 1
+        while True:
+            try:
+                return await acall_node(self.bound, input, frame)
+            except BaseException as exc:
+                if not self._should_retry(exc, attempt, frame):
+                    raise
+            await asyncio.sleep(self._delay(attempt))
+            attempt += 1
+            frame = frame.retry(attempt)

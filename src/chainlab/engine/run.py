@@ -1,0 +1,288 @@
+"""Runs and frames: the state one top-level call shares with its whole tree.
+
+``chain.invoke(x)`` creates one :class:`Run` (the merged config, the global limiter,
+the listeners) and a root :class:`Frame`. Each node execution gets its own frame,
+a child of its parent's, so the frame chain *is* the position in the tree: the span
+path, the node id of the graph and the cancel scope all come from it.
+
+``call_node`` / ``acall_node`` are the only places that run a node: they emit the
+span events (when someone listens) and name the failing branch in errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from chainlab.engine.cancel import CancelScope
+from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
+from chainlab.engine.errors import mark_origin
+from chainlab.engine.limiter import Limiter
+from chainlab.engine.tracing import Span, Tracer, global_listeners, preview
+
+if TYPE_CHECKING:
+    from chainlab.engine.base import Runnable
+
+_RUN_KEY = "__chainlab_frame__"  # a config carrying this key joins that frame's run
+
+_current: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
+    "chainlab_frame", default=None
+)
+
+
+class Run:
+    """What one top-level call shares with its whole tree."""
+
+    __slots__ = ("config", "recursion_limit", "tracer")
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
+        listeners = global_listeners()
+        callbacks = config.get("callbacks")
+        if callbacks:
+            listeners = (*listeners, *callbacks)
+        self.tracer = Tracer(listeners) if listeners else None
+
+
+class Frame:
+    """One node execution's place in the run tree."""
+
+    __slots__ = (
+        "_node_id",
+        "_path",
+        "attempt",
+        "config",
+        "depth",
+        "holds_slot",
+        "limiters",
+        "id_segment",
+        "parent",
+        "run",
+        "scope",
+        "segment",
+        "span",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        parent: Frame | None,
+        segment: str,
+        id_segment: str,
+        scope: CancelScope,
+        config: Mapping[str, Any],
+        limiters: tuple[Limiter, ...] = (),
+        depth: int = 0,
+    ) -> None:
+        self.run = run
+        self.parent = parent
+        self.segment = segment
+        self.id_segment = id_segment
+        self.scope = scope
+        self.config = config
+        self.limiters = limiters
+        self.depth = depth
+        self.attempt = 1
+        self.span: Span | None = None
+        self.holds_slot = False
+        self._path: str | None = None
+        self._node_id: str | None = None
+
+    def child(
+        self, segment: str, id_segment: str | None = None, scope: CancelScope | None = None
+    ) -> Frame:
+        """The frame of a child node (``id_segment`` defaults to ``segment``)."""
+        return Frame(
+            self.run,
+            self,
+            segment,
+            segment if id_segment is None else id_segment,
+            self.scope if scope is None else scope,
+            self.config,
+            self.limiters,
+            self.depth,
+        )
+
+    def retry(self, attempt: int) -> Frame:
+        """The same node again (a retry): same position, a fresh cancel scope."""
+        frame = Frame(self.run, self.parent, self.segment, self.id_segment,
+                      self.scope.child(), self.config, self.limiters, self.depth)
+        frame.attempt = attempt
+        return frame
+
+    @property
+    def window(self) -> int | None:
+        """How many children may usefully run at once (the tightest limit), or None."""
+        return min(limiter.limit for limiter in self.limiters) if self.limiters else None
+
+    @property
+    def path(self) -> str:
+        """Human-readable position: ``"RunnableParallel<a,b>/a/double"``."""
+        if self._path is None:
+            self._path = self.segment if self.parent is None else f"{self.parent.path}/{self.segment}"
+        return self._path
+
+    @property
+    def node_id(self) -> str:
+        """The id of this node in the runnable's graph (map items share it)."""
+        if self._node_id is None:
+            parent = self.parent
+            self._node_id = (
+                self.id_segment if parent is None else f"{parent.node_id}/{self.id_segment}"
+            )
+        return self._node_id
+
+    def public_config(self) -> dict[str, Any]:
+        """The config handed to user functions; passing it on joins this run."""
+        return {**self.config, _RUN_KEY: self}
+
+
+ROOT_ID = "root"
+
+
+def root_frame(config: Mapping[str, Any], segment: str, scope: CancelScope,
+               run: Run | None = None) -> Frame:
+    """A frame at the top of a run tree (one per batch item in ``batch``)."""
+    limit = config.get("max_concurrency")
+    limiters = (Limiter(limit),) if limit is not None else ()
+    return Frame(run or Run(config), None, segment, ROOT_ID, scope, config, limiters)
+
+
+def current_frame() -> Frame | None:
+    """The frame of the node whose user code is running in this thread / task."""
+    return _current.get()
+
+
+def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) -> Frame:
+    """The frame for a top-level call, or for a call joining an enclosing run.
+
+    A call joins the enclosing run when it is made from inside a node's user code
+    (the context variable is set) or when its config came from such code.
+    """
+    parent: Frame | None = None
+    if config:
+        parent = config.get(_RUN_KEY)
+        if parent is None:
+            validate_config(config)
+    if parent is None:
+        parent = _current.get()
+    if parent is None:
+        cfg = dict(config) if config else {}
+        # the run sees a bound config too (callbacks, recursion_limit); the frame's
+        # config gets it when the binding runs
+        run = Run(merge_configs(runnable.config, cfg) if runnable.config else cfg)
+        return root_frame(cfg, cfg.get("run_name") or runnable.get_name(), CancelScope(), run)
+    frame = parent.child(runnable.get_name(), "call:" + runnable.get_name())
+    if config:
+        extra = {k: v for k, v in config.items() if k != _RUN_KEY and k not in parent.config}
+        if extra:
+            frame.config = merge_configs(parent.config, extra)
+    return frame
+
+
+def lane() -> str:
+    """Name of the worker running now: the asyncio task if any, else the thread."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        task = None
+    if task is not None:
+        return task.get_name()
+    return threading.current_thread().name
+
+
+def open_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> Span:
+    parent = frame.parent
+    while parent is not None and parent.span is None:
+        parent = parent.parent
+    span = Span(
+        parent_id=parent.span.run_id if parent is not None and parent.span else None,
+        node_id=frame.node_id,
+        path=frame.path,
+        name=frame.segment if frame.parent is None else runnable.get_name(),
+        kind=runnable.kind,
+        lane=lane(),
+        start_ns=time.perf_counter_ns(),
+        input_preview=preview(input),
+        attempt=frame.attempt,
+        tags=tuple(frame.config.get("tags") or ()),
+    )
+    frame.span = span
+    return span
+
+
+def close_span(frame: Frame, status: str, output: Any = None, error: BaseException | None = None) -> None:
+    span = frame.span
+    tracer = frame.run.tracer
+    if span is None or tracer is None:
+        return
+    span.end_ns = time.perf_counter_ns()
+    span.status = status  # type: ignore[assignment]
+    if error is not None:
+        span.error = error
+    elif status == "ok":
+        span.output_preview = preview(output)
+    tracer.end(span)
+
+
+def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
+    """Record a node that was never started because its run was cancelled."""
+    tracer = frame.run.tracer
+    if tracer is not None:
+        tracer.start(open_span(runnable, frame, input))
+        close_span(frame, "cancelled")
+
+
+def call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """Run one node synchronously, with span events and error annotation."""
+    tracer = frame.run.tracer
+    if tracer is None or runnable.transparent:
+        try:
+            return runnable._invoke(input, frame)
+        except BaseException as exc:
+            mark_origin(exc, frame.path)
+            raise
+    tracer.start(open_span(runnable, frame, input))
+    try:
+        output = runnable._invoke(input, frame)
+    except BaseException as exc:
+        mark_origin(exc, frame.path)
+        close_span(frame, status_of(exc, frame), error=exc)
+        raise
+    close_span(frame, "ok", output)
+    return output
+
+
+async def acall_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """Run one node on the event loop, with span events and error annotation."""
+    tracer = frame.run.tracer
+    if tracer is None or runnable.transparent:
+        try:
+            return await runnable._ainvoke(input, frame)
+        except BaseException as exc:
+            mark_origin(exc, frame.path)
+            raise
+    tracer.start(open_span(runnable, frame, input))
+    try:
+        output = await runnable._ainvoke(input, frame)
+    except BaseException as exc:
+        mark_origin(exc, frame.path)
+        close_span(frame, status_of(exc, frame), error=exc)
+        raise
+    close_span(frame, "ok", output)
+    return output
+
+
+def status_of(exc: BaseException, frame: Frame) -> str:
+    from chainlab.engine.cancel import Cancelled
+
+    if isinstance(exc, Cancelled | asyncio.CancelledError) or (
+        frame.scope.cancelled and frame.scope.reason is not exc
+    ):
+        return "cancelled"
+    return "error"

@@ -1,0 +1,192 @@
+"""Span events: what the engine tells listeners about every node execution.
+
+A *span* is one execution of one node of the runnable tree. The engine creates it when
+the node starts, calls every listener's ``on_start(span)``, fills in the end fields and
+calls ``on_end(span)``. The timeline, the live graph and progress bars are listeners.
+
+Listeners attach for one run through the config (``config={"callbacks": [listener]}``)
+or for every run in the process with :func:`listen`. With no listener attached the
+engine creates no span at all.
+
+A listener that raises is detached from that run and reported once as a warning: a
+crashed view never breaks the chain it watches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import reprlib
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, Protocol
+
+Status = Literal["running", "ok", "error", "cancelled"]
+
+_ids = itertools.count(1)
+_preview = reprlib.Repr()
+_preview.maxstring = 60
+_preview.maxother = 60
+_preview.maxlist = _preview.maxtuple = _preview.maxdict = _preview.maxset = 4
+_preview.maxlevel = 2
+
+
+def preview(value: Any) -> str:
+    """A short, safe repr for span previews (never raises)."""
+    try:
+        return _preview.repr(value)
+    except Exception:  # a broken __repr__ must not break the run
+        return f"<{type(value).__name__}>"
+
+
+class Span:
+    """One execution of one node.
+
+    Attributes:
+        run_id: unique id of this execution.
+        parent_id: ``run_id`` of the enclosing node's span (None at the root).
+        node_id: id of the node in ``runnable.get_graph()`` (map items share one).
+        path: human-readable position, e.g. ``"RunnableParallel<joke,poem>/poem/model"``.
+        name: the node's name.
+        kind: ``"leaf"`` for user work (functions, models), else the structure
+            (``"sequence"``, ``"parallel"``, ``"map"``, ``"passthrough"``, ...).
+        lane: the thread name (sync) or task name (async) that ran it.
+        start_ns / end_ns: ``time.perf_counter_ns()`` timestamps.
+        status: ``"running"``, then ``"ok"``, ``"error"`` or ``"cancelled"``.
+        error: the exception, when ``status == "error"``.
+        attempt: 1 for the first try; retries count up.
+        input_preview / output_preview: short reprs.
+    """
+
+    __slots__ = (
+        "attempt",
+        "end_ns",
+        "error",
+        "input_preview",
+        "kind",
+        "lane",
+        "name",
+        "node_id",
+        "output_preview",
+        "parent_id",
+        "path",
+        "run_id",
+        "start_ns",
+        "status",
+        "tags",
+    )
+
+    def __init__(
+        self,
+        *,
+        parent_id: int | None,
+        node_id: str,
+        path: str,
+        name: str,
+        kind: str,
+        lane: str,
+        start_ns: int,
+        input_preview: str = "",
+        attempt: int = 1,
+        tags: tuple[str, ...] = (),
+    ) -> None:
+        self.run_id = next(_ids)
+        self.parent_id = parent_id
+        self.node_id = node_id
+        self.path = path
+        self.name = name
+        self.kind = kind
+        self.lane = lane
+        self.start_ns = start_ns
+        self.end_ns: int | None = None
+        self.status: Status = "running"
+        self.error: BaseException | None = None
+        self.attempt = attempt
+        self.input_preview = input_preview
+        self.output_preview = ""
+        self.tags = tags
+
+    @property
+    def duration_ns(self) -> int | None:
+        return None if self.end_ns is None else self.end_ns - self.start_ns
+
+    def __repr__(self) -> str:
+        return f"Span({self.path!r}, {self.status}, lane={self.lane!r})"
+
+
+class Listener(Protocol):
+    """Anything with these two methods can watch runs."""
+
+    def on_start(self, span: Span) -> None: ...
+
+    def on_end(self, span: Span) -> None: ...
+
+
+_global_lock = threading.Lock()
+_global_listeners: tuple[Listener, ...] = ()
+
+
+def global_listeners() -> tuple[Listener, ...]:
+    """The listeners attached with :func:`listen`, in attach order."""
+    return _global_listeners
+
+
+def add_listener(listener: Listener) -> None:
+    global _global_listeners
+    with _global_lock:
+        _global_listeners = (*_global_listeners, listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    global _global_listeners
+    with _global_lock:
+        _global_listeners = tuple(x for x in _global_listeners if x is not listener)
+
+
+@contextmanager
+def listen(listener: Listener) -> Iterator[Listener]:
+    """Attach ``listener`` to every run started inside the ``with`` block.
+
+    Runs already going on when the block is entered are not affected.
+    """
+    add_listener(listener)
+    try:
+        yield listener
+    finally:
+        remove_listener(listener)
+
+
+class Tracer:
+    """The listeners of one run, with the guard that keeps a broken one harmless."""
+
+    __slots__ = ("_broken", "listeners")
+
+    def __init__(self, listeners: tuple[Listener, ...]) -> None:
+        self.listeners = listeners
+        self._broken: set[int] = set()
+
+    def start(self, span: Span) -> None:
+        for listener in self.listeners:
+            if id(listener) not in self._broken:
+                try:
+                    listener.on_start(span)
+                except Exception as exc:
+                    self._detach(listener, exc)
+
+    def end(self, span: Span) -> None:
+        for listener in self.listeners:
+            if id(listener) not in self._broken:
+                try:
+                    listener.on_end(span)
+                except Exception as exc:
+                    self._detach(listener, exc)
+
+    def _detach(self, listener: Listener, exc: Exception) -> None:
+        self._broken.add(id(listener))
+        warnings.warn(
+            f"span listener {listener!r} raised {exc!r}; it is detached from this run "
+            "(the run itself goes on)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
