@@ -24,8 +24,8 @@ from chainlab.engine.fanout import afan_out, aiter_completed, fan_out
 from chainlab.engine.leaf import submit_in_frame
 from chainlab.engine.limiter import Limiter
 from chainlab.engine.run import (
-    Frame,
     ROOT_ID,
+    Frame,
     acall_node,
     call_node,
     close_span,
@@ -38,7 +38,6 @@ from chainlab.engine.run import (
 if TYPE_CHECKING:
     from chainlab.engine.each import RunnableEach
     from chainlab.engine.fallbacks import RunnableWithFallbacks
-    from chainlab.engine.passthrough import RunnableAssign, RunnablePick
     from chainlab.engine.retry import RunnableRetry
     from chainlab.engine.sequence import RunnableSequence
 
@@ -91,7 +90,9 @@ class Runnable(Generic[Input, Output]):
 
     # -- running -----------------------------------------------------------------------
 
-    def invoke(self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Output:
+    def invoke(
+        self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Output:
         """Run on one input and return the output; parallel branches run on threads."""
         frame = start_run(self, config)
         if frame.parent is not None:
@@ -150,10 +151,12 @@ class Runnable(Generic[Input, Output]):
         """Async :meth:`batch`: items run as tasks under one global limit."""
         frames, scope = self._batch_frames(config, len(inputs))
         return await afan_out(
-            [functools.partial(acall_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
+            [
+                functools.partial(acall_node, self, x, f)
+                for x, f in zip(inputs, frames, strict=True)
+            ],
             scope,
             skip=lambda i: skip_span(self, frames[i], inputs[i]),
-            window=frames[0].window if frames else None,
             fail_fast=not return_exceptions,
         )
 
@@ -210,7 +213,6 @@ class Runnable(Generic[Input, Output]):
             [item(i) for i in range(len(inputs))],
             scope,
             skip=lambda i: skip_span(self, frames[i], inputs[i]),
-            window=frames[0].window if frames else None,
         ):
             yield index, value
 
@@ -225,9 +227,11 @@ class Runnable(Generic[Input, Output]):
         if first.parent is not None:  # batch called from inside a running chain
             scope = first.scope.child()
             name = self.get_name()
-            return [first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)], scope
+            return [
+                first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)
+            ], scope
         frames = [first]
-        for i, cfg in enumerate(configs[1:], 1):
+        for cfg in configs[1:]:
             validate_config(cfg)
             frames.append(Frame(first.run, None, "", ROOT_ID, first.scope, cfg, first.limiters))
         for i, frame in enumerate(frames):
@@ -252,41 +256,43 @@ class Runnable(Generic[Input, Output]):
 
     # -- composition -------------------------------------------------------------------
 
-    def __or__(self, other: Any) -> RunnableSequence[Input, Any]:
+    def __or__(self, other: Any) -> RunnableSequence:
         from chainlab.engine.sequence import RunnableSequence
 
         return RunnableSequence(self, coerce_to_runnable(other))
 
-    def __ror__(self, other: Any) -> RunnableSequence[Any, Output]:
+    def __ror__(self, other: Any) -> RunnableSequence:
         from chainlab.engine.sequence import RunnableSequence
 
         return RunnableSequence(coerce_to_runnable(other), self)
 
-    def pipe(self, *others: Any, name: str | None = None) -> RunnableSequence[Input, Any]:
+    def pipe(self, *others: Any, name: str | None = None) -> RunnableSequence:
         """``a.pipe(b, c)`` is ``a | b | c``."""
         from chainlab.engine.sequence import RunnableSequence
 
         return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
 
-    def map(self) -> RunnableEach[Input, Output]:
+    def map(self) -> RunnableEach:
         """A runnable that applies this one to every item of a list, in parallel."""
         from chainlab.engine.each import RunnableEach
 
         return RunnableEach(bound=self)
 
-    def assign(self, **kwargs: Any) -> RunnableSequence[Input, dict[str, Any]]:
+    def assign(self, **kwargs: Any) -> RunnableSequence:
         """Add keys computed from this runnable's dict output: ``chain.assign(n=len)``."""
         from chainlab.engine.passthrough import RunnableAssign
 
         return self | RunnableAssign(kwargs)
 
-    def pick(self, keys: str | list[str]) -> RunnableSequence[Input, Any]:
+    def pick(self, keys: str | list[str]) -> RunnableSequence:
         """Keep only ``keys`` of this runnable's dict output (a str key gives the value)."""
         from chainlab.engine.passthrough import RunnablePick
 
         return self | RunnablePick(keys)
 
-    def with_config(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Runnable[Input, Output]:
+    def with_config(
+        self, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Runnable[Input, Output]:
         """A copy of this runnable with config keys bound (``run_name``, ``max_concurrency``...)."""
         merged = merge_configs(config, kwargs)
         validate_config(merged)
@@ -299,7 +305,7 @@ class Runnable(Generic[Input, Output]):
         wait_exponential_jitter: bool = True,
         stop_after_attempt: int = 3,
         **kwargs: Any,
-    ) -> RunnableRetry[Input, Output]:
+    ) -> RunnableRetry:
         """Retry on the given exception types, waiting longer (with jitter) each time."""
         from chainlab.engine.retry import RunnableRetry
 
@@ -317,7 +323,7 @@ class Runnable(Generic[Input, Output]):
         *,
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
         **kwargs: Any,
-    ) -> RunnableWithFallbacks[Input, Output]:
+    ) -> RunnableWithFallbacks:
         """Try ``fallbacks`` in order when this runnable raises one of the exceptions."""
         from chainlab.engine.fallbacks import RunnableWithFallbacks
 
@@ -336,9 +342,12 @@ class RunnableBinding(Runnable[Input, Output]):
     """A runnable with config bound to it (what :meth:`Runnable.with_config` returns)."""
 
     def __init__(self, bound: Runnable[Input, Output], config: Mapping[str, Any]) -> None:
-        self.bound = bound.bound if isinstance(bound, RunnableBinding) else bound
+        inner = bound.bound if isinstance(bound, RunnableBinding) else bound
+        self.bound: Runnable[Input, Output] = inner
         self.config = (
-            merge_configs(bound.config, config) if isinstance(bound, RunnableBinding) else dict(config)
+            merge_configs(bound.config, config)
+            if isinstance(bound, RunnableBinding)
+            else dict(config)
         )
         self.kind = self.bound.kind
 
@@ -419,13 +428,19 @@ def stream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Itera
         if frame.parent is None or isinstance(exc, GeneratorExit):
             frame.scope.cancel(exc)
         if tracer is not None and not runnable.transparent:
-            close_span(frame, "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame), error=exc)
+            close_span(
+                frame,
+                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
+                error=exc,
+            )
         raise
     if tracer is not None and not runnable.transparent:
         close_span(frame, "ok", last)
 
 
-async def astream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> AsyncIterator[Any]:
+async def astream_node(
+    runnable: Runnable[Any, Any], input: Any, frame: Frame
+) -> AsyncIterator[Any]:
     """Async :func:`stream_node`."""
     tracer = frame.run.tracer
     if tracer is not None and not runnable.transparent:
@@ -439,7 +454,11 @@ async def astream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -
         if frame.parent is None or isinstance(exc, GeneratorExit):
             frame.scope.cancel(exc)
         if tracer is not None and not runnable.transparent:
-            close_span(frame, "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame), error=exc)
+            close_span(
+                frame,
+                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
+                error=exc,
+            )
         raise
     if tracer is not None and not runnable.transparent:
         close_span(frame, "ok", last)

@@ -25,7 +25,6 @@ import threading
 import time
 
 
-
 class Cancelled(Exception):
     """Raised by :func:`sleep` / :func:`asleep` when the run was cancelled."""
 
@@ -120,5 +119,3 @@ async def asleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
     else:
         await scope.asleep(seconds)
-
-

@@ -38,9 +38,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if not isinstance(config, Mapping):
         raise TypeError(f"config must be a dict, got {type(config).__name__}: {config!r}")
     limit = config.get("max_concurrency")
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-    ):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"max_concurrency must be a positive int or None, got {limit!r}")
     depth = config.get("recursion_limit")
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):

@@ -38,9 +38,8 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
 
     def _items(self, input: Any, frame: Frame) -> tuple[list[Any], list[Frame]]:
         if isinstance(input, str | bytes | dict) or not hasattr(input, "__iter__"):
-            raise TypeError(
-                f"{frame.path}: .map() needs a list input, got {type(input).__name__}: {input!r:.60}"
-            )
+            got = f"{type(input).__name__}: {input!r:.60}"
+            raise TypeError(f"{frame.path}: .map() needs a list input, got {got}")
         items = list(input)
         scope = frame.scope.child()
         return items, [frame.child(str(i), "*", scope) for i in range(len(items))]
@@ -48,7 +47,10 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
     def _invoke(self, input: list[Any], frame: Frame) -> list[Any]:
         items, frames = self._items(input, frame)
         join = fan_out(
-            [functools.partial(call_node, self.bound, x, f) for x, f in zip(items, frames, strict=True)],
+            [
+                functools.partial(call_node, self.bound, x, f)
+                for x, f in zip(items, frames, strict=True)
+            ],
             frames[0].scope if frames else frame.scope,
             skip=lambda i: skip_span(self.bound, frames[i], items[i]),
             window=frame.window,
@@ -63,10 +65,12 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
         items, frames = self._items(input, frame)
         try:
             return await afan_out(
-                [functools.partial(acall_node, self.bound, x, f) for x, f in zip(items, frames, strict=True)],
+                [
+                    functools.partial(acall_node, self.bound, x, f)
+                    for x, f in zip(items, frames, strict=True)
+                ],
                 frames[0].scope if frames else frame.scope,
                 skip=lambda i: skip_span(self.bound, frames[i], items[i]),
-                window=frame.window,
             )
         except BaseException as exc:
             self._name_failure(exc, frames)

@@ -4,7 +4,7 @@ The original exception propagates unchanged in type; chainlab adds a PEP 678 not
 naming the branch, so a traceback reads::
 
     ValueError: no rhyme for 'orange'
-    in branch 'poem' of RunnableParallel<joke,poem> (failed at RunnableParallel<joke,poem>/poem/rhyme)
+    in branch 'poem' of RunnableParallel<joke,poem> (failed at .../poem/rhyme)
 """
 
 from __future__ import annotations

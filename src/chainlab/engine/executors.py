@@ -4,6 +4,8 @@ Orchestration (fan-out, limits, tracing, cancellation) always stays in the calli
 process; only leaf calls travel. An executor is chosen by the ``executor`` config key:
 
 * ``"threads"`` (default): the leaf runs in the engine's thread that reached it.
+* ``"processes"`` / ``"dask"``: registered by ``chainlab.executors`` (imported on first
+  use), which also has the ``ProcessExecutor`` and ``DaskExecutor`` classes.
 * any object with ``call(frame, fn, args)`` and ``acall(frame, fn, args)``: see
   :class:`LeafExecutor`.
 """
@@ -46,6 +48,8 @@ def resolve_executor(spec: Any) -> LeafExecutor:
     """The executor object for a config's ``executor`` value."""
     if isinstance(spec, str):
         if spec not in _instances:
+            if spec not in _NAMED:
+                import chainlab.executors  # noqa: F401  (registers "processes", "dask")
             if spec not in _NAMED:
                 known = ", ".join(sorted(["threads", *_NAMED]))
                 raise ValueError(f"unknown executor {spec!r}; known executors: {known}")

@@ -63,7 +63,9 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         for i, runnable in enumerate(self.runnables):
             try:
                 return call_node(
-                    runnable, self._input_for(input, last, frame), frame.child(runnable.get_name(), str(i))
+                    runnable,
+                    self._input_for(input, last, frame),
+                    frame.child(runnable.get_name(), str(i)),
                 )
             except self.exceptions_to_handle as exc:
                 first, last = first or exc, exc
@@ -77,7 +79,9 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         for i, runnable in enumerate(self.runnables):
             try:
                 return await acall_node(
-                    runnable, self._input_for(input, last, frame), frame.child(runnable.get_name(), str(i))
+                    runnable,
+                    self._input_for(input, last, frame),
+                    frame.child(runnable.get_name(), str(i)),
                 )
             except self.exceptions_to_handle as exc:
                 first, last = first or exc, exc
@@ -87,7 +91,8 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
 
 
 def _settle(first: BaseException | None, last: BaseException | None) -> BaseException:
-    assert first is not None and last is not None
+    assert first is not None
+    assert last is not None
     if last is not first:
         first.add_note(f"every fallback failed too; the last one raised {last!r}")
     return first

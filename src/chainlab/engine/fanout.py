@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import itertools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -155,91 +156,71 @@ async def afan_out(
     scope: CancelScope,
     *,
     skip: Skip,
-    window: int | None = None,
     fail_fast: bool = True,
 ) -> list[Any]:
-    """The asyncio twin of :func:`fan_out`: tasks instead of threads.
+    """The asyncio twin of :func:`fan_out`: one task per call.
 
-    The first failure cancels the sibling tasks and raises at once.
+    Tasks are cheap (10,000 waiting calls cost a few MB), so there is no window:
+    the run's limiter, awaited inside each leaf, does the throttling. The first
+    failure cancels the sibling tasks and raises at once.
     """
     n = len(calls)
     if n == 0:
         return []
     loop = asyncio.get_running_loop()
-    results: list[Any] = [None] * n
     done: asyncio.Future[None] = loop.create_future()
-    state = {"next": 0, "remaining": n}
-    tasks: list[asyncio.Task[None]] = []
+    remaining = n
 
-    async def worker() -> None:
-        while state["next"] < n:
-            index = state["next"]
-            state["next"] = index + 1
-            if scope.cancelled:
-                skip(index)
-                continue
-            try:
-                results[index] = await calls[index]()
-            except asyncio.CancelledError:
-                raise  # cancelled by us (a sibling failed) or by the caller
-            except BaseException as exc:
-                if fail_fast:
-                    if not done.done():
-                        done.set_exception(exc)
-                    return
-                results[index] = exc
-            state["remaining"] -= 1
-            if state["remaining"] == 0 and not done.done():
-                done.set_result(None)
+    def settle(task: asyncio.Task[Any]) -> None:
+        nonlocal remaining
+        if done.done():
+            return
+        if task.cancelled():  # user code cancelled itself: that fails the fan-out
+            done.set_exception(asyncio.CancelledError("a branch was cancelled"))
+            return
+        if fail_fast and task.exception() is not None:
+            done.set_exception(task.exception())  # type: ignore[arg-type]
+            return
+        remaining -= 1
+        if remaining == 0:
+            done.set_result(None)
 
-    workers = n if window is None else min(n, window)
-    tasks = [loop.create_task(worker()) for _ in range(workers)]
+    tasks = [loop.create_task(call()) for call in calls]
+    for task in tasks:
+        task.add_done_callback(settle)
     try:
         await done
     except BaseException as exc:
         scope.cancel(exc)
-        for task in tasks:
-            task.cancel()
-        for index in range(state["next"], n):
-            skip(index)
-        state["next"] = n
+        for index, task in enumerate(tasks):
+            if not task.done():
+                task.cancel()
+                skip(index)  # recorded as cancelled unless it had already started
         raise
-    return results
+    return [t.exception() or t.result() if not fail_fast else t.result() for t in tasks]
 
 
 async def aiter_completed(
-    calls: list[ACall], scope: CancelScope, *, skip: Skip, window: int | None = None
+    calls: list[ACall], scope: CancelScope, *, skip: Skip
 ) -> AsyncIterator[tuple[int, Any]]:
     """Yield ``(index, value)`` as the calls finish; the first failure raises."""
-    n = len(calls)
-    queue: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
-
-    async def one(index: int) -> None:
-        try:
-            queue.put_nowait((index, await calls[index](), None))
-        except BaseException as exc:
-            queue.put_nowait((index, None, exc))
-
-    limit = asyncio.Semaphore(window) if window else None
-
-    async def limited(index: int) -> None:
-        if limit is None:
-            await one(index)
-        else:
-            async with limit:
-                await one(index)
-
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(limited(i)) for i in range(n)]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    tasks = [loop.create_task(call()) for call in calls]
+    for index, task in enumerate(tasks):
+        task.add_done_callback(functools.partial(_announce, queue, index))
     try:
-        for _ in range(n):
-            index, value, error = await queue.get()
-            if error is not None:
-                raise error
-            yield index, value
+        for _ in range(len(tasks)):
+            index = await queue.get()
+            yield index, tasks[index].result()
     finally:
-        pending = [t for t in tasks if not t.done()]
-        if pending:
+        if any(not t.done() for t in tasks):
             scope.cancel()
-            for task in pending:
-                task.cancel()
+            for index, task in enumerate(tasks):
+                if not task.done():
+                    task.cancel()
+                    skip(index)
+
+
+def _announce(queue: asyncio.Queue[int], index: int, _: object) -> None:
+    queue.put_nowait(index)

@@ -47,10 +47,14 @@ class RunnableLambda(Runnable[Any, Any]):
         name: str | None = None,
     ) -> None:
         if func is None and afunc is None:
-            raise TypeError("RunnableLambda needs a function: RunnableLambda(func) or (func, afunc)")
+            raise TypeError(
+                "RunnableLambda needs a function: RunnableLambda(func) or (func, afunc)"
+            )
         for f in (func, afunc):
             if f is not None and not callable(f):
-                raise TypeError(f"RunnableLambda expects a callable, got {type(f).__name__}: {f!r:.60}")
+                raise TypeError(
+                    f"RunnableLambda expects a callable, got {type(f).__name__}: {f!r:.60}"
+                )
         if func is not None and inspect.iscoroutinefunction(func):
             func, afunc = None, func
         if afunc is not None and not inspect.iscoroutinefunction(afunc):
@@ -76,11 +80,15 @@ class RunnableLambda(Runnable[Any, Any]):
         return output
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
-        if self.afunc is not None:
+        if self.afunc is not None and not self._config_arg:
+            output = await arun_leaf(frame, self.afunc, input)
+        elif self.afunc is not None:
             output = await arun_leaf(frame, self._acall, input, frame)
         elif self._config_arg:
             assert self.func is not None
-            output = await arun_sync_leaf(frame, _with_config, self.func, input, frame.public_config())
+            output = await arun_sync_leaf(
+                frame, _with_config, self.func, input, frame.public_config()
+            )
         else:
             assert self.func is not None
             output = await arun_sync_leaf(frame, self.func, input)
@@ -122,4 +130,3 @@ def chain(func: Callable[..., Any]) -> RunnableLambda:
     'HI'
     """
     return RunnableLambda(func)
-

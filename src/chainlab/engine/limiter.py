@@ -25,7 +25,9 @@ class Limiter:
         self.limit = limit
         self._free = limit
         self._lock = threading.Lock()
-        self._waiters: deque[threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]
+        self._waiters: deque[
+            threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
+        ]
         self._waiters = deque()
 
     @property
@@ -78,7 +80,9 @@ class Limiter:
                 return
             self._free += 1
 
-    def _abandon(self, waiter: threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]) -> None:
+    def _abandon(
+        self, waiter: threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
+    ) -> None:
         with self._lock:
             try:
                 self._waiters.remove(waiter)

@@ -88,10 +88,12 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         keys, steps, frames = self._branches(frame)
         try:
             results = await afan_out(
-                [functools.partial(acall_node, s, input, f) for s, f in zip(steps, frames, strict=True)],
+                [
+                    functools.partial(acall_node, s, input, f)
+                    for s, f in zip(steps, frames, strict=True)
+                ],
                 frames[0].scope if frames else frame.scope,
                 skip=lambda i: skip_span(steps[i], frames[i], input),
-                window=frame.window,
             )
         except BaseException as exc:
             self._name_failure(exc, frames)
@@ -127,7 +129,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         ]
         try:
             async for index, value in aiter_completed(
-                calls, scope, skip=lambda i: skip_span(steps[i], frames[i], input), window=frame.window
+                calls, scope, skip=lambda i: skip_span(steps[i], frames[i], input)
             ):
                 yield {keys[index]: value}
         except BaseException as exc:
@@ -136,7 +138,6 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"branch {f.segment!r}")
-
 
 
 RunnableMap = RunnableParallel

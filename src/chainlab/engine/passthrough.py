@@ -69,7 +69,9 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
 
     kind = "assign"
 
-    def __init__(self, mapper: RunnableParallel | Mapping[str, Any], *, name: str | None = None) -> None:
+    def __init__(
+        self, mapper: RunnableParallel | Mapping[str, Any], *, name: str | None = None
+    ) -> None:
         self.mapper = mapper if isinstance(mapper, RunnableParallel) else RunnableParallel(mapper)
         self.name = name
 

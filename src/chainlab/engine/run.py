@@ -59,8 +59,8 @@ class Frame:
         "config",
         "depth",
         "holds_slot",
-        "limiters",
         "id_segment",
+        "limiters",
         "parent",
         "run",
         "scope",
@@ -110,8 +110,16 @@ class Frame:
 
     def retry(self, attempt: int) -> Frame:
         """The same node again (a retry): same position, a fresh cancel scope."""
-        frame = Frame(self.run, self.parent, self.segment, self.id_segment,
-                      self.scope.child(), self.config, self.limiters, self.depth)
+        frame = Frame(
+            self.run,
+            self.parent,
+            self.segment,
+            self.id_segment,
+            self.scope.child(),
+            self.config,
+            self.limiters,
+            self.depth,
+        )
         frame.attempt = attempt
         return frame
 
@@ -124,7 +132,9 @@ class Frame:
     def path(self) -> str:
         """Human-readable position: ``"RunnableParallel<a,b>/a/double"``."""
         if self._path is None:
-            self._path = self.segment if self.parent is None else f"{self.parent.path}/{self.segment}"
+            self._path = (
+                self.segment if self.parent is None else f"{self.parent.path}/{self.segment}"
+            )
         return self._path
 
     @property
@@ -145,8 +155,9 @@ class Frame:
 ROOT_ID = "root"
 
 
-def root_frame(config: Mapping[str, Any], segment: str, scope: CancelScope,
-               run: Run | None = None) -> Frame:
+def root_frame(
+    config: Mapping[str, Any], segment: str, scope: CancelScope, run: Run | None = None
+) -> Frame:
     """A frame at the top of a run tree (one per batch item in ``batch``)."""
     limit = config.get("max_concurrency")
     limiters = (Limiter(limit),) if limit is not None else ()
@@ -216,12 +227,15 @@ def open_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> Span:
     return span
 
 
-def close_span(frame: Frame, status: str, output: Any = None, error: BaseException | None = None) -> None:
+def close_span(
+    frame: Frame, status: str, output: Any = None, error: BaseException | None = None
+) -> None:
     span = frame.span
     tracer = frame.run.tracer
     if span is None or tracer is None:
         return
-    span.end_ns = time.perf_counter_ns()
+    if span.end_ns is None:  # a remote leaf's executor sets the real (remote) end
+        span.end_ns = time.perf_counter_ns()
     span.status = status  # type: ignore[assignment]
     if error is not None:
         span.error = error
@@ -233,7 +247,7 @@ def close_span(frame: Frame, status: str, output: Any = None, error: BaseExcepti
 def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
     """Record a node that was never started because its run was cancelled."""
     tracer = frame.run.tracer
-    if tracer is not None:
+    if tracer is not None and frame.span is None:
         tracer.start(open_span(runnable, frame, input))
         close_span(frame, "cancelled")
 

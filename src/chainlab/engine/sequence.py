@@ -41,7 +41,7 @@ class RunnableSequence(Runnable[Any, Any]):
                 flat.append(step)
         if len(flat) < 2:
             raise ValueError(f"a RunnableSequence needs at least 2 steps, got {len(flat)}")
-        self.steps = flat
+        self.steps: list[Runnable[Any, Any]] = flat
         self.name = name
 
     @property
