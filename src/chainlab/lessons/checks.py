@@ -1,0 +1,148 @@
+"""Result checks and exercise feedback, displayed for humans and recorded for tests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CHECK_MIME = "application/vnd.chainlab.check+json"
+
+_predictions: dict[str, float] = {}
+
+
+@dataclass
+class Check:
+    """One check's outcome, as stored in the notebook output."""
+
+    name: str
+    kind: str  # "result" or "exercise"
+    passed: bool
+    message: str
+    value: Any = None
+    bounds: tuple[float | None, float | None] | None = None
+    key_figure: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _emit(check: Check) -> Check:
+    icon = "✅" if check.passed else ("💡" if check.kind == "exercise" else "❌")
+    text = f"{icon} **{check.name}**: {check.message}"
+    record = asdict(check)
+    record["value"] = _jsonable(check.value)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({CHECK_MIME: record, "text/markdown": text, "text/plain": text}, raw=True)
+    else:  # a plain Python session
+        print(text)
+    return check
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return repr(value)[:200]
+
+
+def result_check(
+    name: str,
+    value: Any,
+    *,
+    between: tuple[float | None, float | None] | None = None,
+    equals: Any = None,
+    key_figure: bool = False,
+    unit: str = "",
+    explain: str = "",
+) -> Check:
+    """Record a measured fact of the lesson and whether it is within its bounds.
+
+    ``between=(low, high)`` bounds a number (either side may be None); ``equals``
+    compares exactly. ``key_figure=True`` marks the number ``chainlab lessons``
+    prints in its summary table.
+    """
+    passed = True
+    if between is not None:
+        low, high = between
+        passed = (
+            isinstance(value, int | float)
+            and (low is None or value >= low)
+            and (high is None or value <= high)
+        )
+    if equals is not None:
+        passed = passed and value == equals
+    shown = f"{value:.3g}{unit}" if isinstance(value, float) else f"{value!r}{unit}"
+    if passed:
+        message = f"{shown}" + (f" ({explain})" if explain else "")
+    else:
+        want = f"between {between[0]} and {between[1]}" if between else f"== {equals!r}"
+        message = f"{shown} is outside the expected range ({want}). " + (
+            "If your machine is very busy, run the lesson again."
+        )
+    return _emit(Check(name, "result", passed, message, value, between, key_figure))
+
+
+def check_exercise(
+    name: str,
+    test: Callable[[], Any],
+    *,
+    hint: str = "",
+    success: str = "well done!",
+) -> Check:
+    """Run ``test()`` and turn its outcome into friendly feedback.
+
+    ``test`` may return True/False or use ``assert`` with a message; any exception is
+    shown as a hint, never raised, so the notebook keeps running.
+
+    >>> check_exercise("demo", lambda: 1 + 1 == 2).passed
+    ✅ **demo**: well done!
+    True
+    """
+    try:
+        outcome = test()
+        passed = outcome is None or bool(outcome)
+        message = success if passed else (hint or "not quite yet - have another look.")
+    except NotImplementedError:
+        passed, message = False, "not done yet: fill in the TODO above, then run this cell again."
+    except AssertionError as exc:
+        passed = False
+        message = f"{exc}" if str(exc) else (hint or "not quite yet.")
+        if hint and str(exc):
+            message += f" Hint: {hint}"
+    except Exception as exc:
+        passed = False
+        message = f"your code raised {type(exc).__name__}: {exc}." + (
+            f" Hint: {hint}" if hint else ""
+        )
+    return _emit(Check(name, "exercise", passed, message))
+
+
+def predict(name: str, guess: float | None, *, unit: str = "s") -> None:
+    """Write down a guess (for example the wall time of the next cell) before running."""
+    if guess is None:
+        print(f"No guess for {name!r} yet: set it to a number, then run the next cell.")
+        return
+    _predictions[name] = float(guess)
+    print(f"Noted: you expect {name} ≈ {guess:g}{unit}. Now run the next cell.")
+
+
+def reveal(name: str, measured: float, *, unit: str = "s") -> str:
+    """Compare a measurement with the learner's earlier :func:`predict` guess."""
+    guess = _predictions.get(name)
+    if guess is None:
+        text = f"Measured {name} = {measured:.3g}{unit} (you made no prediction)."
+    else:
+        off = measured / guess if guess else math.inf
+        if 0.8 <= off <= 1.25:
+            verdict = "spot on!"
+        else:
+            verdict = "lower than you thought" if off < 1 else "higher than you thought"
+        text = f"Measured {name} = {measured:.3g}{unit}; you guessed {guess:g}{unit}: {verdict}"
+    print(text)
+    return text

@@ -1,0 +1,114 @@
+"""Execute lesson notebooks headless (nbclient) and collect their checks.
+
+Used by ``chainlab lessons`` and by the test suite, so both judge a lesson the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainlab.lessons.checks import CHECK_MIME, Check
+
+
+@dataclass
+class LessonRun:
+    """What executing one notebook gave."""
+
+    path: Path
+    seconds: float
+    checks: list[Check] = field(default_factory=list)
+    error: str | None = None
+    notebook: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.passed for c in self.checks if c.kind == "result")
+
+    @property
+    def key_figure(self) -> Check | None:
+        return next((c for c in self.checks if c.key_figure), None)
+
+
+def find_lessons(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The lesson notebooks, in curriculum order."""
+    return sorted(Path(directory or default_lessons_dir()).glob("LC*.ipynb"))
+
+
+def default_lessons_dir() -> Path:
+    """``lessons/`` of the source checkout, else of the current directory."""
+    checkout = Path(__file__).resolve().parents[3] / "lessons"
+    return checkout if checkout.is_dir() else Path.cwd() / "lessons"
+
+
+def execute_notebook(
+    path: str | os.PathLike[str],
+    *,
+    timeout: float = 120,
+    time_scale: float | None = None,
+    store_widget_state: bool = True,
+    kernel_name: str = "python3",
+) -> LessonRun:
+    """Run every cell of a notebook in a fresh kernel; never raises for cell errors."""
+    import nbclient
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    env_scale = {} if time_scale is None else {"CHAINLAB_TIME_SCALE": str(time_scale)}
+    old = {k: os.environ.get(k) for k in env_scale}
+    os.environ.update(env_scale)  # the kernel inherits the environment
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=store_widget_state,
+    )
+    start = time.perf_counter()
+    error = None
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as exc:
+        error = _short_error(exc)
+    except Exception as exc:  # kernel died, timeout
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return LessonRun(path, time.perf_counter() - start, collect_checks(nb), error, nb)
+
+
+def _short_error(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    tail = [line for line in lines if "Error" in line or "Exception" in line]
+    return (tail[-1] if tail else lines[-1] if lines else repr(exc))[:300]
+
+
+def collect_checks(nb: Any) -> list[Check]:
+    """Every check a notebook's outputs recorded, in order."""
+    checks = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("data", {}).get(CHECK_MIME)
+            if record:
+                bounds = record.get("bounds")
+                checks.append(
+                    Check(
+                        name=record["name"],
+                        kind=record["kind"],
+                        passed=record["passed"],
+                        message=record["message"],
+                        value=record.get("value"),
+                        bounds=tuple(bounds) if bounds else None,
+                        key_figure=record.get("key_figure", False),
+                        extra=record.get("extra", {}),
+                    )
+                )
+    return checks
