@@ -1,0 +1,35 @@
+"""Jupyter integration: ``%load_ext chainlab`` registers ``%%chain`` and ``%chain_graph``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainlab.jupyter.magics import ChainMagics, ChainReport, async_cell_transformer
+
+__all__ = ["ChainMagics", "ChainReport", "load_ipython_extension", "unload_ipython_extension"]
+
+_live_widgets: list[Any] = []
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics (loading twice is harmless)."""
+    ipython.register_magics(ChainMagics)
+    transformers = ipython.input_transformers_cleanup
+    if async_cell_transformer not in transformers:
+        transformers.append(async_cell_transformer)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove the ``--async`` hook and stop every live widget's publisher thread."""
+    transformers = ipython.input_transformers_cleanup
+    while async_cell_transformer in transformers:
+        transformers.remove(async_cell_transformer)
+    magics = ipython.magics_manager.magics
+    magics["cell"].pop("chain", None)
+    magics["line"].pop("chain_graph", None)
+    try:
+        from chainlab.widgets import close_all
+
+        close_all()
+    except ImportError:
+        pass

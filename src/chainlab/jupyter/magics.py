@@ -1,0 +1,231 @@
+"""The ``%%chain`` cell magic and ``%chain_graph`` line magic.
+
+    %load_ext chainlab
+
+    %%chain --input '"parallel runnables"' --mode compare -o report
+    joke = prompt | model
+    {"joke": joke, "poem": poem_chain}
+
+The cell body runs in your namespace (definitions stay defined); its last expression is
+the chain. See ``%%chain?`` for every option.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from chainlab.engine.base import Runnable
+from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
+
+MODES = ("parallel", "sequential", "compare")
+VIEWS = ("graph", "timeline", "both", "none")
+
+
+@dataclass
+class ChainReport:
+    """What ``-o NAME`` stores: the chain, its output or error, the recording."""
+
+    chain: Runnable[Any, Any]
+    input: Any = None
+    output: Any = None
+    error: BaseException | None = None
+    recording: Any = None
+    comparison: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        state = f"error={self.error!r}" if self.error else f"output={self.output!r:.80}"
+        return f"ChainReport({self.chain.get_name()}, {state})"
+
+
+def ChainMagicError(message: str) -> UsageError:  # noqa: N802 - reads like a class
+    """IPython shows a ``UsageError`` (exactly that type) as one paragraph, no traceback."""
+    return UsageError(message)
+
+
+def _options_help() -> str:
+    return (
+        "Options: --input EXPR, --batch EXPR, --mode parallel|sequential|compare, --async, "
+        "--max-concurrency N, --view graph|timeline|both|none, -o NAME, --raise. "
+        "Example: %%chain --input '\"cats\"' --mode compare"
+    )
+
+
+@magics_class
+class ChainMagics(Magics):
+    """Build, run and show chains from a cell."""
+
+    @magic_arguments()
+    @argument(
+        "--input",
+        "-i",
+        dest="input",
+        default=None,
+        help="Python expression for the chain's input, evaluated in the notebook",
+    )
+    @argument(
+        "--batch",
+        "-b",
+        default=None,
+        help="Python expression for a list of inputs: runs chain.batch with one progress bar",
+    )
+    @argument(
+        "--mode",
+        "-m",
+        default="parallel",
+        help="parallel (default), sequential (max_concurrency=1) or compare (both)",
+    )
+    @argument(
+        "--async",
+        dest="use_async",
+        action="store_true",
+        help="run with ainvoke on the kernel's event loop",
+    )
+    @argument(
+        "--max-concurrency",
+        "-c",
+        type=int,
+        default=None,
+        help="one global limit on leaf calls at once",
+    )
+    @argument("--view", "-v", default="both", help="graph, timeline, both (default) or none")
+    @argument(
+        "-o",
+        dest="output_name",
+        default=None,
+        help="store a ChainReport (output, recording, comparison) under this name",
+    )
+    @argument(
+        "--raise",
+        dest="reraise",
+        action="store_true",
+        help="re-raise a failing branch's error (for CI) instead of only showing it",
+    )
+    @cell_magic
+    def chain(self, line: str, cell: str) -> Any:
+        """Run the cell's chain with a live graph, then show its output and timeline.
+
+        The cell body runs in the notebook's namespace; its last line is the chain
+        (a runnable, a dict of branches, or a function).
+        """
+        args = self._parse(line)
+        ns = self.shell.user_ns
+        chain = self._build(cell, ns)
+        options = vars(args)
+        if args.input is None and args.batch is None:
+            from chainlab.jupyter.present import show_graph
+
+            show_graph(chain)
+            print("Add --input EXPR (or --batch EXPR) to run this chain.")
+            return None
+        inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
+        value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
+        if args.use_async:
+            raise ChainMagicError(
+                "--async needs the cell to run on the kernel's event loop; %load_ext chainlab "
+                "installs that hook. Run %load_ext chainlab (or %reload_ext chainlab) first."
+            )
+        from chainlab.jupyter.present import run_and_show
+
+        report = ChainReport(chain, value if inputs is None else inputs, options=options)
+        run_and_show(report, batch=inputs is not None)
+        return self._finish(report, args)
+
+    async def chain_async(self, line: str, cell: str) -> Any:
+        """``%%chain --async``: the same, awaited on the kernel's running event loop."""
+        args = self._parse(line)
+        ns = self.shell.user_ns
+        chain = self._build(cell, ns)
+        inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
+        value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
+        from chainlab.jupyter.present import arun_and_show
+
+        report = ChainReport(chain, value if inputs is None else inputs, options=vars(args))
+        await arun_and_show(report, batch=inputs is not None)
+        return self._finish(report, args)
+
+    @line_magic
+    def chain_graph(self, line: str) -> None:
+        """Draw a chain's graph without running it: ``%chain_graph my_chain``."""
+        if not line.strip():
+            raise ChainMagicError("usage: %chain_graph EXPR, e.g. %chain_graph {'a': f, 'b': g}")
+        from chainlab.engine.base import coerce_to_runnable
+        from chainlab.jupyter.present import show_graph
+
+        value = evaluate_or_usage("%chain_graph", line, self.shell.user_ns)
+        try:
+            chain = coerce_to_runnable(value)
+        except TypeError as exc:
+            raise ChainMagicError(f"%chain_graph: {exc}") from None
+        show_graph(chain)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _parse(self, line: str) -> Any:
+        try:  # shell-style quoting: --input '"a topic"' gives the expression "a topic"
+            args = self.chain.parser.parse_args(shlex.split(line))
+        except ValueError as exc:
+            raise ChainMagicError(f"%%chain: cannot split the options: {exc}.") from None
+        except UsageError as exc:
+            raise ChainMagicError(f"%%chain: {exc}. {_options_help()}") from None
+        if args.mode not in MODES:
+            raise ChainMagicError(
+                f"%%chain: --mode must be one of {', '.join(MODES)}, got {args.mode!r}."
+            )
+        if args.view not in VIEWS:
+            raise ChainMagicError(
+                f"%%chain: --view must be one of {', '.join(VIEWS)}, got {args.view!r}."
+            )
+        if args.max_concurrency is not None and args.max_concurrency < 1:
+            raise ChainMagicError(
+                f"%%chain: --max-concurrency must be a positive integer, got {args.max_concurrency}."
+            )
+        if args.batch and args.input is not None:
+            raise ChainMagicError("%%chain: give either --input or --batch, not both.")
+        return args
+
+    def _build(self, cell: str, ns: dict[str, Any]) -> Runnable[Any, Any]:
+        filename = self.shell.compile.cache(cell)  # tracebacks show the cell's lines
+        try:
+            return build_chain(cell, ns, filename=filename, compile_fn=self.shell.compile)
+        except ChainCellError as exc:
+            raise ChainMagicError(f"%%chain: {exc}") from None
+
+    def _finish(self, report: ChainReport, args: Any) -> Any:
+        if args.output_name:
+            self.shell.user_ns[args.output_name] = report
+        if report.error is not None and args.reraise:
+            raise report.error
+        return None
+
+
+def evaluate_or_usage(name: str, expression: str, namespace: dict[str, Any]) -> Any:
+    try:
+        return evaluate_option(name, expression, namespace)
+    except ChainCellError as exc:
+        raise ChainMagicError(str(exc)) from None
+
+
+def async_cell_transformer(lines: list[str]) -> list[str]:
+    """Rewrite ``%%chain --async`` cells into a top-level ``await``, so IPython runs
+    them on the kernel's own event loop (a magic alone cannot await)."""
+    if not lines or not lines[0].startswith("%%chain"):
+        return lines
+    header = lines[0][len("%%chain") :].strip()
+    try:
+        words = shlex.split(header)
+    except ValueError:
+        return lines
+    if "--async" not in words:
+        return lines
+    body = "".join(lines[1:])
+    call = (
+        f"await get_ipython().find_cell_magic('chain').__self__.chain_async({header!r}, {body!r})\n"
+    )
+    return [call]

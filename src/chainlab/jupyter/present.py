@@ -1,0 +1,150 @@
+"""Running a ``%%chain`` cell's chain and showing it: live graph, output, timeline."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chainlab.jupyter.magics import ChainReport
+
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def show_graph(chain: Any) -> None:
+    """Display the chain's graph (SVG through Graphviz, text if ``dot`` is missing)."""
+    from IPython.display import display
+
+    graph = chain.get_graph()
+    try:
+        display(graph)
+    except RuntimeError as exc:  # no Graphviz: the ASCII drawing still teaches the shape
+        print(graph.draw_ascii())
+        print(f"({exc})", file=sys.stderr)
+
+
+def _config(report: ChainReport) -> dict[str, Any]:
+    opts = report.options
+    config: dict[str, Any] = {}
+    if opts.get("max_concurrency"):
+        config["max_concurrency"] = opts["max_concurrency"]
+    if opts.get("mode") == "sequential":
+        config["max_concurrency"] = 1
+    return config
+
+
+def _live(report: ChainReport) -> Any:
+    """A LiveGraph displayed now, or None when the graph view is off or unavailable."""
+    if report.options.get("view") not in ("graph", "both"):
+        return None
+    try:
+        from IPython.display import display
+
+        from chainlab.widgets import LiveGraph
+
+        live = LiveGraph(report.chain)
+        display(live)
+        return live
+    except Exception as exc:  # a broken widget must never stop the run
+        print(f"(live graph unavailable: {exc!r})", file=sys.stderr)
+        return None
+
+
+def run_and_show(report: ChainReport, *, batch: bool) -> None:
+    """Run synchronously (threads), filling ``report``; show everything on the way."""
+    from chainlab.trace import compare, record
+
+    config = _config(report)
+    if report.options.get("mode") == "compare" and not batch:
+        report.comparison = compare(report.chain, report.input, config=config)
+        report.output = report.comparison.output
+        report.recording = report.comparison.parallel
+        _show_after(report)
+        return
+    live = _live(report)
+    listeners = [live] if live is not None else []
+    try:
+        with record() as rec:
+            if live is not None:
+                live.begin(batch_size=len(report.input) if batch else None)
+            cfg = {**config, "callbacks": listeners}
+            if batch:
+                report.output = report.chain.batch(report.input, cfg)
+            else:
+                report.output = report.chain.invoke(report.input, cfg)
+    except KeyboardInterrupt:
+        report.error = KeyboardInterrupt()
+        _finish(live, "cancelled")
+        raise
+    except Exception as exc:
+        report.error = exc
+    report.recording = rec
+    _finish(live, "failed" if report.error else None)
+    _show_after(report)
+
+
+async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
+    """``--async``: the same through ``ainvoke``/``abatch`` on the running loop."""
+    from chainlab.trace import record
+
+    config = _config(report)
+    live = _live(report)
+    listeners = [live] if live is not None else []
+    try:
+        with record() as rec:
+            if live is not None:
+                live.begin(batch_size=len(report.input) if batch else None)
+            cfg = {**config, "callbacks": listeners}
+            if batch:
+                report.output = await report.chain.abatch(report.input, cfg)
+            else:
+                report.output = await report.chain.ainvoke(report.input, cfg)
+    except Exception as exc:
+        report.error = exc
+    report.recording = rec
+    _finish(live, "failed" if report.error else None)
+    _show_after(report)
+
+
+def _finish(live: Any, status: str | None) -> None:
+    if live is None:
+        return
+    try:
+        live.finish(status)
+    except Exception as exc:
+        print(f"(live graph could not finish: {exc!r})", file=sys.stderr)
+
+
+def _show_after(report: ChainReport) -> None:
+    from IPython.display import display
+
+    view = report.options.get("view", "both")
+    if report.error is not None:
+        print_user_traceback(report.error)
+    else:
+        display(report.output)
+    if view in ("timeline", "both"):
+        try:
+            figure = (report.comparison or report.recording).plot()
+            display(figure)
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+        except Exception as exc:
+            print(f"(timeline unavailable: {exc!r})", file=sys.stderr)
+
+
+def user_frames(error: BaseException) -> traceback.TracebackException:
+    """The error's traceback without chainlab's own frames: the user's code only."""
+    tb = traceback.TracebackException.from_exception(error)
+    tb.stack = traceback.StackSummary.from_list(
+        [frame for frame in tb.stack if not frame.filename.startswith(_PACKAGE)]
+    )
+    return tb
+
+
+def print_user_traceback(error: BaseException) -> None:
+    """Print a branch error the way a learner needs it: their frames, then the notes."""
+    print("".join(user_frames(error).format()), file=sys.stderr, end="")
