@@ -6,7 +6,7 @@ Kept apart from the magic itself so it can be read (and tested) without IPython.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
@@ -52,7 +52,7 @@ def _article(word: str) -> str:
 
 def build_chain(
     source: str,
-    namespace: MutableMapping[str, Any],
+    namespace: dict[str, Any],
     *,
     filename: str = "<%%chain cell>",
     compile_fn: Callable[..., Any] = compile,
@@ -79,7 +79,7 @@ def build_chain(
     )
 
 
-def evaluate_option(name: str, expression: str, namespace: MutableMapping[str, Any]) -> Any:
+def evaluate_option(name: str, expression: str, namespace: dict[str, Any]) -> Any:
     """Evaluate ``--input`` / ``--batch`` in the user's namespace, with a clear error."""
     try:
         return eval(expression, namespace)

@@ -44,7 +44,7 @@ class ChainReport:
         return f"ChainReport({self.chain.get_name()}, {state})"
 
 
-def ChainMagicError(message: str) -> UsageError:  # noqa: N802 - reads like a class
+def ChainMagicError(message: str) -> UsageError:
     """IPython shows a ``UsageError`` (exactly that type) as one paragraph, no traceback."""
     return UsageError(message)
 
@@ -60,6 +60,12 @@ def _options_help() -> str:
 @magics_class
 class ChainMagics(Magics):
     """Build, run and show chains from a cell."""
+
+    @property
+    def ip(self) -> Any:
+        """The shell this magic is registered with."""
+        assert self.shell is not None
+        return self.shell
 
     @magic_arguments()
     @argument(
@@ -115,7 +121,7 @@ class ChainMagics(Magics):
         (a runnable, a dict of branches, or a function).
         """
         args = self._parse(line)
-        ns = self.shell.user_ns
+        ns = self.ip.user_ns
         chain = self._build(cell, ns)
         options = vars(args)
         if args.input is None and args.batch is None:
@@ -140,7 +146,7 @@ class ChainMagics(Magics):
     async def chain_async(self, line: str, cell: str) -> Any:
         """``%%chain --async``: the same, awaited on the kernel's running event loop."""
         args = self._parse(line)
-        ns = self.shell.user_ns
+        ns = self.ip.user_ns
         chain = self._build(cell, ns)
         inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
         value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
@@ -158,7 +164,7 @@ class ChainMagics(Magics):
         from chainlab.engine.base import coerce_to_runnable
         from chainlab.jupyter.present import show_graph
 
-        value = evaluate_or_usage("%chain_graph", line, self.shell.user_ns)
+        value = evaluate_or_usage("%chain_graph", line, self.ip.user_ns)
         try:
             chain = coerce_to_runnable(value)
         except TypeError as exc:
@@ -183,23 +189,24 @@ class ChainMagics(Magics):
                 f"%%chain: --view must be one of {', '.join(VIEWS)}, got {args.view!r}."
             )
         if args.max_concurrency is not None and args.max_concurrency < 1:
+            got = args.max_concurrency
             raise ChainMagicError(
-                f"%%chain: --max-concurrency must be a positive integer, got {args.max_concurrency}."
+                f"%%chain: --max-concurrency must be a positive integer, got {got}."
             )
         if args.batch and args.input is not None:
             raise ChainMagicError("%%chain: give either --input or --batch, not both.")
         return args
 
     def _build(self, cell: str, ns: dict[str, Any]) -> Runnable[Any, Any]:
-        filename = self.shell.compile.cache(cell)  # tracebacks show the cell's lines
+        filename = self.ip.compile.cache(cell)  # tracebacks show the cell's lines
         try:
-            return build_chain(cell, ns, filename=filename, compile_fn=self.shell.compile)
+            return build_chain(cell, ns, filename=filename, compile_fn=self.ip.compile)
         except ChainCellError as exc:
             raise ChainMagicError(f"%%chain: {exc}") from None
 
     def _finish(self, report: ChainReport, args: Any) -> Any:
         if args.output_name:
-            self.shell.user_ns[args.output_name] = report
+            self.ip.user_ns[args.output_name] = report
         if report.error is not None and args.reraise:
             raise report.error
         return None
