@@ -1,0 +1,112 @@
+"""``FakeChatModel``: an offline chat model with realistic timing and failures.
+
+>>> from chainlab.sim import FakeChatModel, set_time_scale
+>>> model = FakeChatModel(name="model", latency=0.0)
+>>> model.invoke("Tell me a joke about bears").content
+'[model] answer about bears'
+>>> model.calls
+1
+
+It composes like a LangChain chat model: ``prompt | model | StrOutputParser()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chainlab.sim.messages import AIMessage, prompt_text
+from chainlab.sim.service import CallInfo, ErrorFactory, SimulatedService
+
+Responses = Callable[[str], str] | Sequence[str]
+
+
+_ROLE = re.compile(r"^(Human|User|System|AI):\s*")
+_ABOUT = re.compile(r"\babout\s+(.+)$", flags=re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1024)
+def topic_of(text: str, limit: int = 60) -> str:
+    """A short topic for a prompt: what follows the last "about", else its last line.
+
+    >>> topic_of("System: be brief\\nHuman: Tell me a joke about bears!")
+    'bears'
+    """
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    last = _ROLE.sub("", last)
+    match = _ABOUT.search(last)
+    topic = (match.group(1) if match else last).strip().rstrip(".!?:;,").strip()
+    return topic if len(topic) <= limit else topic[: limit - 1].rstrip() + "…"
+
+
+class FakeChatModel(SimulatedService):
+    """A simulated chat model: str / messages / prompt value in, :class:`AIMessage` out.
+
+    Args:
+        name: the node's name in graphs and traces, and the tag in default answers.
+        latency: mean seconds per call (simulated time: multiplied by ``time_scale()``).
+        jitter: each call takes ``latency ± jitter`` seconds (uniform, reproducible).
+        seed: makes jitter and failures reproducible, also across parallel runs.
+        failure_rate: probability that a call raises :class:`SimulatedError`.
+        rate_limit: more than this many concurrent calls raise :class:`RateLimitError`
+            immediately; ``config={"max_concurrency": rate_limit}`` avoids it.
+        responses: how to answer. None: ``"[name] answer about <topic>"``; a callable
+            ``f(prompt_text) -> str``; a list of strings, used in turn (by call order).
+        error: exception class (or factory) for simulated failures.
+
+    Counters: ``calls``, ``max_in_flight``, ``failures``, ``rate_limited``,
+    ``cancelled_calls`` (calls stopped early because their run was cancelled);
+    :meth:`reset` zeroes them.
+    """
+
+    def __init__(
+        self,
+        name: str = "model",
+        latency: float = 0.5,
+        jitter: float = 0.0,
+        seed: int | None = None,
+        failure_rate: float = 0.0,
+        rate_limit: int | None = None,
+        responses: Responses | None = None,
+        error: ErrorFactory | None = None,
+    ) -> None:
+        super().__init__(
+            name,
+            latency=latency,
+            jitter=jitter,
+            seed=seed,
+            failure_rate=failure_rate,
+            rate_limit=rate_limit,
+            error=error,
+        )
+        if isinstance(responses, str):
+            raise TypeError("responses must be a list of strings or a callable, not one str")
+        self.responses: Callable[[str], str] | list[str] | None = (
+            list(responses) if responses is not None and not callable(responses) else responses
+        )
+        if self.responses == []:
+            raise ValueError("responses must not be empty")
+
+    def _text(self, input: Any) -> str:
+        return prompt_text(input)
+
+    def _respond(self, input: Any, call: CallInfo) -> AIMessage:
+        responses = self.responses
+        if responses is None:
+            content = f"[{self.name}] answer about {topic_of(call.text)}"
+        elif callable(responses):
+            content = str(responses(call.text))
+        else:
+            content = responses[call.index % len(responses)]
+        return AIMessage(
+            content,
+            response_metadata={
+                "model": self.name,
+                "call": call.index,
+                "attempt": call.attempt,
+                "latency": call.delay,
+            },
+        )
