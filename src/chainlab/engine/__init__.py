@@ -9,15 +9,18 @@ from chainlab.engine.base import Runnable, RunnableBinding, coerce_to_runnable
 from chainlab.engine.cancel import Cancelled, asleep, cancelled, sleep
 from chainlab.engine.config import RunnableConfig
 from chainlab.engine.each import RunnableEach
+from chainlab.engine.errors import BranchError
 from chainlab.engine.fallbacks import RunnableWithFallbacks
 from chainlab.engine.lambdas import RunnableLambda, chain
 from chainlab.engine.parallel import RunnableMap, RunnableParallel
 from chainlab.engine.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
 from chainlab.engine.retry import RunnableRetry
 from chainlab.engine.sequence import RunnableSequence
+from chainlab.engine.timeout import RunnableTimeout, abandoned_calls
 from chainlab.engine.tracing import Listener, Span, listen
 
 __all__ = [
+    "BranchError",
     "Cancelled",
     "Listener",
     "Runnable",
@@ -32,8 +35,10 @@ __all__ = [
     "RunnablePick",
     "RunnableRetry",
     "RunnableSequence",
+    "RunnableTimeout",
     "RunnableWithFallbacks",
     "Span",
+    "abandoned_calls",
     "asleep",
     "cancelled",
     "chain",

@@ -322,14 +322,35 @@ class Runnable(Generic[Input, Output]):
         fallbacks: Sequence[Runnable[Input, Output]],
         *,
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
+        exception_key: str | None = None,
+        raise_last: bool = False,
         **kwargs: Any,
     ) -> RunnableWithFallbacks:
-        """Try ``fallbacks`` in order when this runnable raises one of the exceptions."""
+        """Try ``fallbacks`` in order when this runnable raises one of the exceptions.
+
+        ``exception_key="error"`` passes the previous error to each fallback in its
+        (dict) input. When all fail, the first error is raised (as in LangChain), or
+        the last one with ``raise_last=True``; the other is attached as a note.
+        """
         from chainlab.engine.fallbacks import RunnableWithFallbacks
 
         return RunnableWithFallbacks(
-            self, fallbacks, exceptions_to_handle=exceptions_to_handle, **kwargs
+            self,
+            fallbacks,
+            exceptions_to_handle=exceptions_to_handle,
+            exception_key=exception_key,
+            raise_last=raise_last,
         )
+
+    def with_timeout(self, seconds: float) -> Runnable[Input, Output]:
+        """Raise ``TimeoutError`` (naming the path) if a call takes longer than ``seconds``.
+
+        chainlab only (langchain_core has no timeouts); see ``engine/timeout.py`` for
+        what happens to a sync call that is still running at the deadline.
+        """
+        from chainlab.engine.timeout import RunnableTimeout
+
+        return RunnableTimeout(self, seconds)
 
     def get_graph(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """The structure as a graph (nodes share the span ids); see ``chainlab.viz``."""

@@ -32,16 +32,22 @@ class Cancelled(Exception):
 class CancelScope:
     """A node of the cancellation tree; cancelled if it or any ancestor is."""
 
-    __slots__ = ("_cancelled", "_waiters", "parent", "reason")
+    __slots__ = ("_async_sleepers", "_cancelled", "_waiters", "parent", "reason")
 
     def __init__(self, parent: CancelScope | None = None) -> None:
         self.parent = parent
         self._cancelled = False
         self.reason: BaseException | None = None
-        # shared by the whole tree, created once at the root: wakes every sleeper
-        self._waiters: threading.Condition = (
-            parent._waiters if parent is not None else threading.Condition()
-        )
+        # shared by the whole tree, created once at the root: cancelling any scope
+        # wakes every sleeper of the tree, and each checks whether it is concerned
+        if parent is None:
+            self._waiters = threading.Condition()
+            self._async_sleepers: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = (
+                set()
+            )
+        else:
+            self._waiters = parent._waiters
+            self._async_sleepers = parent._async_sleepers
 
     @property
     def cancelled(self) -> bool:
@@ -60,6 +66,10 @@ class CancelScope:
         self._cancelled = True
         with self._waiters:
             self._waiters.notify_all()
+            sleepers = list(self._async_sleepers)
+        for loop, future in sleepers:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_wake, future)
 
     def child(self) -> CancelScope:
         return CancelScope(self)
@@ -77,13 +87,29 @@ class CancelScope:
 
     async def asleep(self, seconds: float) -> None:
         """Async sleep that also ends early when the scope is cancelled."""
-        deadline = time.monotonic() + seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         while not self.cancelled:
-            left = deadline - time.monotonic()
+            left = deadline - loop.time()
             if left <= 0:
                 return
-            await asyncio.sleep(min(left, 0.02))
+            future: asyncio.Future[None] = loop.create_future()
+            timer = loop.call_later(left, _wake, future)
+            entry = (loop, future)
+            with self._waiters:
+                self._async_sleepers.add(entry)
+            try:
+                await future
+            finally:
+                timer.cancel()
+                with self._waiters:
+                    self._async_sleepers.discard(entry)
         raise Cancelled("the run was cancelled")
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def current_scope() -> CancelScope | None:

@@ -10,6 +10,7 @@ naming the branch, so a traceback reads::
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,7 +44,11 @@ def name_branch(exc: BaseException, label: str, owner: str) -> None:
         setattr(exc, _NOTED, True)
     except AttributeError:
         return
-    exc.add_note(note)
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        notes.insert(0, note)  # the branch first, before any "meanwhile" notes
+    else:
+        exc.add_note(note)
 
 
 def name_failed_child(
@@ -55,3 +60,33 @@ def name_failed_child(
         if where == frame.path or where.startswith(frame.path + "/"):
             name_branch(exc, label(frame), owner)
             return
+
+
+def also_failed(first: BaseException, other: BaseException) -> None:
+    """Attach a later failure to the one that is propagating (fail-fast keeps the first)."""
+    where = origin(other)
+    first.add_note(
+        f"meanwhile another branch failed too: {other!r}" + (f" at {where}" if where else "")
+    )
+
+
+@dataclass(frozen=True)
+class BranchError:
+    """The value of a failed branch in a partial-results parallel.
+
+    It is not raised: it stands in the output dict where the branch's value would be,
+    so the other branches' results are never lost. It is falsy, so
+    ``{k: v for k, v in out.items() if v}`` keeps the successes.
+    """
+
+    key: str
+    path: str
+    exception: Exception
+    elapsed: float
+    """Seconds the branch ran before failing."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"BranchError({self.key!r}, {self.exception!r}, after {self.elapsed:.3f}s)"

@@ -14,7 +14,8 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
 
     With ``exception_key="error"`` and a dict input, each fallback gets the previous
     error in its input under that key. If every option fails, the first error is
-    raised (as in LangChain), with the later ones attached as notes.
+    raised (as in LangChain), or the last with ``raise_last=True``; the other one is
+    attached as a note.
     """
 
     kind = "fallbacks"
@@ -26,12 +27,14 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         *,
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
         exception_key: str | None = None,
+        raise_last: bool = False,
         name: str | None = None,
     ) -> None:
         self.runnable = runnable
         self.fallbacks = [coerce_to_runnable(f, where="as a fallback") for f in fallbacks]
         self.exceptions_to_handle = exceptions_to_handle
         self.exception_key = exception_key
+        self.raise_last = raise_last
         self.name = name
 
     @property
@@ -71,7 +74,7 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
                 first, last = first or exc, exc
                 if frame.scope.cancelled:
                     break
-        raise _settle(first, last)
+        raise _settle(first, last, self.raise_last)
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
         first: BaseException | None = None
@@ -87,12 +90,18 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
                 first, last = first or exc, exc
                 if frame.scope.cancelled:
                     break
-        raise _settle(first, last)
+        raise _settle(first, last, self.raise_last)
 
 
-def _settle(first: BaseException | None, last: BaseException | None) -> BaseException:
+def _settle(
+    first: BaseException | None, last: BaseException | None, raise_last: bool
+) -> BaseException:
     assert first is not None
     assert last is not None
-    if last is not first:
-        first.add_note(f"every fallback failed too; the last one raised {last!r}")
+    if last is first:
+        return first
+    if raise_last:
+        last.add_note(f"the first option had failed with {first!r}")
+        return last
+    first.add_note(f"every fallback failed too; the last one raised {last!r}")
     return first

@@ -27,7 +27,11 @@ from queue import SimpleQueue
 from typing import Any
 
 from chainlab.engine.cancel import Cancelled, CancelScope
+from chainlab.engine.errors import also_failed
 from chainlab.engine.pool import get_pool
+
+CANCEL_GRACE = 1.0
+"""Seconds a cancelled sibling task gets to finish before the error is raised anyway."""
 
 Call = Callable[[], Any]
 ACall = Callable[[], Coroutine[Any, Any, Any]]
@@ -75,6 +79,8 @@ class Join:
             elif self.fail_fast and self.error is None:
                 self.error = error
                 self.scope.cancel(error)
+            elif self.fail_fast and not isinstance(error, Cancelled) and self.error is not None:
+                also_failed(self.error, error)
             elif not self.fail_fast:
                 self.results[index] = error
             self.remaining -= 1
@@ -97,6 +103,13 @@ class Join:
         if self.error is not None:
             raise self.error
         return self.results
+
+    def wait_for(self, seconds: float) -> bool:
+        """Wait at most ``seconds`` for the fan-out to settle; True if it did."""
+        if self._done.acquire(timeout=seconds):
+            self._done.release()
+            return True
+        return False
 
     def as_completed(self) -> Iterator[tuple[int, Any, BaseException | None]]:
         """Yield ``(index, value, error)`` as calls finish; stop at the first failure."""
@@ -174,6 +187,10 @@ async def afan_out(
     def settle(task: asyncio.Task[Any]) -> None:
         nonlocal remaining
         if done.done():
+            late = None if task.cancelled() else task.exception()
+            first = None if done.cancelled() else done.exception()
+            if late is not None and first is not None and not isinstance(late, Cancelled):
+                also_failed(first, late)
             return
         if task.cancelled():  # user code cancelled itself: that fails the fan-out
             done.set_exception(asyncio.CancelledError("a branch was cancelled"))
@@ -192,10 +209,7 @@ async def afan_out(
         await done
     except BaseException as exc:
         scope.cancel(exc)
-        for index, task in enumerate(tasks):
-            if not task.done():
-                task.cancel()
-                skip(index)  # recorded as cancelled unless it had already started
+        await _cancel_all(tasks, skip)
         raise
     return [t.exception() or t.result() if not fail_fast else t.result() for t in tasks]
 
@@ -216,10 +230,20 @@ async def aiter_completed(
     finally:
         if any(not t.done() for t in tasks):
             scope.cancel()
-            for index, task in enumerate(tasks):
-                if not task.done():
-                    task.cancel()
-                    skip(index)
+            await _cancel_all(tasks, skip)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]], skip: Skip) -> None:
+    """Cancel the unfinished tasks and let them finish (a few loop turns for
+    well-behaved code; at most 1 s for code that swallows cancellation)."""
+    unfinished = []
+    for index, task in enumerate(tasks):
+        if not task.done():
+            task.cancel()
+            skip(index)  # recorded as cancelled unless it had already started
+            unfinished.append(task)
+    if unfinished:
+        await asyncio.wait(unfinished, timeout=CANCEL_GRACE)
 
 
 def _announce(queue: asyncio.Queue[int], index: int, _: object) -> None:

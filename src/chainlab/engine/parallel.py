@@ -8,18 +8,24 @@
 Under ``invoke`` each branch runs on a thread of the engine's pool; under ``ainvoke``
 each branch is a task. The first failing branch fails the whole parallel at once
 (fail-fast) with a note naming the branch; siblings not yet started never start.
+Opt in to the other policies with :meth:`RunnableParallel.with_partial_results`
+(every branch runs; failures become :class:`BranchError` values) or
+:meth:`RunnableParallel.with_error_group` (every branch runs; all failures raised).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Literal
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
-from chainlab.engine.errors import name_failed_child
-from chainlab.engine.fanout import afan_out, aiter_completed, fan_out
+from chainlab.engine.errors import BranchError, name_failed_child
+from chainlab.engine.fanout import ACall, Call, Skip, afan_out, aiter_completed, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
+
+OnError = Literal["raise", "partial", "group"]
 
 
 class RunnableParallel(Runnable[Any, dict[str, Any]]):
@@ -39,6 +45,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         steps__: Mapping[str, Any] | None = None,
         *,
         name: str | None = None,
+        on_error: OnError = "raise",
         **kwargs: Any,
     ) -> None:
         merged = {**(steps__ or {}), **kwargs}
@@ -49,6 +56,26 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             steps[key] = coerce_to_runnable(value, where=f"for branch {key!r} of RunnableParallel")
         self.steps__ = steps
         self.name = name
+        if on_error not in ("raise", "partial", "group"):
+            raise ValueError(f"on_error must be 'raise', 'partial' or 'group', got {on_error!r}")
+        self.on_error: OnError = on_error
+
+    def with_partial_results(self) -> RunnableParallel:
+        """A copy that runs every branch to the end: a failed branch's value is a
+        :class:`~chainlab.BranchError` instead of an exception for the whole parallel.
+
+        >>> def bad(x):
+        ...     raise ValueError("nope")
+        >>> out = RunnableParallel(ok=str, bad=bad).with_partial_results().invoke(1)
+        >>> out["ok"], type(out["bad"]).__name__, out["bad"].key
+        ('1', 'BranchError', 'bad')
+        """
+        return RunnableParallel(self.steps__, name=self.name, on_error="partial")
+
+    def with_error_group(self) -> RunnableParallel:
+        """A copy that runs every branch to the end, then raises one ``ExceptionGroup``
+        of all the failures (each with a note naming its branch)."""
+        return RunnableParallel(self.steps__, name=self.name, on_error="group")
 
     @property
     def steps(self) -> dict[str, Runnable[Any, Any]]:
@@ -63,81 +90,114 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
 
     # -- fan-out / fan-in ---------------------------------------------------------------
 
-    def _branches(self, frame: Frame) -> tuple[list[str], list[Runnable[Any, Any]], list[Frame]]:
+    def _branches(
+        self, input: Any, frame: Frame
+    ) -> tuple[list[Frame], list[Call], list[ACall], Skip]:
+        """One frame per branch (sharing a cancel scope of their own), and the calls."""
         scope = frame.scope.child()  # a failure here cancels these branches only
-        keys = list(self.steps__)
         steps = list(self.steps__.values())
-        return keys, steps, [frame.child(key, scope=scope) for key in keys]
+        frames = [frame.child(key, scope=scope) for key in self.steps__]
+        calls: list[Call]
+        acalls: list[ACall]
+        if self.on_error == "partial":
+            calls = [
+                functools.partial(_or_branch_error, s, input, f)
+                for s, f in zip(steps, frames, strict=True)
+            ]
+            acalls = [
+                functools.partial(_aor_branch_error, s, input, f)
+                for s, f in zip(steps, frames, strict=True)
+            ]
+        else:
+            calls = [
+                functools.partial(call_node, s, input, f)
+                for s, f in zip(steps, frames, strict=True)
+            ]
+            acalls = [
+                functools.partial(acall_node, s, input, f)
+                for s, f in zip(steps, frames, strict=True)
+            ]
+        return frames, calls, acalls, lambda i: skip_span(steps[i], frames[i], input)
 
     def _invoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        keys, steps, frames = self._branches(frame)
+        frames, calls, _, skip = self._branches(input, frame)
+        scope = frames[0].scope if frames else frame.scope
         join = fan_out(
-            [functools.partial(call_node, s, input, f) for s, f in zip(steps, frames, strict=True)],
-            frames[0].scope if frames else frame.scope,
-            skip=lambda i: skip_span(steps[i], frames[i], input),
-            window=frame.window,
+            calls, scope, skip=skip, window=frame.window, fail_fast=self.on_error == "raise"
         )
         try:
             results = join.wait()
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise
-        return dict(zip(keys, results, strict=True))
+        return self._fan_in(results, frames)
 
     async def _ainvoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        keys, steps, frames = self._branches(frame)
+        frames, _, acalls, skip = self._branches(input, frame)
+        scope = frames[0].scope if frames else frame.scope
         try:
-            results = await afan_out(
-                [
-                    functools.partial(acall_node, s, input, f)
-                    for s, f in zip(steps, frames, strict=True)
-                ],
-                frames[0].scope if frames else frame.scope,
-                skip=lambda i: skip_span(steps[i], frames[i], input),
-            )
+            results = await afan_out(acalls, scope, skip=skip, fail_fast=self.on_error == "raise")
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise
-        return dict(zip(keys, results, strict=True))
+        return self._fan_in(results, frames)
+
+    def _fan_in(self, results: list[Any], frames: list[Frame]) -> dict[str, Any]:
+        """The output dict; in "group" mode, raise every failure together."""
+        if self.on_error == "group":
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                for exc in failures:
+                    self._name_failure(exc, frames)
+                raise ExceptionGroup(
+                    f"{len(failures)} of {len(frames)} branches of {self.get_name()} failed",
+                    [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in failures],
+                )
+        return {f.segment: r for f, r in zip(frames, results, strict=True)}
 
     def _stream(self, input: Any, frame: Frame) -> Iterator[dict[str, Any]]:
         """Yield ``{key: value}`` as each branch finishes."""
-        keys, steps, frames = self._branches(frame)
+        frames, calls, _, skip = self._branches(input, frame)
         scope = frames[0].scope if frames else frame.scope
-        join = fan_out(
-            [functools.partial(call_node, s, input, f) for s, f in zip(steps, frames, strict=True)],
-            scope,
-            skip=lambda i: skip_span(steps[i], frames[i], input),
-            window=frame.window,
-            stream=True,
-        )
+        join = fan_out(calls, scope, skip=skip, window=frame.window, stream=True)
         try:
             for index, value, error in join.as_completed():
                 if error is not None:
                     self._name_failure(error, frames)
                     raise error
-                yield {keys[index]: value}
+                yield {frames[index].segment: value}
         finally:
             if join.remaining:  # the consumer stopped early, or a branch failed
                 scope.cancel()
 
     async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[dict[str, Any]]:
-        keys, steps, frames = self._branches(frame)
+        frames, _, acalls, skip = self._branches(input, frame)
         scope = frames[0].scope if frames else frame.scope
-        calls: list[Callable[[], Any]] = [
-            functools.partial(acall_node, s, input, f) for s, f in zip(steps, frames, strict=True)
-        ]
         try:
-            async for index, value in aiter_completed(
-                calls, scope, skip=lambda i: skip_span(steps[i], frames[i], input)
-            ):
-                yield {keys[index]: value}
+            async for index, value in aiter_completed(acalls, scope, skip=skip):
+                yield {frames[index].segment: value}
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"branch {f.segment!r}")
+
+
+def _or_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    start = time.perf_counter()
+    try:
+        return call_node(step, input, frame)
+    except Exception as exc:
+        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
+
+
+async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    start = time.perf_counter()
+    try:
+        return await acall_node(step, input, frame)
+    except Exception as exc:
+        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
 
 RunnableMap = RunnableParallel

@@ -1,0 +1,107 @@
+"""``with_timeout``: give up on a runnable after a deadline (langchain_core has none).
+
+* Under ``ainvoke`` the work is a task: at the deadline it is cancelled, then
+  ``TimeoutError`` is raised.
+* Under ``invoke`` the work runs on a pool thread while the caller waits. Python cannot
+  stop a thread, so at the deadline the caller gets ``TimeoutError`` at once, the run's
+  cancel scope is set (cooperative code - ``chainlab.sleep``, simulated models - stops
+  early) and the thread is *abandoned*: it finishes its current call in the background
+  and its result is dropped. :func:`abandoned_calls` counts the ones still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from chainlab.engine.base import Runnable
+from chainlab.engine.fanout import fan_out
+from chainlab.engine.run import Frame, acall_node, call_node
+
+_abandoned = 0
+_abandoned_lock = threading.Lock()
+
+
+def abandoned_calls() -> int:
+    """Timed-out sync calls whose thread is still running (they end on their own)."""
+    return _abandoned
+
+
+def _track(delta: int) -> None:
+    global _abandoned
+    with _abandoned_lock:
+        _abandoned += delta
+
+
+class RunnableTimeout(Runnable[Any, Any]):
+    """Run ``bound``, but raise ``TimeoutError`` if it takes longer than ``seconds``."""
+
+    transparent = True
+
+    def __init__(self, bound: Runnable[Any, Any], seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"with_timeout needs a positive number of seconds, got {seconds!r}")
+        self.bound = bound
+        self.seconds = float(seconds)
+        self.kind = bound.kind
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return self.bound.get_name(suffix, name=name)
+
+    def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
+        return self.bound._children()
+
+    def _error(self, frame: Frame) -> TimeoutError:
+        return TimeoutError(f"{frame.path} timed out after {self.seconds:g} s")
+
+    def _invoke(self, input: Any, frame: Frame) -> Any:
+        scope = frame.scope.child()
+        frame.scope = scope
+        call = _AbandonableCall()
+
+        def work() -> Any:
+            try:
+                return call_node(self.bound, input, frame)
+            finally:
+                call.ended()
+
+        join = fan_out([work], scope, skip=lambda _: call.ended())
+        if join.wait_for(self.seconds):
+            return join.wait()[0]
+        error = self._error(frame)
+        scope.cancel(error)
+        call.abandon()
+        raise error
+
+    async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        scope = frame.scope.child()
+        frame.scope = scope
+        try:
+            return await asyncio.wait_for(acall_node(self.bound, input, frame), self.seconds)
+        except TimeoutError:
+            error = self._error(frame)
+            scope.cancel(error)
+            raise error from None
+
+
+class _AbandonableCall:
+    """Counts a timed-out call in :func:`abandoned_calls` until its thread is done."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ended = False
+        self._abandoned = False
+
+    def abandon(self) -> None:
+        with self._lock:
+            if not self._ended:
+                self._abandoned = True
+                _track(+1)
+
+    def ended(self) -> None:
+        with self._lock:
+            self._ended = True
+            if self._abandoned:
+                self._abandoned = False
+                _track(-1)

@@ -1,0 +1,317 @@
+"""Failing well: partial results, error groups, timeouts, retries, fallbacks, and
+several failures at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import chainlab
+from chainlab import BranchError, RunnableLambda, RunnableParallel
+from tests.conftest import Driver
+from tests.engine.test_tracing import Collector
+
+
+class Flaky(Exception):
+    pass
+
+
+def ok(x: Any) -> Any:
+    return x
+
+
+def fail(x: Any) -> Any:
+    raise Flaky("branch down")
+
+
+def nap(seconds: float) -> Any:
+    def sleep(x: Any) -> Any:
+        time.sleep(seconds)
+        return x
+
+    return sleep
+
+
+# -- partial success ----------------------------------------------------------------------
+
+
+def test_partial_results_keep_every_successful_branch(drive: Driver) -> None:
+    par = RunnableParallel(a=ok, bad=fail, c=nap(0.02)).with_partial_results()
+    out = drive(par, 7)
+    assert out["a"] == 7
+    assert out["c"] == 7
+    error = out["bad"]
+    assert isinstance(error, BranchError)
+    assert error.key == "bad"
+    assert error.path.endswith("/bad")
+    assert isinstance(error.exception, Flaky)
+    assert error.elapsed >= 0
+    assert not error  # falsy: easy to filter
+
+
+def test_partial_results_with_nested_parallels(drive: Driver) -> None:
+    inner_fail_fast = RunnableParallel(x=ok, y=fail)
+    inner_partial = RunnableParallel(x=ok, y=fail).with_partial_results()
+    outer = RunnableParallel(strict=inner_fail_fast, lenient=inner_partial, plain=ok)
+    out = drive(outer.with_partial_results(), 1)
+    assert isinstance(out["strict"], BranchError)  # the inner parallel failed as a whole
+    assert out["lenient"]["x"] == 1
+    assert isinstance(out["lenient"]["y"], BranchError)
+    assert out["plain"] == 1
+
+
+def test_partial_results_stream_the_error_as_the_branch_chunk() -> None:
+    par = RunnableParallel(a=nap(0.05), bad=fail).with_partial_results()
+    chunks = list(par.stream(1))
+    assert len(chunks) == 2
+    merged = {k: v for c in chunks for k, v in c.items()}
+    assert merged["a"] == 1
+    assert isinstance(merged["bad"], BranchError)
+
+    async def collect() -> list[Any]:
+        return [c async for c in par.astream(1)]
+
+    amerged = {k: v for c in asyncio.run(collect()) for k, v in c.items()}
+    assert isinstance(amerged["bad"], BranchError)
+
+
+def test_partial_results_do_not_cancel_siblings(drive: Driver) -> None:
+    finished = threading.Event()
+
+    def patient(x: Any) -> Any:
+        chainlab.sleep(0.1)  # would raise Cancelled if the sibling's failure cancelled it
+        finished.set()
+        return x
+
+    out = drive(RunnableParallel(p=patient, bad=fail).with_partial_results(), 1)
+    assert out["p"] == 1
+    assert finished.is_set()
+
+
+def test_error_group_raises_every_failure(drive: Driver) -> None:
+    def other(x: Any) -> Any:
+        raise KeyError("other")
+
+    par = RunnableParallel(a=ok, bad=fail, worse=other).with_error_group()
+    with pytest.raises(ExceptionGroup) as info:
+        drive(par, 1)
+    group = info.value
+    assert "2 of 3 branches" in str(group)
+    assert {type(e) for e in group.exceptions} == {Flaky, KeyError}
+    assert all(e.__notes__[0].startswith("in branch ") for e in group.exceptions)
+
+
+def test_on_error_must_be_known() -> None:
+    with pytest.raises(ValueError, match="on_error"):
+        RunnableParallel(a=ok, on_error="ignore")  # type: ignore[arg-type]
+
+
+def test_several_failures_attach_to_the_first() -> None:
+    gate = threading.Barrier(2)
+
+    def fail_together(name: str) -> Any:
+        def step(x: Any) -> Any:
+            gate.wait(2)
+            if name == "second":
+                time.sleep(0.02)
+            raise Flaky(name)
+
+        return step
+
+    par = RunnableParallel(first=fail_together("first"), second=fail_together("second"))
+    with pytest.raises(Flaky, match="first") as info:
+        par.invoke(1)
+    deadline = time.monotonic() + 2
+    while len(info.value.__notes__) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(
+        "meanwhile another branch failed too: Flaky('second')" in n for n in info.value.__notes__
+    )
+
+
+# -- timeouts -----------------------------------------------------------------------------
+
+
+def test_timeout_under_invoke_raises_at_the_deadline_and_accounts_for_the_thread() -> None:
+    release = threading.Event()
+
+    def stubborn(x: Any) -> Any:  # ignores cancellation
+        release.wait(5)
+        return x
+
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match=r"stubborn timed out after 0.1 s"):
+        RunnableLambda(stubborn).with_timeout(0.1).invoke(1)
+    assert time.perf_counter() - start < 1.0
+    assert chainlab.abandoned_calls() >= 1
+    release.set()
+    deadline = time.monotonic() + 2
+    while chainlab.abandoned_calls() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert chainlab.abandoned_calls() == 0
+
+
+def test_timeout_stops_cooperative_work() -> None:
+    stopped = threading.Event()
+
+    def cooperative(x: Any) -> Any:
+        try:
+            chainlab.sleep(5)
+        except chainlab.Cancelled:
+            stopped.set()
+            raise
+        return x
+
+    with pytest.raises(TimeoutError):
+        RunnableLambda(cooperative).with_timeout(0.05).invoke(1)
+    assert stopped.wait(1)
+
+
+def test_timeout_under_ainvoke_cancels_the_task() -> None:
+    cancelled = []
+
+    async def slow(x: Any) -> Any:
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return x
+
+    par = RunnableParallel(slow=RunnableLambda(slow).with_timeout(0.05), fast=ok)
+    with pytest.raises(TimeoutError) as info:
+        asyncio.run(par.ainvoke(1))
+    assert cancelled == [True]
+    assert "in branch 'slow'" in info.value.__notes__[0]
+
+
+def test_timeout_passes_results_through(drive: Driver) -> None:
+    assert drive(RunnableLambda(lambda x: x + 1).with_timeout(1), 1) == 2
+
+
+def test_timeout_inside_partial_results(drive: Driver) -> None:
+    par = RunnableParallel(slow=RunnableLambda(nap(1)).with_timeout(0.05), fast=ok)
+    out = drive(par.with_partial_results(), 1)
+    assert out["fast"] == 1
+    assert isinstance(out["slow"].exception, TimeoutError)
+
+
+def test_timeout_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RunnableLambda(ok).with_timeout(0)
+
+
+# -- retries and fallbacks ----------------------------------------------------------------
+
+
+def test_batch_retries_only_the_failed_items() -> None:
+    calls: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def sometimes(x: int) -> int:
+        with lock:
+            calls[x] = calls.get(x, 0) + 1
+            attempt = calls[x]
+        if x % 2 and attempt == 1:
+            raise Flaky(f"item {x}")
+        return x
+
+    out = RunnableLambda(sometimes).with_retry(wait_exponential_jitter=False).batch(list(range(6)))
+    assert out == list(range(6))
+    assert calls == {0: 1, 1: 2, 2: 1, 3: 2, 4: 1, 5: 2}
+
+
+def test_retry_waits_grow(drive: Driver) -> None:
+    stamps: list[float] = []
+
+    def flaky(x: int) -> int:
+        stamps.append(time.perf_counter())
+        if len(stamps) < 3:
+            raise Flaky("again")
+        return x
+
+    retried = RunnableLambda(flaky).with_retry(
+        stop_after_attempt=3,
+        exponential_jitter_params={"multiplier": 0.02, "max": 1, "jitter": 0},
+    )
+    drive(retried, 1)
+    first_wait, second_wait = stamps[1] - stamps[0], stamps[2] - stamps[1]
+    assert first_wait >= 0.015
+    assert second_wait >= 1.5 * first_wait
+
+
+def test_retry_attempts_are_recorded_per_batch_item() -> None:
+    col = Collector()
+    seen: set[int] = set()
+
+    def once(x: int) -> int:
+        if x not in seen:
+            seen.add(x)
+            raise Flaky(str(x))
+        return x
+
+    RunnableLambda(once).with_retry(wait_exponential_jitter=False).batch(
+        [1, 2], {"callbacks": [col]}
+    )
+    attempts = sorted((s.path, s.attempt, s.status) for s in col.ended)
+    assert attempts == [
+        ("once[0]", 1, "error"),
+        ("once[0]", 2, "ok"),
+        ("once[1]", 1, "error"),
+        ("once[1]", 2, "ok"),
+    ]
+
+
+def test_retry_does_not_retry_a_cancelled_run() -> None:
+    calls = [0]
+
+    def cooperative(x: Any) -> Any:
+        calls[0] += 1
+        chainlab.sleep(1)
+        return x
+
+    par = RunnableParallel(
+        c=RunnableLambda(cooperative).with_retry(wait_exponential_jitter=False),
+        f=RunnableLambda(nap(0.02)) | fail,
+    )
+    with pytest.raises(Flaky):
+        par.invoke(1)
+    time.sleep(0.1)
+    assert calls[0] == 1
+
+
+def test_fallbacks_can_raise_the_last_error(drive: Driver) -> None:
+    def second(x: Any) -> Any:
+        raise KeyError("second")
+
+    guarded = RunnableLambda(fail).with_fallbacks([second], raise_last=True)
+    with pytest.raises(KeyError) as info:
+        drive(guarded, 1)
+    assert "Flaky('branch down')" in info.value.__notes__[-1]
+
+
+def test_keyboard_interrupt_while_waiting_cancels_the_run() -> None:
+    """Ctrl-C arrives in the waiting caller: the branches are told to stop."""
+    stopped = threading.Event()
+
+    def cooperative(x: Any) -> Any:
+        try:
+            chainlab.sleep(5)
+        except chainlab.Cancelled:
+            stopped.set()
+        return x
+
+    def interrupt_soon() -> None:  # what Ctrl-C (or a kernel interrupt) does
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_soon).start()
+    with pytest.raises(KeyboardInterrupt):
+        RunnableParallel(a=cooperative, b=cooperative).invoke(1)
+    assert stopped.wait(2)

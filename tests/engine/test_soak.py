@@ -1,0 +1,93 @@
+"""Soak: a thousand runs with random failures and timeouts in one process. Threads and
+memory return to their baseline, no task is left pending, nothing is destroyed pending."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import random
+import threading
+import time
+import tracemalloc
+from typing import Any
+
+import pytest
+
+import chainlab
+from chainlab import RunnableLambda, RunnableParallel
+
+pytestmark = pytest.mark.slow
+
+
+def make_chain(rng: random.Random) -> Any:
+    def leaf(i: int) -> Any:
+        roll = rng.random()
+        if roll < 0.15:
+
+            def fail(x: Any) -> Any:
+                chainlab.sleep(0.001)
+                raise ValueError(f"leaf {i}")
+
+            return RunnableLambda(fail)
+        if roll < 0.25:
+            return RunnableLambda(lambda x: chainlab.sleep(0.2) or x).with_timeout(0.002)
+
+        async def nap(x: Any) -> Any:
+            await chainlab.asleep(0.001)
+            return x
+
+        return RunnableLambda(lambda x: chainlab.sleep(0.001) or x, nap)
+
+    inner = RunnableParallel({f"l{i}": leaf(i) for i in range(4)})
+    par = RunnableParallel(a=inner, b=leaf(9), c=RunnableLambda(lambda x: [x, x]) | leaf(8).map())
+    return par.with_partial_results() if rng.random() < 0.5 else par
+
+
+def run_many(n: int, seed: int) -> None:
+    rng = random.Random(seed)
+
+    async def arun(chain: Any) -> None:
+        try:
+            await chain.ainvoke(1)
+        except (ValueError, TimeoutError):
+            pass
+        await asyncio.sleep(0)
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert pending == [], pending
+
+    for i in range(n):
+        chain = make_chain(rng)
+        if i % 2:
+            asyncio.run(arun(chain))
+        else:
+            try:
+                chain.invoke(1)
+            except (ValueError, TimeoutError):
+                pass
+
+
+def settle() -> None:
+    deadline = time.monotonic() + 3
+    while chainlab.abandoned_calls() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    gc.collect()
+
+
+def test_thousand_runs_leave_nothing_behind(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    run_many(200, seed=1)  # warm up: the pool grows to its working size
+    settle()
+    threads_before = threading.active_count()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    run_many(1000, seed=2)
+    settle()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert threading.active_count() <= threads_before + 4  # no growth with the run count
+    assert growth < 2_000_000, f"memory grew by {growth} bytes over 1000 runs"
+    assert chainlab.abandoned_calls() == 0
+    assert "Task was destroyed but it is pending" not in caplog.text
