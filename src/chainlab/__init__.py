@@ -10,6 +10,7 @@ on LangChain by changing the import.
 """
 
 from chainlab.engine import (
+    BranchError,
     Cancelled,
     Listener,
     Runnable,
@@ -24,8 +25,10 @@ from chainlab.engine import (
     RunnablePick,
     RunnableRetry,
     RunnableSequence,
+    RunnableTimeout,
     RunnableWithFallbacks,
     Span,
+    abandoned_calls,
     asleep,
     cancelled,
     chain,
@@ -33,12 +36,35 @@ from chainlab.engine import (
     listen,
     sleep,
 )
+from chainlab.executors import DaskExecutor, ProcessExecutor, UnpicklableError
+from chainlab.trace import Comparison, Recording, compare, record
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext chainlab``: register the ``%%chain`` and ``%chain_graph`` magics."""
+    from chainlab.jupyter import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext chainlab``: remove the magics, stop live widgets' threads."""
+    from chainlab.jupyter import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = [
+    "BranchError",
     "Cancelled",
+    "Comparison",
+    "DaskExecutor",
     "Listener",
+    "LiveGraph",
+    "ProcessExecutor",
+    "Recording",
     "Runnable",
     "RunnableAssign",
     "RunnableBinding",
@@ -51,13 +77,31 @@ __all__ = [
     "RunnablePick",
     "RunnableRetry",
     "RunnableSequence",
+    "RunnableTimeout",
     "RunnableWithFallbacks",
     "Span",
+    "UnpicklableError",
     "__version__",
+    "abandoned_calls",
     "asleep",
     "cancelled",
     "chain",
     "coerce_to_runnable",
+    "compare",
     "listen",
+    "record",
+    "show",
+    "show_batch",
     "sleep",
 ]
+
+# the widgets import ipywidgets: loaded on first use, so `import chainlab` stays light
+_LAZY_WIDGETS = ("LiveGraph", "show", "show_batch")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_WIDGETS:
+        import chainlab.widgets
+
+        return getattr(chainlab.widgets, name)
+    raise AttributeError(f"module 'chainlab' has no attribute {name!r}")
