@@ -95,6 +95,7 @@ def collect_checks(nb: Any) -> list[Check]:
     """Every check a notebook's outputs recorded, in order."""
     checks = []
     for cell in nb.cells:
+        tags = list(cell.get("metadata", {}).get("tags", []))
         for output in cell.get("outputs", []):
             record = output.get("data", {}).get(CHECK_MIME)
             if record:
@@ -108,7 +109,7 @@ def collect_checks(nb: Any) -> list[Check]:
                         value=record.get("value"),
                         bounds=tuple(bounds) if bounds else None,
                         key_figure=record.get("key_figure", False),
-                        extra=record.get("extra", {}),
+                        extra={**record.get("extra", {}), "cell_tags": tags},
                     )
                 )
     return checks

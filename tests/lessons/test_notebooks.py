@@ -1,0 +1,105 @@
+"""Every notebook in lessons/ and notebooks/ runs in a real kernel and keeps its promises.
+
+Computed values are asserted through the lessons' tagged result checks, never stored
+outputs (timings differ between runs and machines).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from chainlab.lessons.runner import LessonRun, execute_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
+DEMOS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CI_TIME_SCALE = 0.2
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+pytestmark = pytest.mark.notebook
+
+
+def test_all_eight_lessons_exist() -> None:
+    numbers = sorted(int(p.name.split("-")[0].split(".")[-1]) for p in LESSONS)
+    assert numbers == list(range(1, 9)), [p.name for p in LESSONS]
+
+
+@pytest.mark.parametrize("path", LESSONS + DEMOS, ids=lambda p: p.name)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} of {path.name} has stored outputs"
+            assert cell.execution_count is None, f"cell {index} of {path.name} has a count"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_shape(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0].source
+    for heading in ("Objectives", "Prerequisites", "Estimated time"):
+        assert heading in first, f"{path.name}: the title cell needs {heading!r}"
+    assert "Key points" in nb.cells[-1].source, f"{path.name}: end with the key points"
+    tags = [set(c.metadata.get("tags", [])) for c in nb.cells]
+    assert sum("exercise" in t for t in tags) >= 2, f"{path.name}: at least two exercises"
+    solutions = [c for c, t in zip(nb.cells, tags, strict=True) if "solution" in t]
+    assert len(solutions) >= 2
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions), (
+        f"{path.name}: solution cells must be hidden"
+    )
+    assert any("lessons.predict(" in c.source for c in nb.cells), f"{path.name}: predict-then-run"
+
+
+def test_the_set_uses_the_chain_magic() -> None:
+    assert any(
+        "%%chain" in cell.source for path in LESSONS for cell in nbformat.read(path, 4).cells
+    )
+
+
+def widget_states(nb: Any) -> dict[str, Any]:
+    return nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def assert_run_ok(run: LessonRun) -> None:
+    assert run.error is None, f"{run.path.name}: {run.error}"
+    failed = [c for c in run.checks if c.kind == "result" and not c.passed]
+    assert not failed, f"{run.path.name}: " + "; ".join(f"{c.name}: {c.message}" for c in failed)
+    for check in run.checks:
+        if check.kind == "exercise" and "solution" in check.extra.get("cell_tags", []):
+            assert check.passed, f"{run.path.name}: solution of {check.name!r}: {check.message}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lesson_runs_and_keeps_its_promises(path: Path) -> None:
+    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120)
+    assert_run_ok(run)
+    results = [c for c in run.checks if c.kind == "result"]
+    assert results, f"{path.name}: a lesson states at least one measured fact"
+    assert sum(c.key_figure for c in results) == 1, f"{path.name}: exactly one key figure"
+    solved = [c for c in run.checks if "solution" in c.extra.get("cell_tags", [])]
+    assert len(solved) >= 2, f"{path.name}: the hidden solutions must run their checks"
+    assert run.seconds < 60, f"{path.name} took {run.seconds:.0f} s (budget: 20 s at CI scale)"
+    graphs = [s["state"] for s in widget_states(run.notebook).values() if s["state"].get("svg")]
+    for graph in graphs:  # every live graph was saved in its final state
+        unsettled = {
+            k: v["state"]
+            for k, v in graph.get("states", {}).items()
+            if v.get("state") in ("pending", "running")
+        }
+        assert not unsettled, f"{path.name}: a live graph was saved with {unsettled}"
+    if path == LESSONS[0]:  # the first lesson shows a live graph, saved with every node done
+        assert graphs, "LC2.1.1 should display a live graph"
+        final = graphs[0].get("states", {})
+        assert final
+        assert {v["state"] for v in final.values()} <= {"done"}, json.dumps(final)[:300]
+
+
+@pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.name)
+def test_demo_notebook_runs(path: Path) -> None:
+    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120)
+    assert_run_ok(run)
