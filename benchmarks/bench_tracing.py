@@ -1,0 +1,138 @@
+"""Tracing overhead: the same 1,000-branch run with and without ``chainlab.record()``.
+
+Run it from the repo root: ``python -m benchmarks.bench_tracing``. Each row is the
+median of several alternating runs (unrecorded, recorded, unrecorded, ...); the
+target for the headline row is a recorded run at most 1.3x the unrecorded one.
+The last rows time what happens *after* a run, when you look at a recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chainlab import RunnableParallel, record
+
+BRANCHES = 1000
+TARGET = 1.3
+
+
+async def _asleep(x: Any) -> Any:
+    await asyncio.sleep(0.05)
+    return x
+
+
+async def _atrivial(x: Any) -> Any:
+    return x
+
+
+def _sleep(x: Any) -> Any:
+    time.sleep(0.02)
+    return x
+
+
+def _timed(run: Callable[[], Any], recorded: bool) -> float:
+    if recorded:
+        with record():
+            start = time.perf_counter()
+            run()
+            return time.perf_counter() - start
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def overhead(run: Callable[[], Any], repeat: int = 7) -> tuple[float, float]:
+    """Median wall time of ``run`` unrecorded and recorded (alternating, after a warm-up)."""
+    run()
+    plain, traced = [], []
+    for _ in range(repeat):
+        plain.append(_timed(run, recorded=False))
+        traced.append(_timed(run, recorded=True))
+    return statistics.median(plain), statistics.median(traced)
+
+
+def measure(repeat: int = 7) -> list[dict[str, Any]]:
+    """The rows of the table, as dicts (``label``, ``plain_s``, ``recorded_s``, ``ratio``)."""
+    wide_sleep = RunnableParallel({f"q{i}": _asleep for i in range(BRANCHES)})
+    wide_trivial = RunnableParallel({f"q{i}": _atrivial for i in range(BRANCHES)})
+    wide_threads = RunnableParallel({f"q{i}": _sleep for i in range(200)})
+    scenarios: list[tuple[str, Callable[[], Any], str]] = [
+        (
+            f"{BRANCHES:,} branches × asyncio.sleep(0.05), ainvoke",
+            lambda: asyncio.run(wide_sleep.ainvoke(1)),
+            f"≤ {TARGET}×",
+        ),
+        (
+            f"{BRANCHES:,} trivial async branches, ainvoke (worst case)",
+            lambda: asyncio.run(wide_trivial.ainvoke(1)),
+            "",
+        ),
+        ("200 branches × time.sleep(0.02), invoke", lambda: wide_threads.invoke(1), ""),
+    ]
+    rows = []
+    for label, run, target in scenarios:
+        plain, traced = overhead(run, repeat)
+        rows.append(
+            {
+                "label": label,
+                "plain_s": plain,
+                "recorded_s": traced,
+                "ratio": traced / plain,
+                "per_span_us": (traced - plain) / (BRANCHES + 1) * 1e6,
+                "target": target,
+            }
+        )
+    return rows
+
+
+def after_the_run() -> list[tuple[str, float]]:
+    """Seconds to convert, analyse and plot a 1,000-leaf recording."""
+    chain = RunnableParallel({f"q{i}": _asleep for i in range(BRANCHES)})
+    with record() as rec:
+        asyncio.run(chain.ainvoke(1))
+    out = []
+    start = time.perf_counter()
+    _ = rec.spans
+    out.append(("rec.spans (1,001 spans)", time.perf_counter() - start))
+    start = time.perf_counter()
+    rec.analysis()
+    out.append(("rec.analysis(): critical path, lanes, gaps", time.perf_counter() - start))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        start = time.perf_counter()
+        rec.plot().savefig(__import__("io").BytesIO(), format="png")
+        out.append(("rec.plot() + savefig PNG", time.perf_counter() - start))
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        pass
+    return out
+
+
+def table(rows: list[dict[str, Any]], post: list[tuple[str, float]]) -> str:
+    lines = [
+        "| tracing overhead | unrecorded | recorded | recorded / unrecorded | target |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['label']} | {row['plain_s']:.3f} s | {row['recorded_s']:.3f} s "
+            f"| {row['ratio']:.2f}× | {row['target']} |"
+        )
+    lines += ["", "| after the run | time |", "|---|---|"]
+    lines += [f"| {label} | {seconds * 1e3:.0f} ms |" for label, seconds in post]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print the tracing tables (called by ``python -m benchmarks`` too)."""
+    print("## Tracing\n")
+    print(table(measure(), after_the_run()))
+
+
+if __name__ == "__main__":
+    main()

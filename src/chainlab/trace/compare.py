@@ -1,0 +1,203 @@
+"""``compare(chain, input)``: the same chain run one leaf at a time, then in parallel.
+
+The sequential run adds ``max_concurrency=1`` to the config: one global limit over the
+whole run tree, so exactly one leaf runs at any moment. The parallel run uses the
+config as given. Both are recorded, so the comparison can say *why* parallel won (or
+did not): speedup = sequential wall / parallel wall, efficiency = speedup / lanes used,
+and the ceiling = work / critical path, the best any number of workers could do.
+
+>>> import time, chainlab
+>>> def slow(x):
+...     time.sleep(0.02)
+...     return x
+>>> cmp = chainlab.compare(chainlab.RunnableParallel(a=slow, b=slow, c=slow), 1)
+>>> cmp.output
+{'a': 1, 'b': 1, 'c': 1}
+>>> 1.5 < cmp.speedup <= 3.5 and 2.5 < cmp.ceiling < 3.5
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
+
+from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.config import merge_configs
+from chainlab.trace.recording import Recording
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+class Comparison:
+    """A sequential and a parallel recording of the same chain on the same input.
+
+    Attributes:
+        sequential / parallel: the two :class:`Recording` objects (the median runs).
+        sequential_s / parallel_s: their wall times in seconds.
+        speedup: ``sequential_s / parallel_s``.
+        efficiency: ``speedup / lanes used`` in the parallel run.
+        ceiling: the parallel run's work / critical path.
+        output: the parallel run's output.
+        sequential_runs_s / parallel_runs_s: every run's wall time (``repeat`` > 1).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sequential: list[Recording],
+        parallel: list[Recording],
+        output: Any,
+    ) -> None:
+        self.name = name
+        self.sequential_runs_s = [r.wall_s for r in sequential]
+        self.parallel_runs_s = [r.wall_s for r in parallel]
+        self.sequential = _median(sequential)
+        self.parallel = _median(parallel)
+        self.output = output
+
+    @property
+    def sequential_s(self) -> float:
+        return self.sequential.wall_s
+
+    @property
+    def parallel_s(self) -> float:
+        return self.parallel.wall_s
+
+    @property
+    def speedup(self) -> float:
+        return self.sequential_s / self.parallel_s if self.parallel_s > 0 else 0.0
+
+    @property
+    def lanes_used(self) -> int:
+        return self.parallel.lanes_used
+
+    @property
+    def efficiency(self) -> float:
+        return self.speedup / self.lanes_used if self.lanes_used else 0.0
+
+    @property
+    def ceiling(self) -> float:
+        return self.parallel.ceiling
+
+    def summary_lines(self) -> list[str]:
+        runs = len(self.parallel_runs_s)
+        median = f" (median of {runs} runs)" if runs > 1 else ""
+        return [
+            f"{self.name}{median}",
+            f"  sequential  {self.sequential_s:8.3f} s   max_concurrency=1",
+            f"  parallel    {self.parallel_s:8.3f} s   {self.lanes_used} lanes at once",
+            f"  speedup     {self.speedup:8.2f} x   = sequential / parallel",
+            f"  efficiency  {self.efficiency:8.0%}     = speedup / lanes",
+            f"  ceiling     {self.ceiling:8.2f} x   = work / critical path "
+            f"({self.parallel.work_s:.3f} s / {self.parallel.critical_s:.3f} s)",
+        ]
+
+    def __repr__(self) -> str:
+        return "\n".join(["Comparison: " + self.summary_lines()[0], *self.summary_lines()[1:]])
+
+    def plot(self, **kwargs: Any) -> Figure:
+        """Sequential above parallel on one time axis, with speedup, efficiency, ceiling."""
+        from chainlab.viz.timeline import plot_comparison
+
+        return plot_comparison(self, **kwargs)
+
+
+def compare(
+    chain: Any,
+    input: Any,
+    *,
+    config: Mapping[str, Any] | None = None,
+    repeat: int = 1,
+    driver: str = "invoke",
+) -> Comparison:
+    """Run ``chain`` sequentially (``max_concurrency=1``) and in parallel; compare.
+
+    Args:
+        chain: a runnable (or anything ``coerce_to_runnable`` accepts: a dict, a function).
+        input: the input of both runs.
+        config: the config of the parallel run; the sequential run adds
+            ``max_concurrency=1`` to it.
+        repeat: run each mode this many times (alternating) and keep the median run.
+        driver: ``"invoke"`` (threads) or ``"ainvoke"`` (asyncio tasks; run on an event
+            loop in a helper thread, so it works inside Jupyter too).
+
+    Returns:
+        A :class:`Comparison`.
+    """
+    runnable = coerce_to_runnable(chain)
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    if driver not in ("invoke", "ainvoke"):
+        raise ValueError(f"driver must be 'invoke' or 'ainvoke', got {driver!r}")
+    sequential: list[Recording] = []
+    parallel: list[Recording] = []
+    outputs: list[Any] = []
+    for _ in range(repeat):
+        for limit, runs in ((1, sequential), (None, parallel)):
+            rec = Recording("sequential" if limit == 1 else "parallel")
+            cfg = _run_config(config, rec, limit)
+            if driver == "invoke":
+                output = runnable.invoke(input, cfg)
+            else:
+                output = _run_coroutine(functools.partial(runnable.ainvoke, input, cfg))
+            runs.append(rec)
+            if limit is None:
+                outputs.append(output)
+    middle = parallel.index(_median(parallel))
+    return Comparison(runnable.get_name(), sequential, parallel, outputs[middle])
+
+
+async def acompare(
+    chain: Any, input: Any, *, config: Mapping[str, Any] | None = None, repeat: int = 1
+) -> Comparison:
+    """:func:`compare` with ``ainvoke``, awaited on the running loop (``await acompare(...)``)."""
+    runnable: Runnable[Any, Any] = coerce_to_runnable(chain)
+    sequential: list[Recording] = []
+    parallel: list[Recording] = []
+    outputs: list[Any] = []
+    for _ in range(repeat):
+        for limit, runs in ((1, sequential), (None, parallel)):
+            rec = Recording("sequential" if limit == 1 else "parallel")
+            output = await runnable.ainvoke(input, _run_config(config, rec, limit))
+            runs.append(rec)
+            if limit is None:
+                outputs.append(output)
+    middle = parallel.index(_median(parallel))
+    return Comparison(runnable.get_name(), sequential, parallel, outputs[middle])
+
+
+def _run_config(
+    config: Mapping[str, Any] | None, rec: Recording, limit: int | None
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {"callbacks": [rec]}
+    if limit is not None:
+        extra["max_concurrency"] = limit
+    return merge_configs(config, extra)
+
+
+def _median(recordings: list[Recording]) -> Recording:
+    ranked = sorted(recordings, key=lambda r: r.wall_s)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _run_coroutine(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine to completion on a fresh event loop in a helper thread."""
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=main, name="chainlab-compare")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

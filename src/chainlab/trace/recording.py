@@ -1,0 +1,381 @@
+"""Recording spans: ``with chainlab.record() as rec: chain.invoke(x)``.
+
+A :class:`Recording` is a span listener. Inside the ``with`` block it is attached to
+every run that starts (sync or async, on any thread); it can also be attached to one
+run only with ``config={"callbacks": [rec]}``. Listening costs one list append per
+span: the engine's :class:`~chainlab.engine.tracing.Span` objects are kept as they are
+(the engine fills in their end fields itself) and turned into :class:`SpanRecord`
+objects, with times in seconds from the recording's start, only when you look.
+
+>>> import chainlab
+>>> chain = chainlab.RunnableParallel(a=lambda x: x + 1, b=lambda x: x * 2)
+>>> with chainlab.record() as rec:
+...     _ = chain.invoke(3)
+>>> [(s.node_id, s.kind) for s in rec.spans]
+[('root', 'parallel'), ('root/a', 'leaf'), ('root/b', 'leaf')]
+>>> rec.spans[1].branch, rec.spans[1].is_leaf
+('a', True)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from chainlab.engine.tracing import Span, add_listener, remove_listener
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from chainlab.trace.analysis import Analysis
+
+FAN_OUT_KINDS = frozenset({"parallel", "map", "assign"})
+"""Span kinds whose children are independent branches (they may run at once)."""
+SKIPPED_S = 1e-4
+"""A cancelled span shorter than this never really started (the engine records nodes
+skipped after a failure as spans that start and end at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRecord:
+    """One node execution, as recorded (times in seconds from the recording's start).
+
+    Attributes:
+        run_id / parent_id: this execution's id and its enclosing node's (None at a root).
+        node_id: the node's id in ``runnable.get_graph()`` (map items share one).
+        path: readable position, e.g. ``"RunnableParallel<a,b>/a/slow"``.
+        name / kind: the node's name and kind (``"leaf"``, ``"parallel"``, ...).
+        lane: the thread or asyncio task that ran it.
+        start / end / duration: seconds; a span still running when looked at ends "now".
+        status: ``"ok"``, ``"error"``, ``"cancelled"`` (or ``"running"``).
+        error: the exception, when the node failed.
+        attempt: 1, then 2, 3... for retries.
+        input_preview / output_preview: short reprs.
+        tags: the run's tags.
+        is_leaf: True for user work (functions, models): the bars of the timeline.
+        self_s: a leaf's own time: its duration minus the runnables it called or
+            returned (which have spans of their own); 0 for structure.
+        depth: 0 at a root span, 1 for its children, ...
+        branch: the top-level branch this span belongs to (the key under the first
+            fan-out below the root, or the item index of a ``.map()``); None outside.
+    """
+
+    run_id: int
+    parent_id: int | None
+    node_id: str
+    path: str
+    name: str
+    kind: str
+    lane: str
+    start: float
+    end: float
+    duration: float
+    status: str
+    error: BaseException | None
+    attempt: int
+    input_preview: str
+    output_preview: str
+    tags: tuple[str, ...]
+    is_leaf: bool
+    self_s: float
+    depth: int
+    branch: str | None
+
+    @property
+    def skipped(self) -> bool:
+        """True for a node cancelled before it did anything (it never had a worker)."""
+        return self.status == "cancelled" and self.duration < SKIPPED_S
+
+    def to_record(self) -> dict[str, Any]:
+        """A plain dict (the error as ``"Type: message"``), for tables and JSON."""
+        row = asdict(self)
+        error = self.error
+        row["error"] = None if error is None else f"{type(error).__name__}: {error}"
+        row["tags"] = list(self.tags)
+        return row
+
+    def __repr__(self) -> str:
+        return (
+            f"SpanRecord({self.path!r}, {self.kind}, {self.status}, lane={self.lane!r}, "
+            f"{self.start:.4f}s..{self.end:.4f}s)"
+        )
+
+
+class Recording:
+    """Every span of every run started while it listens; analysis, export and plots.
+
+    Use :func:`record` (a context manager) or attach to one run with
+    ``config={"callbacks": [recording]}``.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self.t0_ns = time.perf_counter_ns()
+        self.stop_ns: int | None = None
+        self._raw: list[Span] = []
+        self._ended = 0
+        self._lock = threading.Lock()
+        self._cache_key: tuple[int, int] | None = None
+        self._spans: list[SpanRecord] = []
+        self._analysis: Analysis | None = None
+        self._analysis_key: tuple[int, int] | None = None
+
+    # -- the listener: cheap and thread-safe --------------------------------------------
+
+    def on_start(self, span: Span) -> None:
+        with self._lock:
+            self._raw.append(span)
+
+    def on_end(self, span: Span) -> None:
+        with self._lock:
+            self._ended += 1
+
+    # -- context manager ------------------------------------------------------------------
+
+    def __enter__(self) -> Recording:
+        self.t0_ns = time.perf_counter_ns()
+        self.stop_ns = None
+        add_listener(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        remove_listener(self)
+        self.stop_ns = time.perf_counter_ns()
+
+    # -- the spans --------------------------------------------------------------------
+
+    @property
+    def spans(self) -> list[SpanRecord]:
+        """All spans in start order (a parent always comes before its children)."""
+        with self._lock:
+            key = (len(self._raw), self._ended)
+            raw = list(self._raw)
+        if key != self._cache_key:
+            self._spans = _convert(raw, self.t0_ns)
+            self._cache_key = key
+        return self._spans
+
+    @property
+    def leaf_spans(self) -> list[SpanRecord]:
+        """The spans of user work (functions, models), in start order."""
+        return [s for s in self.spans if s.is_leaf]
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    # -- analysis (see chainlab.trace.analysis) ---------------------------------------
+
+    def analysis(self) -> Analysis:
+        """Wall time, work, critical path, speedup... computed once per state."""
+        from chainlab.trace.analysis import analyse
+
+        spans = self.spans
+        if self._analysis is None or self._analysis_key != self._cache_key:
+            self._analysis = analyse(spans)
+            self._analysis_key = self._cache_key
+        return self._analysis
+
+    @property
+    def wall_s(self) -> float:
+        """From the first span's start to the last span's end, in seconds."""
+        return self.analysis().wall_s
+
+    @property
+    def work_s(self) -> float:
+        """Sum of the leaf spans' own durations (the work, wherever it ran)."""
+        return self.analysis().work_s
+
+    @property
+    def critical_path(self) -> list[SpanRecord]:
+        """The longest chain of leaf spans that had to run one after another."""
+        return self.analysis().critical_path
+
+    @property
+    def critical_s(self) -> float:
+        """Length of the critical path (the shortest possible wall time)."""
+        return self.analysis().critical_s
+
+    @property
+    def speedup(self) -> float:
+        """``work_s / wall_s``: how many leaves ran at once, on average."""
+        return self.analysis().speedup
+
+    @property
+    def efficiency(self) -> float:
+        """``speedup / lanes_used``: 1.0 when every lane worked all the time."""
+        return self.analysis().efficiency
+
+    @property
+    def ceiling(self) -> float:
+        """``work_s / critical_s``: the best speedup this chain's structure allows."""
+        return self.analysis().ceiling
+
+    @property
+    def overhead_s(self) -> float:
+        """``wall_s - critical_s``: time not explained by the critical path."""
+        return self.analysis().overhead_s
+
+    @property
+    def lanes(self) -> list[str]:
+        """The threads / tasks that ran leaf work, in order of first use."""
+        return self.analysis().lanes
+
+    @property
+    def lanes_used(self) -> int:
+        """The most leaves that ran at the same instant (the workers kept busy at once)."""
+        return self.analysis().lanes_used
+
+    @property
+    def lane_utilisation(self) -> dict[str, float]:
+        """Per lane: the fraction of the wall time it spent in leaf work."""
+        return self.analysis().lane_utilisation
+
+    @property
+    def idle_gaps(self) -> dict[str, list[tuple[float, float]]]:
+        """Per lane: ``(start, end)`` intervals of the wall time without leaf work."""
+        return self.analysis().idle_gaps
+
+    # -- export and plots -------------------------------------------------------------
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The spans as plain dicts (``pandas.DataFrame(rec.to_records())``)."""
+        return [span.to_record() for span in self.spans]
+
+    def to_chrome_trace(self, path: Any = None) -> dict[str, Any]:
+        """Chrome trace / Perfetto JSON (open it in https://ui.perfetto.dev).
+
+        Args:
+            path: where to write the JSON file (a str or path); None only returns it.
+
+        Returns:
+            The trace as a dict.
+        """
+        from chainlab.trace.export import chrome_trace, write_json
+
+        trace = chrome_trace(self.spans, name=self.name)
+        if path is not None:
+            write_json(trace, path)
+        return trace
+
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Figure:
+        """The timeline: a lane per worker, a bar per leaf span (see ``chainlab.viz``)."""
+        from chainlab.viz.timeline import plot_recording
+
+        return plot_recording(self, ax=ax, **kwargs)
+
+    def summary(self) -> str:
+        """One line: spans, wall time, work, speedup."""
+        if not self._raw:
+            return "no spans"
+        a = self.analysis()
+        return (
+            f"{len(self.spans)} spans ({len(self.leaf_spans)} leaves), wall {a.wall_s:.3f} s, "
+            f"work {a.work_s:.3f} s, speedup {a.speedup:.2f}x on {a.lanes_used} lanes, "
+            f"critical path {a.critical_s:.3f} s"
+        )
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<Recording{name}: {self.summary()}>"
+
+
+def record(name: str | None = None) -> Recording:
+    """Record every span of every run started inside the ``with`` block.
+
+    >>> import chainlab
+    >>> with chainlab.record() as rec:
+    ...     _ = chainlab.RunnableLambda(str.upper).invoke("hi")
+    >>> len(rec.spans), rec.spans[0].output_preview
+    (1, "'HI'")
+
+    Runs started before the block are not recorded; runs started inside it are recorded
+    to their end, even if that is after the block.
+    """
+    return Recording(name)
+
+
+def _convert(raw: list[Span], t0_ns: int) -> list[SpanRecord]:
+    """Engine spans to records: seconds, leaf self-times, depths and branches."""
+    now_ns = time.perf_counter_ns()
+    # a parent is appended before its children: the index breaks a tie of the clock
+    order = sorted(range(len(raw)), key=lambda i: (raw[i].start_ns, i))
+    by_id = {s.run_id: s for s in raw}
+    children: dict[int, list[Span]] = {}
+    roots: list[Span] = []
+    for span in raw:
+        if span.parent_id is not None and span.parent_id in by_id:
+            children.setdefault(span.parent_id, []).append(span)
+        else:
+            roots.append(span)
+    many_roots = len(roots) > 1
+    depth: dict[int, int] = {}
+    branch: dict[int, str | None] = {}
+    for span in raw:  # parents before children (append order)
+        parent = by_id.get(span.parent_id) if span.parent_id is not None else None
+        if parent is None:
+            depth[span.run_id] = 0
+            branch[span.run_id] = span.path if many_roots else None
+            continue
+        depth[span.run_id] = depth.get(parent.run_id, 0) + 1
+        inherited = branch.get(parent.run_id)
+        if inherited is None and parent.kind in FAN_OUT_KINDS:
+            inherited = span.path[len(parent.path) + 1 :] or span.path
+        branch[span.run_id] = inherited
+    records = []
+    for i in order:
+        span = raw[i]
+        end_ns = span.end_ns if span.end_ns is not None else now_ns
+        duration_ns = max(0, end_ns - span.start_ns)
+        is_leaf = span.kind == "leaf"
+        self_ns = 0
+        if is_leaf:
+            inner = children.get(span.run_id, ())
+            self_ns = duration_ns - _covered(
+                [(c.start_ns, c.end_ns or now_ns) for c in inner], span.start_ns, end_ns
+            )
+        records.append(
+            SpanRecord(
+                run_id=span.run_id,
+                parent_id=span.parent_id,
+                node_id=span.node_id,
+                path=span.path,
+                name=span.name,
+                kind=span.kind,
+                lane=span.lane,
+                start=(span.start_ns - t0_ns) / 1e9,
+                end=(end_ns - t0_ns) / 1e9,
+                duration=duration_ns / 1e9,
+                status=span.status,
+                error=span.error,
+                attempt=span.attempt,
+                input_preview=span.input_preview,
+                output_preview=span.output_preview,
+                tags=tuple(span.tags),
+                is_leaf=is_leaf,
+                self_s=max(0, self_ns) / 1e9,
+                depth=depth[span.run_id],
+                branch=branch[span.run_id],
+            )
+        )
+    return records
+
+
+def _covered(intervals: list[tuple[int, int]], lo: int, hi: int) -> int:
+    """Total length of the union of ``intervals`` clipped to ``[lo, hi]``."""
+    total = 0
+    reach = lo
+    for start, end in sorted(intervals):
+        start, end = max(start, reach), min(end, hi)
+        if end > start:
+            total += end - start
+            reach = end
+    return total

@@ -1,0 +1,368 @@
+"""The timeline: who worked when, and why parallel won (or did not). matplotlib.
+
+:func:`plot_recording` (``rec.plot()``) draws
+
+* a lane per worker (thread, asyncio task), in order of first use; past ``max_lanes``
+  workers the bars are packed into rows labelled ``"N tasks"`` (see ``lanes``);
+* a bar per leaf span, coloured by top-level branch (grey outside any fan-out),
+  labelled with the node's name when the name fits; failed bars are edged red,
+  cancelled ones faded;
+* the idle gaps of each lane shaded, the critical path outlined in black, forks (▼)
+  and joins (▲) of the outermost fan-outs marked on the top edge, and the wall time.
+
+:func:`plot_comparison` (``compare(...).plot()``) stacks the sequential run above the
+parallel one on one time axis and states speedup, efficiency and ceiling.
+
+Artists carry ``gid`` values (``"bars"``, ``"critical_path"``, ``"idle"``, ``"fork"``,
+``"join"``, ``"wall"``, ``"bar_label"``, ``"speedup"``) so tests and users can find
+them. Figures are plain ``matplotlib.figure.Figure`` objects, not registered with
+pyplot: a notebook shows the returned figure once; a script saves it with ``savefig``.
+This module imports matplotlib; ``chainlab.trace`` imports it only when plotting.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.viz.lanes import LaneLayout, layout_lanes
+
+if TYPE_CHECKING:
+    from chainlab.trace.compare import Comparison
+    from chainlab.trace.recording import Recording
+
+OUTSIDE = "#9e9e9e"  # bars outside any fan-out
+MANY = "#4a7fb5"  # every branch, when there are too many to tell apart by colour
+MAX_COLORS = 20
+BAR_HEIGHT = 0.8
+MAX_LABELS = 400
+MAX_FORKS = 12
+
+
+def drawn_leaves(rec: Recording) -> list[SpanRecord]:
+    """The leaf spans drawn as bars: started ones, and not a function whose work is
+    drawn by the runnables it called or returned."""
+    parents = {s.parent_id for s in rec.spans}
+    return [s for s in rec.leaf_spans if s.run_id not in parents and not s.skipped]
+
+
+def branch_colors(recordings: list[Recording]) -> dict[str | None, Any]:
+    """A colour per top-level branch, in order of first appearance; grey for None.
+
+    Past ``MAX_COLORS`` branches (a 1,000-item ``.map()``) colours would only be noise:
+    every branch gets the same one.
+    """
+    keys: dict[str, None] = {}
+    for rec in recordings:
+        for span in rec.leaf_spans:
+            if span.branch is not None:
+                keys.setdefault(span.branch)
+    cmap = colormaps["tab10" if len(keys) <= 10 else "tab20"]
+    colors: dict[str | None, Any] = {
+        key: cmap(i) if len(keys) <= MAX_COLORS else MANY for i, key in enumerate(keys)
+    }
+    colors[None] = OUTSIDE
+    return colors
+
+
+def plot_recording(
+    rec: Recording,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    max_lanes: int = 40,
+    labels: bool = True,
+    critical_path: bool = True,
+    idle: bool = True,
+    forks: bool = True,
+    legend: bool = True,
+    xmax: float | None = None,
+    colors: Mapping[str | None, Any] | None = None,
+) -> Figure:
+    """Draw ``rec`` as a timeline and return the figure (see the module docstring).
+
+    Args:
+        rec: the recording.
+        ax: draw into these axes (default: a new figure).
+        title: the axes title (default: a one-line summary).
+        max_lanes: more workers than this are packed into rows labelled "N tasks".
+        labels / critical_path / idle / forks / legend: switch parts off.
+        xmax: the right end of the time axis in seconds (to share it between plots).
+        colors: ``{branch: colour}`` (default: :func:`branch_colors`).
+    """
+    a = rec.analysis()
+    bars = drawn_leaves(rec)
+    layout = layout_lanes(bars, max_lanes)
+    if ax is None:
+        ax = new_figure(height=1.3 + 0.3 * max(len(layout), 1)).add_subplot()
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure)
+    colors = colors if colors is not None else branch_colors([rec])
+    origin = a.start
+    boxes = {b.run_id: _box(b, layout, origin) for b in bars}
+
+    collection = PolyCollection(
+        [_corners(*boxes[b.run_id]) for b in bars],
+        facecolors=[
+            to_rgba(colors.get(b.branch, OUTSIDE), 0.35 if b.status == "cancelled" else 1.0)
+            for b in bars
+        ],
+        edgecolors=["#c62828" if b.status == "error" else "white" for b in bars],
+        linewidths=0.6 if layout.sub_rows == 1 and len(bars) <= 500 else 0.0,
+        zorder=2,
+    )
+    collection.set_gid("bars")
+    ax.add_collection(collection)
+
+    wall = a.wall_s
+    right = xmax if xmax is not None else max(wall * 1.04, 1e-3)
+    ax.set_xlim(0, right)
+    ax.set_ylim(len(layout) - 0.5, -0.5)
+    ax.set_yticks(range(len(layout)), layout.labels, fontsize=8)
+    ax.set_xlabel("wall-clock time (s)")
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6, zorder=0)
+    ax.set_axisbelow(True)
+
+    handles = []
+    if idle and wall > 0:
+        gaps = _idle_boxes(bars, boxes, layout, wall)
+        shade = PolyCollection(gaps, facecolors="#ececec", edgecolors="none", zorder=1)
+        shade.set_gid("idle")
+        ax.add_collection(shade)
+        handles.append(Patch(facecolor="#ececec", label="idle"))
+    if critical_path:
+        on_path = [boxes[s.run_id] for s in a.critical_path if s.run_id in boxes]
+        outline = PolyCollection(
+            [_corners(*box) for box in on_path],
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.6,
+            zorder=3,
+        )
+        outline.set_gid("critical_path")
+        ax.add_collection(outline)
+        handles.append(Patch(facecolor="none", edgecolor="black", label="critical path"))
+    if forks:
+        handles.extend(_fork_markers(ax, rec, origin))
+    _wall_marker(ax, wall)
+    if labels and len(bars) <= MAX_LABELS:
+        _bar_labels(ax, bars, boxes, right)
+    if legend:
+        _legend(ax, colors, bars, handles)
+    ax.set_title(title if title is not None else _summary_title(rec), fontsize=10, loc="left")
+    return fig
+
+
+def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> Figure:
+    """Sequential above parallel on one shared time axis, with the three numbers."""
+    seq, par = cmp.sequential, cmp.parallel
+    rows = [len(layout_lanes(drawn_leaves(r), max_lanes)) for r in (seq, par)]
+    fig = new_figure(height=2.2 + 0.3 * sum(rows))
+    top, bottom = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [r + 1.2 for r in rows]}
+    )
+    xmax = max(cmp.sequential_s, cmp.parallel_s, 1e-3) * 1.04
+    colors = branch_colors([par, seq])
+    plot_recording(
+        seq,
+        top,
+        title=f"sequential (max_concurrency=1): wall {cmp.sequential_s:.3f} s",
+        max_lanes=max_lanes,
+        xmax=xmax,
+        colors=colors,
+        **kwargs,
+    )
+    plot_recording(
+        par,
+        bottom,
+        title=f"parallel: wall {cmp.parallel_s:.3f} s, {cmp.lanes_used} lanes at once",
+        max_lanes=max_lanes,
+        xmax=xmax,
+        colors=colors,
+        legend=False,
+        **kwargs,
+    )
+    top.set_xlabel("")
+    headline = fig.suptitle(
+        f"{cmp.name}:  speedup {cmp.speedup:.2f}×   efficiency {cmp.efficiency:.0%}   "
+        f"ceiling {cmp.ceiling:.2f}×",
+        fontsize=12,
+        fontweight="bold",
+        x=0.01,
+        ha="left",
+    )
+    headline.set_gid("speedup")
+    note = fig.supxlabel(
+        "speedup = sequential wall / parallel wall   ·   efficiency = speedup / lanes used   "
+        "·   ceiling = work / critical path (the best any number of workers could do)",
+        fontsize=7.5,
+        color="#555555",
+    )
+    note.set_gid("formulas")
+    return fig
+
+
+class TimelineFigure(Figure):
+    """A matplotlib figure that shows itself in a notebook (it is not pyplot's)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
+def new_figure(height: float, width: float = 10.0) -> Figure:
+    """A figure not registered with pyplot (so a notebook shows it once)."""
+    return TimelineFigure(figsize=(width, min(max(height, 2.0), 14.0)), layout="constrained")
+
+
+# -- pieces -------------------------------------------------------------------------------
+
+Box = tuple[float, float, float, float]  # x, width, y, height
+
+
+def _box(span: SpanRecord, layout: LaneLayout, origin: float) -> Box:
+    lane, sub = layout.place[span.run_id]
+    height = BAR_HEIGHT / layout.sub_rows
+    return (span.start - origin, span.duration, lane - BAR_HEIGHT / 2 + sub * height, height)
+
+
+def _corners(x: float, w: float, y: float, h: float) -> list[tuple[float, float]]:
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+
+
+def _idle_boxes(
+    bars: list[SpanRecord], boxes: dict[int, Box], layout: LaneLayout, wall: float
+) -> list[list[tuple[float, float]]]:
+    """Per lane, the parts of ``[0, wall]`` with no bar (ignoring gaps under 0.2 %)."""
+    busy: list[list[tuple[float, float]]] = [[] for _ in range(len(layout))]
+    for bar in bars:
+        x, w, _, _ = boxes[bar.run_id]
+        busy[layout.place[bar.run_id][0]].append((x, x + w))
+    shapes = []
+    for lane, intervals in enumerate(busy):
+        cursor = 0.0
+        for a, b in [*sorted(intervals), (wall, wall)]:
+            if a - cursor > wall * 0.002:
+                shapes.append(_corners(cursor, a - cursor, lane - 0.5, 1.0))
+            cursor = max(cursor, b)
+    return shapes
+
+
+def _fork_markers(ax: Axes, rec: Recording, origin: float) -> list[Any]:
+    """▼ where the outermost fan-outs fork, ▲ where they join, on the top edge."""
+    fan_outs = [s for s in rec.spans if s.kind in FAN_OUT_KINDS and s.duration > 0]
+    if not fan_outs:
+        return []
+    shallow = min(s.depth for s in fan_outs)
+    chosen = [s for s in fan_outs if s.depth <= shallow + 1][:MAX_FORKS]
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for gid, xs, marker, color in (
+        ("fork", [s.start - origin for s in chosen], "v", "#2e7d32"),
+        ("join", [s.end - origin for s in chosen], "^", "#e65100"),
+    ):
+        ax.vlines(
+            xs, 0, 1, transform=top, colors=color, linestyles=":", linewidth=0.9, zorder=4, gid=gid
+        )
+        (line,) = ax.plot(
+            xs,
+            [1.0] * len(xs),
+            linestyle="none",
+            marker=marker,
+            color=color,
+            markersize=6,
+            transform=top,
+            clip_on=False,
+            zorder=5,
+        )
+        line.set_gid(gid + "_marker")
+    return [
+        Line2D([], [], linestyle="none", marker="v", color="#2e7d32", label="fork"),
+        Line2D([], [], linestyle="none", marker="^", color="#e65100", label="join"),
+    ]
+
+
+def _wall_marker(ax: Axes, wall: float) -> None:
+    ax.axvline(wall, color="#b71c1c", linewidth=1.0, linestyle="--", zorder=4)
+    text = ax.text(
+        wall,
+        0.02,
+        f" wall {wall:.3f} s",
+        transform=ax.get_xaxis_transform(),
+        color="#b71c1c",
+        fontsize=8,
+        ha="left",
+        va="bottom",
+        zorder=6,
+    )
+    text.set_gid("wall")
+
+
+def _bar_labels(ax: Axes, bars: list[SpanRecord], boxes: dict[int, Box], right: float) -> None:
+    """The node's name inside its bar, where it fits."""
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure)
+    width_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
+    height_px = ax.get_position().height * fig.get_figheight() * fig.dpi
+    ymin, ymax = ax.get_ylim()
+    px_per_s = width_px / right if right > 0 else 0.0
+    px_per_row = height_px / abs(ymax - ymin) if ymax != ymin else 0.0
+    for bar in bars:
+        x, w, y, h = boxes[bar.run_id]
+        fits = w * px_per_s > 7 * 0.62 * len(bar.name) * fig.dpi / 72 + 4
+        if fits and h * px_per_row >= 9:
+            text = ax.text(
+                x + w / 2,
+                y + h / 2,
+                bar.name,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white",
+                clip_on=True,
+                zorder=6,
+            )
+            text.set_gid("bar_label")
+
+
+def _legend(
+    ax: Axes, colors: Mapping[str | None, Any], bars: list[SpanRecord], extra: list[Any]
+) -> None:
+    present = list(dict.fromkeys(b.branch for b in bars))
+    if len(present) <= 12:
+        branch_handles = [
+            Patch(
+                facecolor=colors.get(key, OUTSIDE), label=key if key is not None else "(no branch)"
+            )
+            for key in present
+        ]
+    else:  # too many for a legend (and, past MAX_COLORS, one colour for all)
+        n = sum(key is not None for key in present)
+        branch_handles = [Patch(facecolor=MANY, label=f"{n} branches")]
+    ax.legend(
+        handles=[*branch_handles, *extra],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7.5,
+        frameon=False,
+        borderaxespad=0.0,
+    )
+
+
+def _summary_title(rec: Recording) -> str:
+    a = rec.analysis()
+    name = f"{rec.name}: " if rec.name else ""
+    return (
+        f"{name}wall {a.wall_s:.3f} s · work {a.work_s:.3f} s · speedup {a.speedup:.2f}× "
+        f"on {a.lanes_used} lanes · ceiling {a.ceiling:.2f}×"
+    )

@@ -1,0 +1,99 @@
+"""compare(): the same chain with max_concurrency=1 and in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import chainlab
+from chainlab import RunnableLambda, RunnableParallel, compare
+from chainlab.trace import Comparison, Recording, acompare
+
+
+def sleeper(seconds: float) -> Callable[[Any], Any]:
+    def nap(x: Any) -> Any:
+        time.sleep(seconds)
+        return x
+
+    return nap
+
+
+def four_branches() -> RunnableParallel:
+    return RunnableParallel({k: sleeper(0.03) for k in "abcd"})
+
+
+def test_parallel_beats_sequential() -> None:
+    cmp = compare(four_branches(), 5)
+    assert isinstance(cmp, Comparison)
+    assert isinstance(cmp.sequential, Recording)
+    assert isinstance(cmp.parallel, Recording)
+    assert cmp.output == dict.fromkeys("abcd", 5)
+    assert cmp.sequential_s >= 0.12  # four 30 ms leaves, one at a time
+    assert cmp.sequential.lanes_used == 1
+    assert cmp.parallel.lanes_used == 4
+    assert cmp.speedup == pytest.approx(cmp.sequential_s / cmp.parallel_s)
+    assert 2.0 < cmp.speedup <= 4.5
+    assert cmp.efficiency == pytest.approx(cmp.speedup / 4)
+    assert cmp.ceiling == pytest.approx(4.0, rel=0.2)
+    text = repr(cmp)
+    for word in ("sequential", "parallel", "speedup", "efficiency", "ceiling", "RunnableParallel"):
+        assert word in text
+
+
+def test_config_is_kept_and_max_concurrency_added_only_to_the_sequential_run() -> None:
+    seen: list[Any] = []
+
+    def spy(x: Any, config: dict[str, Any]) -> Any:
+        seen.append((config.get("max_concurrency"), tuple(config.get("tags", ()))))
+        return x
+
+    compare(RunnableParallel(a=spy, b=spy), 1, config={"tags": ["t"], "max_concurrency": 2})
+    assert sorted(seen) == [(1, ("t",)), (1, ("t",)), (2, ("t",)), (2, ("t",))]
+
+
+def test_repeat_keeps_the_median_runs() -> None:
+    cmp = compare(RunnableParallel(a=sleeper(0.01), b=sleeper(0.01)), 1, repeat=3)
+    assert len(cmp.sequential_runs_s) == len(cmp.parallel_runs_s) == 3
+    assert cmp.sequential_s == sorted(cmp.sequential_runs_s)[1]
+    assert cmp.parallel_s == sorted(cmp.parallel_runs_s)[1]
+    assert "median of 3" in repr(cmp)
+
+
+def test_ainvoke_driver_and_acompare() -> None:
+    async def anap(x: Any) -> Any:
+        await asyncio.sleep(0.03)
+        return x
+
+    chain = RunnableParallel(a=anap, b=anap, c=anap)
+    cmp = compare(chain, 1, driver="ainvoke")
+    assert cmp.output == {"a": 1, "b": 1, "c": 1}
+    assert all(s.lane.startswith("Task-") for s in cmp.parallel.leaf_spans)
+    assert cmp.speedup > 1.5
+
+    acmp = asyncio.run(acompare(chain, 2))
+    assert acmp.output == {"a": 2, "b": 2, "c": 2}
+    assert acmp.speedup > 1.5
+
+
+def test_a_dict_or_function_is_coerced_and_errors_propagate() -> None:
+    assert compare({"n": len}, "abc").output == {"n": 3}
+
+    def boom(x: Any) -> Any:
+        raise KeyError("nope")
+
+    with pytest.raises(KeyError):
+        compare(RunnableLambda(boom), 1)
+    with pytest.raises(ValueError, match="repeat"):
+        compare(len, "x", repeat=0)
+    with pytest.raises(ValueError, match="driver"):
+        compare(len, "x", driver="threads")
+
+
+def test_an_outer_recording_sees_both_runs_once() -> None:
+    with chainlab.record() as outer:
+        cmp = compare(RunnableParallel(a=str, b=repr), 1)
+    assert len(outer.spans) == len(cmp.sequential.spans) + len(cmp.parallel.spans) == 6
