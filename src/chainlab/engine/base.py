@@ -13,27 +13,23 @@ for every runnable.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from chainlab.engine.cancel import CancelScope
-from chainlab.engine.config import config_list, merge_configs, validate_config
-from chainlab.engine.fanout import afan_out, aiter_completed, fan_out
+from chainlab.engine import batching
+from chainlab.engine.config import merge_configs, validate_config
 from chainlab.engine.leaf import submit_in_frame
 from chainlab.engine.limiter import Limiter
 from chainlab.engine.run import (
-    ROOT_ID,
     Frame,
+    acall_joined,
     acall_node,
+    call_joined,
     call_node,
-    close_span,
-    open_span,
-    skip_span,
     start_run,
-    status_of,
 )
+from chainlab.engine.streaming import astream_node, stream_node
 
 if TYPE_CHECKING:
     from chainlab.engine.each import RunnableEach
@@ -96,7 +92,7 @@ class Runnable(Generic[Input, Output]):
         """Run on one input and return the output; parallel branches run on threads."""
         frame = start_run(self, config)
         if frame.parent is not None:
-            return _joined(self, input, frame)
+            return call_joined(self, input, frame)
         try:
             return call_node(self, input, frame)
         except BaseException as exc:
@@ -109,7 +105,7 @@ class Runnable(Generic[Input, Output]):
         """Run on one input on the event loop; parallel branches run as tasks."""
         frame = start_run(self, config)
         if frame.parent is not None:
-            return await _ajoined(self, input, frame)
+            return await acall_joined(self, input, frame)
         try:
             return await acall_node(self, input, frame)
         except BaseException as exc:
@@ -130,15 +126,7 @@ class Runnable(Generic[Input, Output]):
         all items together. After a failure no queued item starts (unless
         ``return_exceptions=True``, which puts each error in its item's place).
         """
-        frames, scope = self._batch_frames(config, len(inputs))
-        join = fan_out(
-            [functools.partial(call_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
-            scope,
-            skip=lambda i: skip_span(self, frames[i], inputs[i]),
-            window=frames[0].window if frames else None,
-            fail_fast=not return_exceptions,
-        )
-        return join.wait()
+        return batching.batch(self, inputs, config, return_exceptions)
 
     async def abatch(
         self,
@@ -149,16 +137,7 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> list[Output]:
         """Async :meth:`batch`: items run as tasks under one global limit."""
-        frames, scope = self._batch_frames(config, len(inputs))
-        return await afan_out(
-            [
-                functools.partial(acall_node, self, x, f)
-                for x, f in zip(inputs, frames, strict=True)
-            ],
-            scope,
-            skip=lambda i: skip_span(self, frames[i], inputs[i]),
-            fail_fast=not return_exceptions,
-        )
+        return await batching.abatch(self, inputs, config, return_exceptions)
 
     def batch_as_completed(
         self,
@@ -169,25 +148,9 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> Iterator[tuple[int, Output | Exception]]:
         """Like :meth:`batch`, but yield ``(index, output)`` as each item finishes."""
-        frames, scope = self._batch_frames(config, len(inputs))
-        join = fan_out(
-            [functools.partial(call_node, self, x, f) for x, f in zip(inputs, frames, strict=True)],
-            scope,
-            skip=lambda i: skip_span(self, frames[i], inputs[i]),
-            window=frames[0].window if frames else None,
-            fail_fast=not return_exceptions,
-            stream=True,
-        )
-        try:
-            for index, value, error in join.as_completed():
-                if error is not None and not return_exceptions:
-                    raise error
-                yield index, (error if error is not None else value)  # type: ignore[misc]
-        finally:
-            if join.remaining:
-                scope.cancel()
+        return batching.batch_as_completed(self, inputs, config, return_exceptions)
 
-    async def abatch_as_completed(
+    def abatch_as_completed(
         self,
         inputs: Sequence[Input],
         config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
@@ -196,47 +159,7 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> AsyncIterator[tuple[int, Output | Exception]]:
         """Async :meth:`batch_as_completed`."""
-        frames, scope = self._batch_frames(config, len(inputs))
-
-        def item(i: int) -> Callable[[], Any]:
-            async def call() -> Any:
-                try:
-                    return await acall_node(self, inputs[i], frames[i])
-                except Exception as exc:
-                    if return_exceptions:
-                        return exc
-                    raise
-
-            return call
-
-        async for index, value in aiter_completed(
-            [item(i) for i in range(len(inputs))],
-            scope,
-            skip=lambda i: skip_span(self, frames[i], inputs[i]),
-        ):
-            yield index, value
-
-    def _batch_frames(
-        self, config: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, n: int
-    ) -> tuple[list[Frame], CancelScope]:
-        """One frame per item, all in one run (so one limiter and one tracer)."""
-        configs = config_list(config, n)
-        if not configs:
-            return [], CancelScope()
-        first = start_run(self, configs[0])
-        if first.parent is not None:  # batch called from inside a running chain
-            scope = first.scope.child()
-            name = self.get_name()
-            return [
-                first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)
-            ], scope
-        frames = [first]
-        for cfg in configs[1:]:
-            validate_config(cfg)
-            frames.append(Frame(first.run, None, "", ROOT_ID, first.scope, cfg, first.limiters))
-        for i, frame in enumerate(frames):
-            frame.segment = f"{frame.config.get('run_name') or self.get_name()}[{i}]"
-        return frames, first.scope
+        return batching.abatch_as_completed(self, inputs, config, return_exceptions)
 
     def stream(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
@@ -398,93 +321,6 @@ class RunnableBinding(Runnable[Input, Output]):
         return self.bound._astream(input, self._bind(frame))
 
 
-# -- helpers shared by the public methods ------------------------------------------------
-
-
-def _joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
-    """A call made from inside a leaf joins its run; the leaf lends its slot meanwhile
-    (otherwise nested work could wait forever for the slot its own caller holds)."""
-    holder = frame.parent
-    assert holder is not None
-    if not holder.holds_slot:
-        return call_node(runnable, input, frame)
-    for limiter in holder.limiters:
-        limiter.release()
-    holder.holds_slot = False
-    try:
-        return call_node(runnable, input, frame)
-    finally:
-        for limiter in holder.limiters:
-            limiter.acquire()
-        holder.holds_slot = True
-
-
-async def _ajoined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
-    holder = frame.parent
-    assert holder is not None
-    if not holder.holds_slot:
-        return await acall_node(runnable, input, frame)
-    for limiter in holder.limiters:
-        limiter.release()
-    holder.holds_slot = False
-    try:
-        return await acall_node(runnable, input, frame)
-    finally:
-        for limiter in holder.limiters:
-            await limiter.aacquire()
-        holder.holds_slot = True
-
-
-def stream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Iterator[Any]:
-    """Stream one node, with its span open until the last chunk."""
-    tracer = frame.run.tracer
-    if tracer is not None and not runnable.transparent:
-        tracer.start(open_span(runnable, frame, input))
-    last = None
-    try:
-        for chunk in runnable._stream(input, frame):
-            last = chunk
-            yield chunk
-    except BaseException as exc:
-        if frame.parent is None or isinstance(exc, GeneratorExit):
-            frame.scope.cancel(exc)
-        if tracer is not None and not runnable.transparent:
-            close_span(
-                frame,
-                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
-                error=exc,
-            )
-        raise
-    if tracer is not None and not runnable.transparent:
-        close_span(frame, "ok", last)
-
-
-async def astream_node(
-    runnable: Runnable[Any, Any], input: Any, frame: Frame
-) -> AsyncIterator[Any]:
-    """Async :func:`stream_node`."""
-    tracer = frame.run.tracer
-    if tracer is not None and not runnable.transparent:
-        tracer.start(open_span(runnable, frame, input))
-    last = None
-    try:
-        async for chunk in runnable._astream(input, frame):
-            last = chunk
-            yield chunk
-    except BaseException as exc:
-        if frame.parent is None or isinstance(exc, GeneratorExit):
-            frame.scope.cancel(exc)
-        if tracer is not None and not runnable.transparent:
-            close_span(
-                frame,
-                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
-                error=exc,
-            )
-        raise
-    if tracer is not None and not runnable.transparent:
-        close_span(frame, "ok", last)
-
-
 def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
     """A dict becomes a RunnableParallel, a callable a RunnableLambda.
 
@@ -506,7 +342,3 @@ def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
         f"expected a Runnable, a callable or a dict{place}, got {type(thing).__name__}: "
         f"{thing!r:.80}. Wrap a constant value as `lambda _: value`."
     )
-
-
-def coerce_all(things: Iterable[Any]) -> list[Runnable[Any, Any]]:
-    return [coerce_to_runnable(t) for t in things]

@@ -300,3 +300,37 @@ def status_of(exc: BaseException, frame: Frame) -> str:
     ):
         return "cancelled"
     return "error"
+
+
+def call_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """A call made from inside a leaf joins its run; the leaf lends its slot meanwhile
+    (otherwise nested work could wait forever for the slot its own caller holds)."""
+    holder = frame.parent
+    assert holder is not None
+    if not holder.holds_slot:
+        return call_node(runnable, input, frame)
+    for limiter in holder.limiters:
+        limiter.release()
+    holder.holds_slot = False
+    try:
+        return call_node(runnable, input, frame)
+    finally:
+        for limiter in holder.limiters:
+            limiter.acquire()
+        holder.holds_slot = True
+
+
+async def acall_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    holder = frame.parent
+    assert holder is not None
+    if not holder.holds_slot:
+        return await acall_node(runnable, input, frame)
+    for limiter in holder.limiters:
+        limiter.release()
+    holder.holds_slot = False
+    try:
+        return await acall_node(runnable, input, frame)
+    finally:
+        for limiter in holder.limiters:
+            await limiter.aacquire()
+        holder.holds_slot = True

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from chainlab.engine.base import Runnable, astream_node, coerce_to_runnable, stream_node
+from chainlab.engine.base import Runnable, coerce_to_runnable
 from chainlab.engine.run import Frame, acall_node, call_node
+from chainlab.engine.streaming import astream_node, stream_node
 
 
 class RunnableSequence(Runnable[Any, Any]):
