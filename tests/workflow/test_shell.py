@@ -153,3 +153,16 @@ def test_a_cancelled_shell_command_is_stopped(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the shell command was still running 5 s after its run was cancelled")
+
+
+def test_parameters_cannot_replace_variables_the_shell_acts_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    startup = tmp_path / "startup.sh"
+    startup.write_text("touch pwned_bash_env\n")
+    task = ShellTask(command='echo "$PATH" > path.txt', name="env")
+    with pytest.warns(RuntimeWarning) as warned:
+        result = Pipeline(steps=[task]).execute({"BASH_ENV": str(startup), "PATH": "/nowhere"})
+    assert {"'BASH_ENV'", "'PATH'"} <= {str(w.message).split()[3] for w in warned}
+    assert result.status == "success", result.error
+    assert not (tmp_path / "pwned_bash_env").exists()
+    assert (tmp_path / "path.txt").read_text().strip() == os.environ["PATH"]

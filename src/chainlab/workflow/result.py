@@ -9,13 +9,19 @@ one :class:`StepRecord` per node, keyed by its path below the pipeline
 
 from __future__ import annotations
 
+import reprlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from chainlab.engine.tracing import Span, preview
+from chainlab.engine.tracing import Span
+
+_params_repr = reprlib.Repr()
+_params_repr.maxdict = 16
+_params_repr.maxlist = _params_repr.maxtuple = 8
+_params_repr.maxstring = _params_repr.maxother = 80
 
 _STATUS = {"ok": "success", "error": "fail", "cancelled": "cancelled", "running": "running"}
 _KIND = {"leaf": "task", "sequence": "pipeline", "parallel": "parallel", "map": "map"}
@@ -175,7 +181,7 @@ class WorkflowResult:
             f"WorkflowResult(run_id={self.run_id!r}, status={self.status!r}, "
             f"duration={self.duration:.3f}s)"
         )
-        lines = [head, f"  parameters: {preview(self.parameters)}"]
+        lines = [head, f"  parameters: {_params_repr.repr(self.parameters)}"]
         if self.error is not None:
             lines.append(f"  error: {type(self.error).__name__}: {self.error}")
         if self.steps:

@@ -4,7 +4,9 @@ r"""How a ShellTask talks to its command, without ever building command text fro
 command's environment: strings as they are, anything else as JSON (``3``, ``true``,
 ``{"x": 1}``). The command text is run exactly as written, so a value such as
 ``'; rm -rf ~'`` or ``$(reboot)`` arrives as those characters in ``$name`` and is never
-parsed by the shell (quote your expansions, ``"$name"``, as usual in shell).
+parsed by the shell (quote your expansions, ``"$name"``, as usual in shell). Names the
+shell itself acts on (``PATH``, ``BASH_ENV``, ``IFS``, ... see :data:`PROTECTED`) are
+left out, with a warning.
 
 **Out: two ways, for each name in ``returns``.**
 
@@ -35,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,10 +86,46 @@ def env_value(value: Any, name: str) -> str:
     return text
 
 
-def parameter_env(params: dict[str, Any]) -> dict[str, str]:
-    return {
-        k: env_value(v, k) for k, v in params.items() if isinstance(k, str) and k.isidentifier()
+PROTECTED = frozenset(
+    {
+        "BASH_ENV",
+        "ENV",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "IFS",
+        "PS4",
+        "PATH",
+        "CDPATH",
+        "GLOBIGNORE",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "HOME",
+        "SHELL",
     }
+)
+"""Variables a parameter may not replace: the shell or the loader would act on them
+(``BASH_ENV`` names a file bash runs first, ``PATH`` picks the programs, ...)."""
+
+
+def parameter_env(params: dict[str, Any], owner: str = "ShellTask") -> dict[str, str]:
+    """The environment entries for ``params`` (identifier names only, none protected)."""
+    env: dict[str, str] = {}
+    for name, value in params.items():
+        if not (isinstance(name, str) and name.isidentifier()):
+            continue
+        if name in PROTECTED or name.startswith(("BASH_", "CHAINLAB_")):
+            warnings.warn(
+                f"{owner}: parameter {name!r} is not put in the environment "
+                "(it would change how the shell itself behaves)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        env[name] = env_value(value, name)
+    return env
 
 
 def parse_value(text: str) -> Any:
@@ -161,7 +200,7 @@ def run_shell(
         vars_file = Path(tmp) / "variables"
         env = {
             **os.environ,
-            **parameter_env(params),
+            **parameter_env(params, owner),
             RETURNS_ENV: str(returns_file),
             _VARS_ENV: str(vars_file),
         }
