@@ -103,3 +103,33 @@ def test_a_failing_handler_fails_the_run_with_its_own_error():
     assert isinstance(result.error, RuntimeError)
     assert "after s" in str(result.error)
     assert isinstance(result.error.__context__, ValueError)
+
+
+def test_a_handler_inside_one_branch_lets_the_other_branches_finish():
+    def fallback_value(failed_step):
+        return f"default after {failed_step}"
+
+    def fine():
+        return "ok"
+
+    risky = PythonTask(
+        name="risky",
+        function=raise_ex,
+        on_failure=PythonTask(function=fallback_value, returns=["a"]),
+    )
+    pipeline = Pipeline(
+        steps=[
+            Parallel(
+                name="p",
+                branches={
+                    "a": Pipeline(steps=[risky]),
+                    "b": Pipeline(steps=[PythonTask(function=fine, returns=["b"])]),
+                },
+            )
+        ]
+    )
+    result = pipeline.execute()
+    assert result.status == "success", result.error
+    assert result.parameters == {"a": "default after risky", "b": "ok"}
+    assert result.steps["p/a/risky"].status == "fail"
+    assert result.steps["p/a"].status == "success"
