@@ -1,0 +1,271 @@
+// chainlab LiveGraph: the browser side of chainlab.widgets.LiveGraph (an anywidget ESM).
+//
+// The Graphviz SVG (trait `svg`) is inserted once per graph. During a run only the
+// `states` trait changes ({node id: {state, elapsed_ms, done, total, failed, error}});
+// each update restyles the nodes by id (attribute data-state, styled by livegraph.css),
+// refreshes a small badge (elapsed time, done/total) and the hover text. Elapsed times
+// of running nodes keep ticking here, in the browser, without any kernel traffic.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const XLINK_NS = "http://www.w3.org/1999/xlink";
+const STATES = ["pending", "running", "done", "failed", "cancelled"];
+const NUMBER = /-?\d+(?:\.\d+)?(?:e-?\d+)?/g;
+
+function shapeBox(g) {
+  // Bounding box of a node's shapes from their attributes (works before layout,
+  // unlike getBBox, which needs the element attached and visible).
+  const xs = [];
+  const ys = [];
+  for (const el of g.querySelectorAll("ellipse, polygon, polyline, path, rect")) {
+    if (el.closest(".cl-badge")) continue;
+    const tag = el.localName;
+    if (tag === "ellipse") {
+      const cx = +el.getAttribute("cx"), cy = +el.getAttribute("cy");
+      const rx = +el.getAttribute("rx"), ry = +el.getAttribute("ry");
+      xs.push(cx - rx, cx + rx);
+      ys.push(cy - ry, cy + ry);
+    } else if (tag === "rect") {
+      const x = +el.getAttribute("x"), y = +el.getAttribute("y");
+      xs.push(x, x + +el.getAttribute("width"));
+      ys.push(y, y + +el.getAttribute("height"));
+    } else {
+      const nums = (el.getAttribute("points") || el.getAttribute("d") || "").match(NUMBER) || [];
+      for (let i = 0; i + 1 < nums.length; i += 2) {
+        xs.push(+nums[i]);
+        ys.push(+nums[i + 1]);
+      }
+    }
+  }
+  if (!xs.length) return null;
+  return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
+}
+
+function fmtMs(ms) {
+  return ms >= 100 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function badgeText(st, ms) {
+  const parts = [];
+  if (st.total !== undefined) {
+    parts.push(`${st.done || 0}/${st.total}`);
+    if (st.failed) parts.push(`✗${st.failed}`);
+  }
+  if (st.elapsed_ms !== undefined && st.state !== "pending") parts.push(fmtMs(ms));
+  return parts.join(" · ");
+}
+
+function hoverText(id, st, ms) {
+  const lines = [id, [st.state, badgeText(st, ms)].filter(Boolean).join(" · ")];
+  if (st.error) lines.push(st.error);
+  return lines.join("\n");
+}
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "chainlab-livegraph";
+  const title = document.createElement("div");
+  title.className = "cl-title";
+  const graph = document.createElement("div");
+  graph.className = "cl-graph";
+  const bar = document.createElement("div");
+  bar.className = "cl-progress";
+  const barFill = document.createElement("div");
+  barFill.className = "cl-progress-fill";
+  bar.append(barFill);
+  const barText = document.createElement("div");
+  barText.className = "cl-progress-text";
+  const legend = document.createElement("div");
+  legend.className = "cl-legend";
+  for (const s of STATES) {
+    const item = document.createElement("span");
+    item.className = "cl-legend-item";
+    item.dataset.state = s;
+    item.textContent = s;
+    legend.append(item);
+  }
+  const errors = document.createElement("div");
+  errors.className = "cl-errors";
+  const tip = document.createElement("div");
+  tip.className = "cl-tip";
+  tip.style.display = "none";
+  root.append(title, graph, bar, barText, legend, errors, tip);
+  el.append(root);
+  let hovered = null; // id of the node under the mouse
+
+  // Hover: the node's state, counts and error (the SVG <title> tooltip says the same,
+  // but native tooltips are slow and easy to miss).
+  graph.addEventListener("mousemove", (event) => {
+    const g = event.target.closest && event.target.closest("g.node");
+    hovered = g ? g.id : null;
+    if (!g || !nodes.has(g.id)) {
+      tip.style.display = "none";
+      return;
+    }
+    tip.textContent = nodes.get(g.id).title.textContent;
+    const box = root.getBoundingClientRect();
+    tip.style.left = `${event.clientX - box.left + 12}px`;
+    tip.style.top = `${event.clientY - box.top + 12}px`;
+    tip.style.display = "";
+  });
+  graph.addEventListener("mouseleave", () => {
+    hovered = null;
+    tip.style.display = "none";
+  });
+
+  let nodes = new Map(); // id -> {g, box, badge, badgeRect, badgeText, title}
+  let receivedAt = performance.now();
+  let timer = null;
+
+  function drawSvg() {
+    graph.innerHTML = model.get("svg") || "";
+    nodes = new Map();
+    for (const g of graph.querySelectorAll("g.node")) {
+      let t = null;
+      for (const child of g.children) if (child.localName === "title") t = child;
+      if (!t) {
+        t = document.createElementNS(SVG_NS, "title");
+        g.prepend(t);
+      }
+      g.dataset.state = "pending";
+      nodes.set(g.id, { g, box: shapeBox(g), badge: null, title: t });
+    }
+    applyStates();
+  }
+
+  function setBadge(node, text) {
+    if (!node.box) return;
+    if (!node.badge) {
+      const b = document.createElementNS(SVG_NS, "g");
+      b.setAttribute("class", "cl-badge");
+      const r = document.createElementNS(SVG_NS, "rect");
+      r.setAttribute("class", "cl-badge-rect");
+      r.setAttribute("rx", "6");
+      r.setAttribute("height", "13");
+      const t = document.createElementNS(SVG_NS, "text");
+      t.setAttribute("class", "cl-badge-text");
+      t.setAttribute("text-anchor", "middle");
+      b.append(r, t);
+      node.g.append(b);
+      node.badge = { g: b, rect: r, text: t, last: null };
+    }
+    const badge = node.badge;
+    badge.g.style.display = text ? "" : "none";
+    if (!text || badge.last === text) return;
+    badge.last = text;
+    const width = 6 * text.length + 8;
+    const { x1, y0 } = node.box;
+    badge.rect.setAttribute("x", (x1 - width + 6).toFixed(1));
+    badge.rect.setAttribute("y", (y0 - 8).toFixed(1));
+    badge.rect.setAttribute("width", width.toFixed(1));
+    badge.text.setAttribute("x", (x1 - width / 2 + 6).toFixed(1));
+    badge.text.setAttribute("y", (y0 + 2).toFixed(1));
+    badge.text.textContent = text;
+  }
+
+  function elapsedOf(st, now) {
+    const ms = +st.elapsed_ms || 0;
+    return st.state === "running" && model.get("progress").status === "running"
+      ? ms + (now - receivedAt)
+      : ms;
+  }
+
+  function paintNode(id, node, st, now) {
+    const state = STATES.includes(st.state) ? st.state : "pending";
+    if (node.g.dataset.state !== state) node.g.dataset.state = state;
+    const ms = elapsedOf(st, now);
+    setBadge(node, badgeText(st, ms));
+    const hover = hoverText(id, st, ms);
+    if (node.title.textContent !== hover) {
+      node.title.textContent = hover;
+      if (hovered === id) tip.textContent = hover;
+    }
+    for (const a of node.g.querySelectorAll("a")) {
+      if (a.hasAttributeNS(XLINK_NS, "title")) a.setAttributeNS(XLINK_NS, "title", hover);
+    }
+  }
+
+  function applyStates() {
+    receivedAt = performance.now();
+    const states = model.get("states") || {};
+    const failures = [];
+    let running = false;
+    for (const [id, node] of nodes) {
+      const st = states[id] || { state: "pending" };
+      paintNode(id, node, st, receivedAt);
+      if (st.state === "running") running = true;
+      if (st.error && st.state === "failed") failures.push([id, st.error]);
+    }
+    // one line per error, named by the deepest node it failed in (the branch)
+    const byError = new Map();
+    for (const [id, err] of failures) {
+      const seen = byError.get(err);
+      if (seen === undefined || (seen.startsWith("__") || id.length > seen.length) && !id.startsWith("__")) {
+        byError.set(err, id);
+      }
+    }
+    errors.replaceChildren(
+      ...[...byError].slice(0, 5).map(([err, id]) => {
+        const line = document.createElement("div");
+        line.className = "cl-error";
+        line.textContent = `✗ ${id}: ${err.split("\n").join(" · ")}`;
+        return line;
+      }),
+    );
+    if (running && !timer) timer = setInterval(tick, 100);
+    if (!running && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
+  }
+
+  function tick() {
+    const now = performance.now();
+    const states = model.get("states") || {};
+    for (const [id, node] of nodes) {
+      const st = states[id];
+      if (st && st.state === "running") paintNode(id, node, st, now);
+    }
+    drawProgress(now);
+  }
+
+  function drawProgress(now) {
+    const p = model.get("progress") || {};
+    const total = +p.total || 0;
+    const done = +p.done || 0;
+    const frac = total ? Math.min(1, done / total) : 0;
+    barFill.style.width = `${(100 * frac).toFixed(1)}%`;
+    root.dataset.status = p.status || "idle";
+    let ms = +p.elapsed_ms || 0;
+    if (p.status === "running" && now !== undefined) ms += now - receivedAt;
+    const extra = [];
+    if (p.running) extra.push(`${p.running} running`);
+    if (p.failed) extra.push(`${p.failed} failed`);
+    if (p.cancelled) extra.push(`${p.cancelled} cancelled`);
+    const label = p.run_label ? `${p.run_label} run · ` : "";
+    barText.textContent =
+      `${label}${p.status || "idle"} · ${done}/${total} ${p.unit || ""}` +
+      (extra.length ? ` (${extra.join(", ")})` : "") +
+      (p.elapsed_ms !== undefined ? ` · ${fmtMs(ms)}` : "");
+  }
+
+  function drawTitle() {
+    title.textContent = model.get("title") || "";
+    title.style.display = title.textContent ? "" : "none";
+  }
+
+  model.on("change:svg", drawSvg);
+  model.on("change:states", applyStates);
+  model.on("change:progress", () => {
+    receivedAt = performance.now();
+    drawProgress();
+  });
+  model.on("change:title", drawTitle);
+  drawTitle();
+  drawSvg();
+  drawProgress();
+  return () => {
+    if (timer) clearInterval(timer);
+  };
+}
+
+export default { render };

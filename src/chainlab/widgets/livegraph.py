@@ -1,0 +1,269 @@
+"""LiveGraph: watch a chain's fan-out and fan-in happen, node by node, in JupyterLab.
+
+>>> from chainlab import RunnableParallel                      # doctest: +SKIP
+>>> chain = RunnableParallel(up=str.upper, n=len)              # doctest: +SKIP
+>>> live = LiveGraph(chain); live                              # doctest: +SKIP
+>>> live.run("abc")                                            # doctest: +SKIP
+{'up': 'ABC', 'n': 3}
+
+How it stays fast: the Graphviz SVG is sent once (trait ``svg``); during a run only the
+node states travel (trait ``states``), at most 20 times a second, however many spans
+the run produces (see :mod:`chainlab.widgets.publisher`). The browser restyles the
+nodes by id. When the run ends, the final state is published exactly, and every place
+the widget was displayed gets a static SVG of it in its output bundle (for nbconvert,
+GitHub and notebooks executed without a browser).
+
+A LiveGraph is a span listener: pass it per run (``config={"callbacks": [live]}``), or
+watch everything that runs in a block with ``with live.watch(): ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import anywidget
+import traitlets
+
+from chainlab.engine import Runnable, listen
+from chainlab.widgets.board import Board
+from chainlab.widgets.publisher import Publisher
+from chainlab.widgets.static import final_svg, pad_svg
+
+log = logging.getLogger(__name__)
+_HERE = pathlib.Path(__file__).parent
+_instances: weakref.WeakSet[LiveGraph] = weakref.WeakSet()
+
+
+def close_all(*, close_widgets: bool = False) -> None:
+    """Stop every live graph's publisher thread (publishing its last state).
+
+    Used when the Jupyter extension is unloaded. With ``close_widgets=True`` the widgets
+    are closed too (their views disappear from the notebook).
+    """
+    for live in list(_instances):
+        try:
+            live.publisher.finish()
+            if close_widgets:
+                live.close()
+        except Exception as exc:
+            log.warning("could not stop a live graph: %r", exc)
+
+
+def build_graph(chain: Any, summarize_over: int = 12) -> Any:
+    """``chain``'s graph (a Graph passes through unchanged)."""
+    if not isinstance(chain, Runnable) and hasattr(chain, "to_svg") and hasattr(chain, "resolve"):
+        return chain
+    from chainlab.viz.graph import build_graph as build
+
+    return build(chain, summarize_over=summarize_over)
+
+
+def graph_svg(graph: Any) -> str:
+    """The graph's SVG, with room for the state badges (a small SVG note if it fails)."""
+    try:
+        return pad_svg(graph.to_svg())
+    except Exception as exc:  # e.g. Graphviz's `dot` is not installed
+        log.warning("cannot draw the chain graph: %r", exc)
+        return (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="24">'
+            '<text x="4" y="16" font-size="12">(no graph: is Graphviz `dot` installed?)</text>'
+            "</svg>"
+        )
+
+
+class LiveGraph(anywidget.AnyWidget):
+    """The chain's graph, restyled live as its nodes run.
+
+    Args:
+        chain: a runnable, or a graph from ``chainlab.viz.graph.build_graph``.
+        summarize_over: fan-outs wider than this show as one ``×N`` node.
+        title: a line above the graph.
+        interval: seconds between two updates (0.05: at most 20 messages a second).
+    """
+
+    _esm = _HERE / "livegraph.js"
+    _css = _HERE / "livegraph.css"
+
+    svg = traitlets.Unicode("").tag(sync=True)
+    """The Graphviz SVG; ``<g class="node" id="<node id>">`` per node. Set once per graph."""
+    states = traitlets.Dict().tag(sync=True)
+    """``{node id: {"state", "elapsed_ms", ["done", "total", "failed", ...], ["error"]}}``."""
+    progress = traitlets.Dict().tag(sync=True)
+    """``{"status", "done", "total", "unit", "failed", "cancelled", "elapsed_ms", ...}``."""
+    title = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        chain: Any,
+        *,
+        summarize_over: int = 12,
+        title: str = "",
+        interval: float = 0.05,
+        **kwargs: Any,
+    ) -> None:
+        self.graph = build_graph(chain, summarize_over)
+        self.chain: Runnable[Any, Any] | None = chain if isinstance(chain, Runnable) else None
+        super().__init__(svg=graph_svg(self.graph), title=title, **kwargs)
+        self.board = Board(self.graph)
+        self.publisher = Publisher(self.board, self._sink, interval=interval)
+        self._handles: list[Any] = []
+        _instances.add(self)
+
+    # -- listener: called on worker threads, must be cheap --------------------------
+
+    def on_start(self, span: Any) -> None:
+        self.publisher.on_start(span)
+
+    def on_end(self, span: Any) -> None:
+        self.publisher.on_end(span)
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def begin(
+        self,
+        *,
+        batch_size: int | None = None,
+        new_run_resets: bool = False,
+        title: str | None = None,
+        run_labels: list[str] | None = None,
+    ) -> None:
+        """Forget the previous run and show every node pending.
+
+        Args:
+            batch_size: the number of inputs, for a ``batch`` (progress counts items).
+            new_run_resets: a top-level run starting after the previous one ended
+                starts afresh (``compare`` runs the chain twice).
+            title: a new title.
+            run_labels: names of the successive runs, shown by the progress bar.
+        """
+        self.publisher.stop()
+        self.board.batch_size = batch_size
+        self.board.new_run_resets = new_run_resets
+        self.publisher.reset()
+        self.publisher.extras = {"status": "running"}
+        if title is not None:
+            self.publisher.extras["title"] = title
+        if run_labels:
+            self.publisher.extras["run_labels"] = list(run_labels)
+        self.publisher.flush(force=True)
+
+    def finish(self, status: str | None = None, settle: float = 1.0) -> None:
+        """Publish the exact final state now, and refresh the static pictures.
+
+        Args:
+            status: the run's outcome to show (default: from the spans).
+            settle: after a failure, wait up to this long for cancelled siblings to end.
+        """
+        extras = dict(self.publisher.extras)
+        extras.pop("status", None)
+        if status is not None:
+            extras["status"] = status
+        self.publisher.extras = extras
+        self.publisher.finish(settle=settle)
+        self.refresh_displays()
+
+    @contextmanager
+    def watch(self, *, batch_size: int | None = None) -> Iterator[LiveGraph]:
+        """Show every run started inside the block (a global listener)::
+
+        with live.watch():
+            chain.invoke(x)
+        """
+        self.begin(batch_size=batch_size)
+        try:
+            with listen(self):
+                yield self
+        except BaseException:
+            self.finish("failed")
+            raise
+        self.finish()
+
+    def run(self, input: Any, config: Mapping[str, Any] | None = None) -> Any:
+        """``chain.invoke(input, config)`` with this graph watching; return the output."""
+        if self.chain is None:
+            raise TypeError(
+                "this LiveGraph was built from a graph, not a chain: run the chain yourself "
+                "with config={'callbacks': [live]}, or inside `with live.watch():`"
+            )
+        self.begin()
+        try:
+            output = self.chain.invoke(input, with_callback(config, self))
+        except BaseException:
+            self.finish("failed")
+            raise
+        self.finish()
+        return output
+
+    @property
+    def messages(self) -> int:
+        """How many state updates were sent to the browser so far."""
+        return self.publisher.messages
+
+    # -- publishing -------------------------------------------------------------------
+
+    def _sink(self, states: dict[str, Any], progress: dict[str, Any]) -> None:
+        title = progress.pop("title", None)
+        with self.hold_sync():  # states + progress (+ title): one message
+            self.states = states
+            self.progress = progress
+            if title is not None:
+                self.title = title
+
+    # -- static output ------------------------------------------------------------------
+
+    def static_svg(self) -> str:
+        """The graph coloured with the latest state (exact after the run)."""
+        return final_svg(self.svg, self.publisher.last_states)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = dict(data)
+        try:
+            data["image/svg+xml"] = self.static_svg()
+        except Exception as exc:  # the static picture is a fallback: never fail display
+            log.warning("no static picture of the live graph: %r", exc)
+        return data, metadata
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so :meth:`finish` can refresh the static SVG."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        data, metadata = bundle
+        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+
+    def refresh_displays(self) -> None:
+        """Put the current static SVG into every output showing this widget."""
+        if not self._handles:
+            return
+        try:
+            data, metadata = self._repr_mimebundle_()
+            for handle in self._handles:
+                handle.update(data, metadata=metadata, raw=True)
+        except Exception as exc:
+            log.warning("could not refresh the live graph's static picture: %r", exc)
+
+
+def with_callback(config: Mapping[str, Any] | None, listener: Any) -> dict[str, Any]:
+    """``config`` plus ``listener`` in its callbacks."""
+    cfg = dict(config or {})
+    callbacks = cfg.get("callbacks")
+    if callbacks is None:
+        cfg["callbacks"] = [listener]
+    elif isinstance(callbacks, list | tuple):
+        cfg["callbacks"] = [*callbacks, listener]
+    else:
+        cfg["callbacks"] = [callbacks, listener]
+    return cfg

@@ -1,0 +1,190 @@
+"""The final state as a static SVG: what nbconvert, GitHub and a closed kernel show.
+
+The browser restyles the live SVG with CSS (``livegraph.css``); a static picture cannot
+count on a stylesheet surviving a sanitiser, so here the colours are written straight
+into the Graphviz SVG: each ``<g class="node" id="...">`` gets the fill and stroke of
+its state, a small badge (elapsed time, ``done/total``) and a tooltip (``<title>``)
+with the state and the error.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
+
+COLORS: dict[str, tuple[str, str]] = {
+    # state: (fill, stroke) - the same palette as livegraph.css
+    "pending": ("#ffffff", "#9ca3af"),
+    "running": ("#fde68a", "#d97706"),
+    "done": ("#bbf7d0", "#15803d"),
+    "failed": ("#fecaca", "#b91c1c"),
+    "cancelled": ("#e5e7eb", "#6b7280"),
+}
+
+_SHAPES = {"polygon", "ellipse", "path", "rect", "polyline", "circle"}
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def badge_text(state: dict[str, Any]) -> str:
+    """``"1.2 s"`` or ``"37/200 · 1.2 s"`` (and ``"✗2"`` when some failed)."""
+    parts = []
+    if "total" in state:
+        parts.append(f"{state.get('done', 0)}/{state['total']}")
+        if state.get("failed"):
+            parts.append(f"✗{state['failed']}")
+    if "elapsed_ms" in state and state.get("state") != "pending":
+        ms = float(state["elapsed_ms"] or 0)
+        parts.append(f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms")
+    return " · ".join(parts)
+
+
+def tooltip(node_id: str, state: dict[str, Any]) -> str:
+    """The hover text of a node: id, state, counts, error."""
+    lines = [node_id, " · ".join(filter(None, [state.get("state", "pending"), badge_text(state)]))]
+    if state.get("error"):
+        lines.append(str(state["error"]))
+    return "\n".join(lines)
+
+
+def shape_box(group: ET.Element) -> tuple[float, float, float, float] | None:
+    """The bounding box ``(x0, y0, x1, y1)`` of a node's shapes, from their coordinates."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for el in group.iter():
+        tag = _local(el.tag)
+        if tag == "ellipse":
+            cx, cy = float(el.get("cx", 0)), float(el.get("cy", 0))
+            rx, ry = float(el.get("rx", 0)), float(el.get("ry", 0))
+            xs += [cx - rx, cx + rx]
+            ys += [cy - ry, cy + ry]
+        elif tag in ("polygon", "polyline", "path"):
+            numbers = [float(n) for n in _NUMBER.findall(el.get("points") or el.get("d") or "")]
+            xs += numbers[0::2]
+            ys += numbers[1::2]
+        elif tag == "rect" and "cl-badge" not in (el.get("class") or ""):
+            x, y = float(el.get("x", 0)), float(el.get("y", 0))
+            xs += [x, x + float(el.get("width", 0))]
+            ys += [y, y + float(el.get("height", 0))]
+    if not xs or not ys:
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _badge(x: float, y: float, text: str, stroke: str) -> ET.Element:
+    width = 6.0 * len(text) + 8
+    g = ET.Element(f"{{{SVG_NS}}}g", {"class": "cl-badge"})
+    ET.SubElement(
+        g,
+        f"{{{SVG_NS}}}rect",
+        {
+            "class": "cl-badge",
+            "x": f"{x - width + 6:.1f}",
+            "y": f"{y - 8:.1f}",
+            "width": f"{width:.1f}",
+            "height": "13",
+            "rx": "6",
+            "fill": "#ffffff",
+            "stroke": stroke,
+        },
+    )
+    label = ET.SubElement(
+        g,
+        f"{{{SVG_NS}}}text",
+        {
+            "x": f"{x - width / 2 + 6:.1f}",
+            "y": f"{y + 2:.1f}",
+            "text-anchor": "middle",
+            "font-family": "sans-serif",
+            "font-size": "9",
+            "fill": stroke,
+        },
+    )
+    label.text = text
+    return g
+
+
+def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
+    """``svg`` with every node coloured by its state in ``states`` (missing = pending).
+
+    Returns ``svg`` unchanged if it cannot be parsed (a static picture is a nicety; it
+    must never fail the run).
+    """
+    if not svg:
+        return svg
+    try:
+        root = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", svg))
+    except ET.ParseError:
+        return svg
+    for group in root.iter(f"{{{SVG_NS}}}g"):
+        if "node" not in (group.get("class") or "").split():
+            continue
+        node_id = group.get("id") or ""
+        state = states.get(node_id, {"state": "pending"})
+        name = state.get("state", "pending")
+        fill, stroke = COLORS.get(name, COLORS["pending"])
+        group.set("data-state", name)
+        for el in group.iter():
+            if _local(el.tag) in _SHAPES and el.get("fill") != "transparent":
+                el.set("fill", fill)
+                el.set("stroke", stroke)
+                if name == "cancelled":
+                    el.set("stroke-dasharray", "4,2")
+        title = group.find(f"{{{SVG_NS}}}title")
+        if title is None:
+            title = ET.Element(f"{{{SVG_NS}}}title")
+            group.insert(0, title)
+        title.text = tooltip(node_id, state)
+        for anchor in group.iter(f"{{{SVG_NS}}}a"):
+            if anchor.get(f"{{{XLINK_NS}}}title") is not None:
+                anchor.set(f"{{{XLINK_NS}}}title", title.text)
+        text = badge_text(state)
+        box = shape_box(group)
+        if text and box is not None:
+            group.append(_badge(box[2], box[1], text, stroke))
+    return ET.tostring(root, encoding="unicode")
+
+
+_ROOT_TAG = re.compile(r"<svg\b[^>]*>", re.S)
+
+
+def pad_svg(svg: str, top: float = 10.0, right: float = 12.0) -> str:
+    """Grow the canvas at the top and right so node badges are never clipped."""
+    match = _ROOT_TAG.search(svg)
+    if match is None:
+        return svg
+    tag = match.group(0)
+    box = re.search(r'viewBox="([^"]+)"', tag)
+    if box is None:
+        return svg
+    try:
+        x, y, w, h = (float(v) for v in box.group(1).replace(",", " ").split())
+    except ValueError:
+        return svg
+    new = tag.replace(
+        box.group(0), f'viewBox="{x:.2f} {y - top:.2f} {w + right:.2f} {h + top:.2f}"'
+    )
+    for attr, extra in (("width", right), ("height", top)):
+        size = re.search(rf'\b{attr}="([\d.]+)(pt|px)?"', new)
+        if size is not None:
+            unit = size.group(2) or ""
+            new = new.replace(size.group(0), f'{attr}="{float(size.group(1)) + extra:.0f}{unit}"')
+    return svg[: match.start()] + new + svg[match.end() :]
+
+
+def svg_img(svg: str, alt: str = "chain graph") -> str:
+    """An ``<img>`` tag carrying ``svg`` as a data URI (safe inside ``text/html``)."""
+    import base64
+
+    data = base64.b64encode(svg.encode()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/svg+xml;base64,{data}"/>'
