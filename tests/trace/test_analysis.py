@@ -171,11 +171,11 @@ def test_real_parallel_run(drive: Driver) -> None:
     with record() as rec:
         drive(chain, 1)
     assert [s.path.rsplit("/", 2)[-2] for s in rec.critical_path] == ["b", "b"]
-    assert rec.critical_s == pytest.approx(0.1, abs=0.05)
+    assert 0.1 <= rec.critical_s < 0.3
     assert rec.work_s >= 0.2
     assert rec.wall_s >= 0.1
     assert rec.ceiling == pytest.approx(2.0, rel=0.25)
-    assert 1.2 < rec.speedup <= rec.lanes_used + 1e-9
+    assert 1.0 < rec.speedup <= rec.lanes_used + 1e-9
     assert rec.lanes_used == 3
     assert 0 < rec.efficiency <= 1
     assert rec.overhead_s == pytest.approx(rec.wall_s - rec.critical_s)
@@ -188,7 +188,7 @@ def test_real_run_under_max_concurrency_one() -> None:
     with record() as rec:
         chain.invoke(1, {"max_concurrency": 1})
     assert rec.lanes_used == 1
-    assert rec.speedup == pytest.approx(1.0, abs=0.15)
+    assert 0.5 < rec.speedup <= 1.0 + 1e-9  # one leaf at a time, at best back to back
     assert rec.ceiling == pytest.approx(3.0, rel=0.25)
     assert rec.overhead_s >= 0.05
 

@@ -26,6 +26,16 @@ def sleeper(seconds: float) -> Callable[[Any], Any]:
     return nap
 
 
+def settle(rec: Recording, expected: int, timeout: float = 5.0) -> None:
+    """Fail-fast raises at once; wait until the other branches' spans are in and ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        spans = rec.spans
+        if len(spans) >= expected and all(s.status != "running" for s in spans):
+            return
+        time.sleep(0.005)
+
+
 def test_spans_have_the_documented_fields(drive: Driver) -> None:
     chain = RunnableLambda(sleeper(0.01)) | RunnableParallel(a=sleeper(0.01), b=str)
     with record() as rec:
@@ -91,6 +101,7 @@ def test_failure_and_cancellation_are_recorded() -> None:
     chain = RunnableParallel(bad=boom, later=sleeper(0.2), last=sleeper(0.2))
     with record() as rec, pytest.raises(ValueError, match="boom"):
         chain.invoke(1, {"max_concurrency": 1})
+    settle(rec, expected=4)
     by_node = {s.node_id: s for s in rec.spans}
     assert by_node["root/bad"].status == "error"
     assert not by_node["root/bad"].skipped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,16 @@ def sleeper(seconds: float) -> Callable[[Any], Any]:
         return x
 
     return nap
+
+
+def settle(rec: Recording, expected: int, timeout: float = 5.0) -> None:
+    """Fail-fast raises at once; wait until the other branches' spans are in and ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        spans = rec.spans
+        if len(spans) >= expected and all(s.status != "running" for s in spans):
+            return
+        time.sleep(0.005)
 
 
 def by_gid(fig: Figure, gid: str) -> list[Any]:
@@ -137,22 +148,28 @@ def test_figures_are_not_pyplot_figures_and_save(rec: Recording, tmp_path: Path)
 
 
 def test_failed_bars_are_edged_red_and_cancelled_ones_faded() -> None:
+    started = threading.Event()
+
     def bad(x: Any) -> Any:
-        time.sleep(0.01)
+        started.wait(5)  # fail only once the patient sibling is running
         raise ValueError("x")
 
     def patient(x: Any) -> Any:
-        chainlab.sleep(2.0)  # wakes up with Cancelled when the sibling fails
+        started.set()
+        chainlab.sleep(5.0)  # wakes up with Cancelled when the sibling fails
         return x
 
     chain = RunnableParallel(bad=bad, wait=patient, **{f"q{i}": sleeper(0.05) for i in range(3)})
     with record() as rec, pytest.raises(ValueError):
         chain.invoke(1, {"max_concurrency": 2})
+    settle(rec, expected=6)
     drawn = [s for s in rec.leaf_spans if not s.skipped]
-    assert [s.status for s in drawn] == ["error", "cancelled"]
+    assert sorted(s.status for s in drawn) == ["cancelled", "error"]
     bars = bars_of(rec.plot().axes[0])
-    assert [to_hex(c) for c in bars.get_edgecolors()] == ["#c62828", "#ffffff"]
-    assert [round(float(c[3]), 2) for c in bars.get_facecolors()] == [1.0, 0.35]
+    edges = [to_hex(c) for c in bars.get_edgecolors()]
+    alphas = [round(float(c[3]), 2) for c in bars.get_facecolors()]
+    assert edges == ["#c62828" if s.status == "error" else "#ffffff" for s in drawn]
+    assert alphas == [0.35 if s.status == "cancelled" else 1.0 for s in drawn]
 
 
 def test_a_thousand_tasks_are_packed_into_few_labelled_lanes() -> None:

@@ -119,10 +119,10 @@ class Recording:
         self._raw: list[Span] = []
         self._ended = 0
         self._lock = threading.Lock()
-        self._cache_key: tuple[int, int] | None = None
+        self._cache_key: tuple[int, int, int] | None = None
         self._spans: list[SpanRecord] = []
         self._analysis: Analysis | None = None
-        self._analysis_key: tuple[int, int] | None = None
+        self._analysis_key: tuple[int, int, int] | None = None
 
     # -- the listener: cheap and thread-safe --------------------------------------------
 
@@ -157,8 +157,10 @@ class Recording:
     def spans(self) -> list[SpanRecord]:
         """All spans in start order (a parent always comes before its children)."""
         with self._lock:
-            key = (len(self._raw), self._ended)
+            started, ended = len(self._raw), self._ended
             raw = list(self._raw)
+        # while spans are running they end "now": a new snapshot at every look
+        key = (started, ended, 0 if ended >= started else time.perf_counter_ns())
         if key != self._cache_key:
             self._spans = _convert(raw, self.t0_ns)
             self._cache_key = key

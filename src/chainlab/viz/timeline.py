@@ -127,7 +127,7 @@ def plot_recording(
     wall = a.wall_s
     right = xmax if xmax is not None else max(wall * 1.04, 1e-3)
     ax.set_xlim(0, right)
-    ax.set_ylim(len(layout) - 0.5, -0.5)
+    ax.set_ylim(max(len(layout), 1) - 0.5, -0.5)
     ax.set_yticks(range(len(layout)), layout.labels, fontsize=8)
     ax.set_xlabel("wall-clock time (s)")
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6, zorder=0)
