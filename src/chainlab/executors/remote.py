@@ -1,0 +1,149 @@
+"""What every executor that sends leaf calls elsewhere does the same way.
+
+A :class:`RemoteExecutor` turns one leaf call into one task on a
+``concurrent.futures``-style pool (a process pool, a Dask client's executor):
+
+1. **pack**: ``cloudpickle`` the function and its input, in the calling thread, so an
+   unpicklable leaf fails at once, naming its branch (``pickling.py``);
+2. **submit**: hand the bytes to the pool (subclasses implement :meth:`_submit`);
+3. **wait**: block this engine thread (``invoke``) or await (``ainvoke``) while watching
+   the run's cancel scope: when a sibling fails, stop waiting, cancel the task (best
+   effort: a task that already started runs to its end) and raise ``Cancelled``;
+4. **unpack**: return the result or re-raise the original exception, and move the
+   leaf's span to the real remote start/end on a lane naming the worker.
+
+The concurrency limit, the fan-out, tracing and cancellation all stay here, in the
+calling process: a remote worker never waits for another, so nothing can deadlock on
+worker slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import CancelledError, Future
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from chainlab.engine.base import Runnable
+from chainlab.engine.cancel import Cancelled
+from chainlab.executors.errors import RemoteTraceback
+from chainlab.executors.pickling import pack
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from chainlab.engine.run import Frame
+
+POLL_S = 0.05
+"""How often a waiting leaf looks at its cancel scope (bounds fail-fast latency)."""
+
+
+class RemoteExecutor:
+    """Base class: runs each leaf call as one task of a ``concurrent.futures`` pool.
+
+    Subclasses implement :meth:`_submit` (and usually :meth:`close`).
+    """
+
+    where = "a remote worker"
+    """How errors name the place (``"a worker process"``, ``"Dask"``)."""
+
+    # -- the executor boundary (see chainlab.engine.executors.LeafExecutor) -----------
+
+    def call(self, frame: Frame, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` remotely; block this thread until it is done."""
+        if frame.scope.cancelled:
+            raise self._cancelled(frame)
+        future = self._submit(pack(frame, fn, args, self.where), frame)
+        scope = frame.scope
+        while True:
+            try:
+                outcome = future.result(timeout=POLL_S)
+                break
+            except TimeoutError:
+                if future.done():  # the task itself failed with a TimeoutError
+                    raise
+                if scope.cancelled:
+                    future.cancel()
+                    raise self._cancelled(frame) from None
+            except CancelledError:
+                raise self._cancelled(frame) from None
+            except BaseException as exc:
+                if _raised_by(future, exc):  # the pool failed, not the user's function
+                    raise self._failed(frame, exc)  # noqa: B904 (exc itself, or a clearer error)
+                future.cancel()  # Ctrl-C while waiting
+                raise
+        return self._unpack(frame, outcome)
+
+    async def acall(self, frame: Frame, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` remotely without blocking the event loop."""
+        if frame.scope.cancelled:
+            raise self._cancelled(frame)
+        future = self._submit(pack(frame, fn, args, self.where), frame)
+        waiter = asyncio.wrap_future(future)
+        try:
+            while True:
+                done, _ = await asyncio.wait((waiter,), timeout=POLL_S)
+                if done:
+                    break
+                if frame.scope.cancelled:
+                    raise self._cancelled(frame)
+            try:
+                outcome = waiter.result()
+            except asyncio.CancelledError:
+                raise self._cancelled(frame) from None
+            except BaseException as exc:
+                raise self._failed(frame, exc)  # noqa: B904 (exc itself, or a clearer error)
+        except BaseException:
+            future.cancel()  # a no-op once it is done
+            raise
+        return self._unpack(frame, outcome)
+
+    # -- what subclasses provide --------------------------------------------------------
+
+    def _submit(self, payload: bytes, frame: Frame) -> Future[bytes]:
+        """Start the task that runs ``payload`` (see ``worker.py``); return its future."""
+        raise NotImplementedError
+
+    def _failed(self, frame: Frame, exc: BaseException) -> BaseException:
+        """The error to raise when the pool itself failed (not the user's function,
+        whose errors come back as values): ``exc`` itself, or a clearer one."""
+        return exc
+
+    def close(self) -> None:
+        """Release the workers this executor started (safe to call twice)."""
+
+    def __enter__(self) -> RemoteExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _cancelled(self, frame: Frame) -> Cancelled:
+        return Cancelled(
+            f"{frame.path} was cancelled while on {self.where} "
+            "(best effort: a call that already started there runs to its end)"
+        )
+
+    def _unpack(self, frame: Frame, outcome: bytes) -> Any:
+        ok, value, tb, start_wall, end_wall, lane = cloudpickle.loads(outcome)
+        span = frame.span
+        if span is not None:
+            # wall clock (comparable across processes) -> this process's perf_counter
+            now = time.perf_counter_ns()
+            offset = now - time.time_ns()
+            start = min(max(start_wall + offset, span.start_ns), now)
+            span.start_ns = start
+            if not isinstance(value, Runnable):  # a returned runnable runs here, inside
+                span.end_ns = min(max(end_wall + offset, start), now)
+            span.lane = lane
+        if ok:
+            return value
+        raise value from RemoteTraceback(tb) if tb else None
+
+
+def _raised_by(future: Future[Any], exc: BaseException) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is exc

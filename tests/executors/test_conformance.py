@@ -1,0 +1,189 @@
+"""One conformance suite, every executor backend: threads, processes, Dask.
+
+Each test runs under ``invoke`` and ``ainvoke`` (the ``drive`` fixture) on each backend
+(the ``backend`` fixture). Leaf functions are module-level or closures, so they travel
+to worker processes; measurements a leaf makes are *returned*, never written to shared
+state (a worker process would write to its own copy).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import pytest
+
+from chainlab import Cancelled, RunnableLambda, RunnableParallel
+from tests.conftest import Driver
+from tests.executors.conftest import Recorder
+
+
+class Boom(Exception):
+    """A user-defined error type: it must come back as itself, not as a stand-in."""
+
+
+def add_one(x: int) -> int:
+    return x + 1
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def tagged(x: int, config: dict[str, Any]) -> tuple[int, list[str], dict[str, Any]]:
+    return x, config.get("tags", []), config.get("metadata", {})
+
+
+def nap(x: Any, seconds: float = 0.05) -> tuple[int, int]:
+    """Sleep and return the wall-clock interval it ran in (comparable across processes)."""
+    start = time.time_ns()
+    time.sleep(seconds)
+    return start, time.time_ns()
+
+
+def fail_soon(x: Any) -> Any:
+    time.sleep(0.05)
+    raise Boom(f"bad input {x!r}")
+
+
+def tree() -> Any:
+    offset = 100  # a closure variable: travels by value
+
+    return RunnableParallel(
+        double=lambda x: 2 * x,
+        chain=RunnableLambda(add_one)
+        | {"sq": square, "neg": lambda x: -x + offset}
+        | (lambda d: d["sq"] + d["neg"]),
+        many=RunnableLambda(lambda x: list(range(x))) | RunnableLambda(square).map(),
+        tagged=RunnableLambda(tagged),
+    )
+
+
+def max_overlap(intervals: list[tuple[int, int]]) -> int:
+    """How many intervals were open at once, at most."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    now = peak = 0
+    for _, step in events:  # ends sort before starts at the same instant
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def test_outputs_equal_the_threads_backend(drive: Driver, backend: Any) -> None:
+    config = {"tags": ["lesson"], "metadata": {"who": "me"}}
+    expected = tree().invoke(3, config)
+    assert drive(tree(), 3, {**config, "executor": backend}) == expected
+    assert expected["many"] == [0, 1, 4]
+
+
+def test_errors_keep_their_type_and_name_the_branch(drive: Driver, backend: Any) -> None:
+    chain = RunnableParallel(ok=add_one, bad=fail_soon)
+    with pytest.raises(Boom, match="bad input 1") as info:
+        drive(chain, 1, {"executor": backend})
+    assert "in branch 'bad' of RunnableParallel<ok,bad>" in info.value.__notes__[0]
+    if backend != "threads":  # the remote traceback shows the user's line
+        assert "fail_soon" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_max_concurrency_is_one_global_limit(drive: Driver, backend: Any, limit: int) -> None:
+    chain = RunnableParallel(
+        left=RunnableParallel(a=nap, b=nap),
+        right=RunnableLambda(lambda x: [x, x, x]) | RunnableLambda(nap).map(),
+        deep=RunnableParallel(c=RunnableParallel(d=nap)),
+    )
+    out = drive(chain, 0, {"executor": backend, "max_concurrency": limit})
+    intervals = [out["left"]["a"], out["left"]["b"], *out["right"], out["deep"]["c"]["d"]]
+    assert len(intervals) == 6
+    assert max_overlap(intervals) <= limit
+
+
+def test_without_a_limit_leaves_run_at_once(drive: Driver, backend: Any) -> None:
+    out = drive(RunnableParallel(a=nap, b=nap), 0, {"executor": backend})
+    assert max_overlap([out["a"], out["b"]]) == 2  # 2 workers, 2 leaves: the suite can fail
+
+
+@pytest.mark.timeout(60)
+def test_nested_parallels_at_limit_1_do_not_deadlock(drive: Driver, backend: Any) -> None:
+    inner = RunnableParallel(x=add_one, y=RunnableParallel(z=square))
+    chain = RunnableParallel(
+        a=inner, b=RunnableLambda(lambda n: [n, n]) | inner.map(), c=RunnableParallel(d=inner)
+    )
+    out = drive(chain, 2, {"executor": backend, "max_concurrency": 1})
+    one = {"x": 3, "y": {"z": 4}}
+    assert out == {"a": one, "b": [one, one], "c": {"d": one}}
+
+
+def test_a_failing_branch_raises_without_waiting_for_its_siblings(
+    drive: Driver, backend: Any
+) -> None:
+    chain = RunnableParallel(slow=lambda x: nap(x, 1.5), bad=fail_soon)
+    start = time.perf_counter()
+    with pytest.raises(Boom):
+        drive(chain, 1, {"executor": backend})
+    assert time.perf_counter() - start < 1.0  # the slow sibling takes 1.5 s
+
+
+def test_queued_calls_are_dropped_after_a_failure(
+    drive: Driver, backend: Any, recorder: Recorder
+) -> None:
+    steps: dict[str, Any] = {f"s{i}": (lambda x: nap(x, 0.3)) for i in range(10)}
+    chain = RunnableParallel(bad=fail_soon, **steps)
+    with pytest.raises(Boom):
+        drive(chain, 1, {"executor": backend, "callbacks": [recorder], "max_concurrency": 4})
+    spans = recorder.wait_for(12)  # 11 leaves and the parallel
+    cancelled = [s for s in spans if s.kind == "leaf" and s.status == "cancelled"]
+    assert len(cancelled) >= 6  # at most 4 ran at once, so most never started
+
+
+def test_remote_leaf_spans_have_real_times_and_worker_lanes(
+    drive: Driver, backend: Any, recorder: Recorder
+) -> None:
+    chain = RunnableParallel({f"b{i}": nap for i in range(6)})
+    drive(chain, 0, {"executor": backend, "callbacks": [recorder]})
+    spans = recorder.wait_for(7)
+    (parent,) = [s for s in spans if s.kind == "parallel"]
+    leaves = [s for s in spans if s.kind == "leaf"]
+    assert len(leaves) == 6
+    by_lane: dict[str, list[tuple[int, int]]] = {}
+    for span in leaves:
+        assert span.end_ns is not None
+        assert parent.start_ns <= span.start_ns <= span.end_ns <= (parent.end_ns or 0)
+        by_lane.setdefault(span.lane, []).append((span.start_ns, span.end_ns))
+    # a lane is one worker doing one thing at a time: with the real remote times (not
+    # the local wait, which includes queueing for a busy worker) no two bars overlap
+    for intervals in by_lane.values():
+        assert max_overlap(intervals) == 1
+    for lane in by_lane:
+        if backend == "threads":
+            assert not lane.startswith(("process-", "dask:"))
+        elif re.fullmatch(r"process-\d+", lane):
+            assert int(lane.split("-")[1]) != os.getpid()
+        else:
+            assert lane.startswith("dask:inproc://")
+
+
+def test_executor_per_runnable_and_innermost_wins(
+    drive: Driver, remote_backend: Any, recorder: Recorder
+) -> None:
+    chain = RunnableParallel(
+        remote=RunnableLambda(add_one, name="remote").with_config(executor=remote_backend),
+        local=RunnableLambda(add_one, name="local"),
+    ).with_config(executor="threads")
+    assert drive(chain, 1, {"callbacks": [recorder]}) == {"remote": 2, "local": 2}
+    lanes = {s.name: s.lane for s in recorder.wait_for(3) if s.kind == "leaf"}
+    assert lanes["remote"].startswith(("process-", "dask:"))
+    assert not lanes["local"].startswith(("process-", "dask:"))
+
+
+def test_cancelled_run_does_not_dispatch(remote_backend: Any) -> None:
+    from chainlab.engine.cancel import CancelScope
+    from chainlab.engine.run import root_frame
+
+    scope = CancelScope()
+    scope.cancel()
+    frame = root_frame({}, "leaf", scope)
+    with pytest.raises(Cancelled):
+        remote_backend.call(frame, time.sleep, (5,))

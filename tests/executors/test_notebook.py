@@ -1,0 +1,52 @@
+"""In a real Jupyter kernel: functions defined in cells run on worker processes, and a
+failing leaf shows its error (with the branch), nothing else."""
+
+from __future__ import annotations
+
+import nbclient
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.notebook, pytest.mark.timeout(180)]
+
+CELLS = [
+    """
+import os
+from chainlab import ProcessExecutor, RunnableParallel
+
+RATE = 3
+
+def helper(x):
+    return x * RATE
+
+def step(x):
+    return helper(x), os.getpid()
+
+processes = ProcessExecutor(max_workers=2)
+out = RunnableParallel(a=step, b=lambda x: step(x + 1)).invoke(2, {"executor": processes})
+assert out["a"][0] == 6 and out["b"][0] == 9, out
+assert os.getpid() not in {out["a"][1], out["b"][1]}, out
+print("ok")
+""",
+    """
+def bad(x):
+    raise ValueError("no rhyme")
+
+try:
+    RunnableParallel(poem=bad, joke=step).invoke(1, {"executor": processes})
+except ValueError as error:
+    print(type(error).__name__, error, error.__notes__[0])
+processes.close()
+""",
+]
+
+
+def test_cell_functions_run_on_worker_processes() -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = [list(cell.outputs) for cell in nb.cells]
+    assert [o.get("text") for o in outputs[0]] == ["ok\n"]
+    # the error, named by branch, and no other output (no worker noise on stderr)
+    assert [o.get("name") for o in outputs[1]] == ["stdout"]
+    assert outputs[1][0]["text"].startswith("ValueError no rhyme in branch 'poem'")
