@@ -17,7 +17,12 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS, Lab
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    pytest.mark.xdist_group("browser"),
+]
 
 NOTEBOOK = [
     """\
@@ -144,6 +149,16 @@ def test_nodes_go_from_running_to_done_while_the_chain_runs(lab: Lab, browser: A
         )
         page.locator(".chainlab-dashboard").nth(1).screenshot(
             path=str(ARTIFACTS / "browser-livegraph-failed.png")
+        )
+        # "Run again" (a kernel thread) runs the failing chain once more, live
+        before = page.evaluate("() => window.__cl.status.length")
+        page.locator(".chainlab-dashboard").nth(1).get_by_role("button", name="Run again").click()
+        wait_for(
+            page,
+            f"() => window.__cl.status.slice({before}).filter(s => s[1] === 1)"
+            ".map(s => s[2]).join(',').includes('running,failed')",
+            60,
+            "the second run of the failing chain",
         )
     finally:
         context.close()

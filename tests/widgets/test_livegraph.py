@@ -131,3 +131,9 @@ def test_close_all_stops_every_publisher() -> None:
     assert live.states["root/0/a"]["state"] == "done"  # the last state was published
     close_all(close_widgets=True)
     assert live.comm is None
+
+
+def test_installed_versions_have_no_known_thread_message_bugs() -> None:
+    from chainlab.widgets.livegraph import check_versions
+
+    assert check_versions() == []

@@ -19,7 +19,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-pytestmark = [pytest.mark.notebook, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.notebook,
+    pytest.mark.timeout(300),
+    pytest.mark.xdist_group("widgets-notebook"),
+]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"

@@ -19,8 +19,10 @@ watch everything that runs in a block with ``with live.watch(): ...``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import pathlib
+import warnings
 import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -52,6 +54,29 @@ def close_all(*, close_widgets: bool = False) -> None:
                 live.close()
         except Exception as exc:
             log.warning("could not stop a live graph: %r", exc)
+
+
+@functools.cache
+def check_versions() -> list[str]:
+    """Warn (once) about releases known to lose messages sent from threads."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    try:
+        if version("ipykernel") == "7.0.0":
+            problems.append("ipykernel 7.0.0 drops display/comm messages sent from threads")
+        ipywidgets = tuple(int(p) for p in version("ipywidgets").split(".")[:3] if p.isdigit())
+        if ipywidgets < (8, 1, 9):
+            problems.append("ipywidgets < 8.1.9 drops Output-widget output from threads")
+    except (PackageNotFoundError, ValueError):
+        pass
+    for problem in problems:
+        warnings.warn(
+            f"{problem}: the live graph may freeze; upgrade (pip install -U ipykernel ipywidgets)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return problems
 
 
 def build_graph(chain: Any, summarize_over: int = 12) -> Any:
@@ -106,6 +131,7 @@ class LiveGraph(anywidget.AnyWidget):
         interval: float = 0.05,
         **kwargs: Any,
     ) -> None:
+        check_versions()
         self.graph = build_graph(chain, summarize_over)
         self.chain: Runnable[Any, Any] | None = chain if isinstance(chain, Runnable) else None
         super().__init__(svg=graph_svg(self.graph), title=title, **kwargs)
