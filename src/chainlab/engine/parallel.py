@@ -82,7 +82,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         return self.steps__
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
-        base = name or self.name or f"RunnableParallel<{','.join(self.steps__)}>"
+        base = name or self.name or f"RunnableParallel<{key_list(self.steps__)}>"
         return f"{base}{suffix}" if suffix else base
 
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
@@ -182,6 +182,15 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"branch {f.segment!r}")
+
+
+def key_list(keys: Mapping[str, Any], shown: int = 8) -> str:
+    """``a,b,c`` - or, for wide fan-outs, ``k0,k1,k2,…,k9999`` (names stay short,
+    so every span path of a 10,000-branch run does not repeat 10,000 keys)."""
+    names = list(keys)
+    if len(names) <= shown:
+        return ",".join(names)
+    return ",".join([*names[:3], "…", names[-1]])
 
 
 def _or_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:

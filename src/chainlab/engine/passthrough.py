@@ -11,7 +11,7 @@ from typing import Any
 
 from chainlab.engine.base import Runnable
 from chainlab.engine.leaf import arun_leaf, arun_sync_leaf, run_coroutine_leaf, run_leaf
-from chainlab.engine.parallel import RunnableParallel
+from chainlab.engine.parallel import RunnableParallel, key_list
 from chainlab.engine.run import Frame
 
 
@@ -76,7 +76,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         self.name = name
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
-        base = name or self.name or f"assign<{','.join(self.mapper.steps__)}>"
+        base = name or self.name or f"assign<{key_list(self.mapper.steps__)}>"
         return f"{base}{suffix}" if suffix else base
 
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
