@@ -188,3 +188,23 @@ def test_describe_error_never_raises() -> None:
 
     assert describe_error(Weird()) == "Weird"
     assert describe_error(None) == ""
+
+
+def test_a_failed_batch_ends_with_no_node_left_running() -> None:
+    def maybe_boom(x: int) -> int:
+        if x == 0:
+            raise ValueError("item 0 fails")
+        time.sleep(0.01)
+        return x
+
+    chain = RunnableParallel(a=maybe_boom, b=nap)
+    board = Board(chain.get_graph(), batch_size=8)
+    with pytest.raises(ValueError, match="item 0"):
+        chain.batch(list(range(8)), {"callbacks": [Folder(board)], "max_concurrency": 2})
+    deadline = time.monotonic() + 3
+    while board.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    states = board.states()
+    assert "running" not in {st["state"] for st in states.values()}, states
+    assert states["root/a"]["state"] == "failed"
+    assert board.status == "failed"

@@ -92,11 +92,12 @@ class Tally:
     def total(self) -> int:
         return max(self.static_total, len(self.paths))
 
-    @property
-    def state(self) -> str:
+    def state(self, live: bool = True) -> str:
+        """The node's state; while the run is ``live``, a ``×N`` node with some of its N
+        items finished and none running counts as running (the rest are coming)."""
         counts = self.counts
         finished = counts["ok"] + counts["error"] + counts["cancelled"]
-        if counts["running"] or (0 < finished < self.static_total):
+        if counts["running"] or (live and 0 < finished < self.static_total):
             return "running"
         if counts["error"]:
             return "failed"
@@ -106,8 +107,8 @@ class Tally:
             return "cancelled"
         return "pending"
 
-    def as_dict(self, now_ns: int, aggregate: bool) -> dict[str, Any]:
-        state = self.state
+    def as_dict(self, now_ns: int, aggregate: bool, live: bool = True) -> dict[str, Any]:
+        state = self.state(live)
         end = self.last_end_ns if state != "running" and self.last_end_ns else now_ns
         start = self.first_ns if self.first_ns is not None else end
         out: dict[str, Any] = {"state": state, "elapsed_ms": round(max(0, end - start) / 1e6, 1)}
@@ -284,7 +285,7 @@ class Board:
         """
         now = time.perf_counter_ns() if now_ns is None else now_ns
         out = {
-            gid: tally.as_dict(now, aggregate=tally.total > 1)
+            gid: tally.as_dict(now, aggregate=tally.total > 1, live=self._running > 0)
             for gid, tally in self.tallies.items()
         }
         if self.events:
