@@ -48,6 +48,8 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         on_error: OnError = "raise",
         **kwargs: Any,
     ) -> None:
+        if name is not None and not isinstance(name, str):  # a branch called "name", as in LC
+            kwargs["name"], name = name, None
         merged = {**(steps__ or {}), **kwargs}
         steps: dict[str, Runnable[Any, Any]] = {}
         for key, value in merged.items():

@@ -196,18 +196,23 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
     return frame
 
 
-def lane() -> str:
-    """Name of the worker running now: the asyncio task if any, else the thread."""
+def thread_lane() -> str:
+    """The lane of sync work: the thread's name."""
+    return threading.current_thread().name
+
+
+def task_lane() -> str:
+    """The lane of async work: the task's name (the thread's outside any task)."""
     try:
         task = asyncio.current_task()
     except RuntimeError:
         task = None
-    if task is not None:
-        return task.get_name()
-    return threading.current_thread().name
+    return task.get_name() if task is not None else threading.current_thread().name
 
 
-def open_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> Span:
+def open_span(
+    runnable: Runnable[Any, Any], frame: Frame, input: Any, lane: str | None = None
+) -> Span:
     parent = frame.parent
     while parent is not None and parent.span is None:
         parent = parent.parent
@@ -217,7 +222,7 @@ def open_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> Span:
         path=frame.path,
         name=frame.segment if frame.parent is None else runnable.get_name(),
         kind=runnable.kind,
-        lane=lane(),
+        lane=thread_lane() if lane is None else lane,
         start_ns=time.perf_counter_ns(),
         input_preview=preview(input),
         attempt=frame.attempt,
@@ -281,7 +286,7 @@ async def acall_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> 
         except BaseException as exc:
             mark_origin(exc, frame.path)
             raise
-    tracer.start(open_span(runnable, frame, input))
+    tracer.start(open_span(runnable, frame, input, task_lane()))
     try:
         output = await runnable._ainvoke(input, frame)
     except BaseException as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.run import Frame, close_span, open_span, status_of
+from chainlab.engine.run import Frame, close_span, open_span, status_of, task_lane
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
@@ -45,7 +45,7 @@ async def astream_node(
     """Async :func:`stream_node`."""
     tracer = frame.run.tracer
     if tracer is not None and not runnable.transparent:
-        tracer.start(open_span(runnable, frame, input))
+        tracer.start(open_span(runnable, frame, input, task_lane()))
     last = None
     try:
         async for chunk in runnable._astream(input, frame):

@@ -25,6 +25,9 @@ class Check:
     key_figure: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def _ipython_display_(self) -> None:
+        """Already shown when it was made: a cell ending in a check shows it once."""
+
 
 def _emit(check: Check) -> Check:
     icon = "✅" if check.passed else ("💡" if check.kind == "exercise" else "❌")
@@ -132,7 +135,7 @@ def predict(name: str, guess: float | None, *, unit: str = "s") -> None:
     print(f"Noted: you expect {name} ≈ {guess:g}{unit}. Now run the next cell.")
 
 
-def reveal(name: str, measured: float, *, unit: str = "s") -> str:
+def reveal(name: str, measured: float, *, unit: str = "s") -> None:
     """Compare a measurement with the learner's earlier :func:`predict` guess."""
     guess = _predictions.get(name)
     if guess is None:
@@ -145,4 +148,3 @@ def reveal(name: str, measured: float, *, unit: str = "s") -> str:
             verdict = "lower than you thought" if off < 1 else "higher than you thought"
         text = f"Measured {name} = {measured:.3g}{unit}; you guessed {guess:g}{unit}: {verdict}"
     print(text)
-    return text
