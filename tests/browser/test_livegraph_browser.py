@@ -103,7 +103,7 @@ def wait_for(page: Any, script: str, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_nodes_go_from_running_to_done_while_the_chain_runs(lab: Lab, browser: Any) -> None:
+def test_nodes_go_from_running_to_done_while_the_chain_runs(browser: Any, lab: Lab) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NOTEBOOK])
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, lab.root / "live.ipynb")
