@@ -4,6 +4,7 @@ the views need; a broken listener never breaks the run."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from typing import Any
@@ -191,3 +192,21 @@ def test_no_listener_means_no_spans() -> None:
     finally:
         chainlab.engine.tracing.Span.__init__ = original  # type: ignore[method-assign]
     assert created == []
+
+
+def test_waiting_for_a_slot_is_not_counted_as_work(drive: Driver) -> None:
+    """Under max_concurrency=1 the leaves' spans are back to back, not overlapping:
+    a span starts when its leaf holds a slot, not when it starts waiting for one."""
+    col = Collector()
+
+    async def nap(x: int) -> int:
+        await asyncio.sleep(0.03)
+        return x
+
+    par = RunnableParallel(a=nap, b=nap, c=RunnableLambda(lambda x: time.sleep(0.03) or x))
+    drive(par, 1, {"callbacks": [col], "max_concurrency": 1})
+    leaves = sorted((s for s in col.ended if s.kind == "leaf"), key=lambda s: s.start_ns)
+    assert len(leaves) == 3
+    for earlier, later in itertools.pairwise(leaves):
+        assert earlier.end_ns is not None
+        assert later.start_ns >= earlier.end_ns  # never two at once, even in the record

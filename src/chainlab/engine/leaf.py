@@ -28,7 +28,7 @@ from typing import Any
 
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.pool import get_pool
-from chainlab.engine.run import Frame, _current
+from chainlab.engine.run import Frame, _current, start_deferred
 
 
 def _not_started(frame: Frame) -> Cancelled:
@@ -41,6 +41,8 @@ def run_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> Any:
     for limiter in limiters:
         limiter.acquire()
     frame.holds_slot = bool(limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)  # the span starts now that the work can start
     token = _current.set(frame)
     try:
         if frame.scope.cancelled:
@@ -65,6 +67,8 @@ async def arun_leaf(frame: Frame, afn: Callable[..., Coroutine[Any, Any, Any]], 
     for limiter in limiters:
         await limiter.aacquire()
     frame.holds_slot = bool(limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)  # the span starts now that the work can start
     token = _current.set(frame)
     try:
         if frame.scope.cancelled:
@@ -85,6 +89,8 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
     for limiter in limiters:
         await limiter.aacquire()
     frame.holds_slot = bool(limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)  # the span starts now that the work can start
     try:
         if frame.scope.cancelled:
             raise _not_started(frame)

@@ -57,6 +57,7 @@ class Frame:
         "_path",
         "attempt",
         "config",
+        "deferred",
         "depth",
         "holds_slot",
         "id_segment",
@@ -89,6 +90,7 @@ class Frame:
         self.depth = depth
         self.attempt = 1
         self.span: Span | None = None
+        self.deferred: tuple[Runnable[Any, Any], Any, str] | None = None
         self.holds_slot = False
         self._path: str | None = None
         self._node_id: str | None = None
@@ -235,6 +237,8 @@ def open_span(
 def close_span(
     frame: Frame, status: str, output: Any = None, error: BaseException | None = None
 ) -> None:
+    if frame.deferred is not None:  # it ended before it got a slot (cancelled, failed)
+        start_deferred(frame)
     span = frame.span
     tracer = frame.run.tracer
     if span is None or tracer is None:
@@ -247,6 +251,26 @@ def close_span(
     elif status == "ok":
         span.output_preview = preview(output)
     tracer.end(span)
+
+
+def begin_span(runnable: Runnable[Any, Any], frame: Frame, input: Any, lane: str) -> None:
+    """Open a node's span now - or, for a leaf that first waits for a slot of the
+    concurrency limit, once it holds one (``leaf.py``), so waiting never counts as work."""
+    if runnable.kind == "leaf" and frame.limiters:
+        frame.deferred = (runnable, input, lane)
+    else:
+        tracer = frame.run.tracer
+        assert tracer is not None
+        tracer.start(open_span(runnable, frame, input, lane))
+
+
+def start_deferred(frame: Frame) -> None:
+    """Open the span :func:`begin_span` put off (the leaf now holds its slot)."""
+    deferred, frame.deferred = frame.deferred, None
+    tracer = frame.run.tracer
+    if deferred is not None and tracer is not None:
+        runnable, input, lane = deferred
+        tracer.start(open_span(runnable, frame, input, lane))
 
 
 def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
@@ -266,7 +290,7 @@ def call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
         except BaseException as exc:
             mark_origin(exc, frame.path)
             raise
-    tracer.start(open_span(runnable, frame, input))
+    begin_span(runnable, frame, input, thread_lane())
     try:
         output = runnable._invoke(input, frame)
     except BaseException as exc:
@@ -286,7 +310,7 @@ async def acall_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> 
         except BaseException as exc:
             mark_origin(exc, frame.path)
             raise
-    tracer.start(open_span(runnable, frame, input, task_lane()))
+    begin_span(runnable, frame, input, task_lane())
     try:
         output = await runnable._ainvoke(input, frame)
     except BaseException as exc:
