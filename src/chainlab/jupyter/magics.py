@@ -37,6 +37,8 @@ class ChainReport:
     error: BaseException | None = None
     recording: Any = None
     comparison: Any = None
+    view: Any = None
+    """The Dashboard or LiveGraph that showed the run (None with ``--view none``)."""
     options: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
@@ -140,7 +142,10 @@ class ChainMagics(Magics):
         from chainlab.jupyter.present import run_and_show
 
         report = ChainReport(chain, value if inputs is None else inputs, options=options)
-        run_and_show(report, batch=inputs is not None)
+        try:
+            run_and_show(report, batch=inputs is not None)
+        finally:  # stored even when interrupted, so the run can be inspected
+            self._store(report, args)
         return self._finish(report, args)
 
     async def chain_async(self, line: str, cell: str) -> Any:
@@ -204,9 +209,12 @@ class ChainMagics(Magics):
         except ChainCellError as exc:
             raise ChainMagicError(f"%%chain: {exc}") from None
 
-    def _finish(self, report: ChainReport, args: Any) -> Any:
+    def _store(self, report: ChainReport, args: Any) -> None:
         if args.output_name:
             self.ip.user_ns[args.output_name] = report
+
+    def _finish(self, report: ChainReport, args: Any) -> Any:
+        self._store(report, args)
         if report.error is not None and args.reraise:
             raise report.error
         return None

@@ -46,6 +46,7 @@ def _live(report: ChainReport) -> Any:
 
         live = LiveGraph(report.chain)
         display(live)
+        report.view = live
         return live
     except Exception as exc:  # a broken widget must never stop the run
         print(f"(live graph unavailable: {exc!r})", file=sys.stderr)
@@ -53,7 +54,14 @@ def _live(report: ChainReport) -> Any:
 
 
 def run_and_show(report: ChainReport, *, batch: bool) -> None:
-    """Run synchronously (threads), filling ``report``; show everything on the way."""
+    """Run synchronously (threads), filling ``report``; show everything on the way.
+
+    With the default ``--view both`` this is exactly ``chainlab.show``'s dashboard
+    (live graph, progress, result, timeline, controls to run it again).
+    """
+    if report.options.get("view") == "both":
+        _run_dashboard(report, batch=batch)
+        return
     from chainlab.trace import compare, record
 
     config = _config(report)
@@ -76,6 +84,7 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
                 report.output = report.chain.invoke(report.input, cfg)
     except KeyboardInterrupt:
         report.error = KeyboardInterrupt()
+        report.recording = rec
         _finish(live, "cancelled")
         raise
     except Exception as exc:
@@ -83,6 +92,32 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
     report.recording = rec
     _finish(live, "failed" if report.error else None)
     _show_after(report)
+
+
+def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
+    from chainlab.widgets import Dashboard
+
+    dashboard = Dashboard(
+        report.chain,
+        report.input,
+        mode="parallel"
+        if batch and report.options.get("mode") == "compare"
+        else report.options.get("mode", "parallel"),
+        config=_config(report),
+        batch=batch,
+    )
+    report.view = dashboard
+    dashboard.display()
+    try:
+        dashboard.run()
+    finally:
+        report.recording = dashboard.recording
+    report.output = dashboard.result
+    report.error = dashboard.error
+    report.recording = dashboard.recording
+    report.comparison = dashboard.comparison
+    if report.error is not None:  # the dashboard shows the message; add the user's frames
+        print_user_traceback(report.error)
 
 
 async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
