@@ -210,3 +210,10 @@ def test_waiting_for_a_slot_is_not_counted_as_work(drive: Driver) -> None:
     for earlier, later in itertools.pairwise(leaves):
         assert earlier.end_ns is not None
         assert later.start_ns >= earlier.end_ns  # never two at once, even in the record
+
+
+def test_sync_leaves_under_ainvoke_are_laned_by_their_pool_thread() -> None:
+    col = Collector()
+    asyncio.run(RunnableParallel(a=double, b=double).ainvoke(1, {"callbacks": [col]}))
+    lanes = {s.lane for s in col.ended if s.kind == "leaf"}
+    assert all(lane.startswith("chainlab-") for lane in lanes), lanes

@@ -113,6 +113,8 @@ def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[
 
     def call() -> Any:
         _current.set(frame)
+        if frame.span is not None:  # the work runs here: this thread is its lane
+            frame.span.lane = threading.current_thread().name
         return fn(*args)
 
     return get_pool().submit(context.run, call)
