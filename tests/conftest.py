@@ -25,3 +25,26 @@ def drive(request: pytest.FixtureRequest) -> Driver:
 
     run.name = request.param  # type: ignore[attr-defined]
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_event_loop_left_running(request: pytest.FixtureRequest) -> Any:
+    """A test must not leave an event loop marked as running in this thread: every
+    later ``asyncio.run`` would fail with a misleading error. (Playwright's sync API
+    runs one while its module-scoped browser is open: checked when that module ends.)"""
+    yield
+    if request.node.get_closest_marker("browser"):
+        return
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        asyncio._set_running_loop(None)
+        pytest.fail(f"the test left an event loop running in the main thread: {loop!r}")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_event_loop_left_running_by_a_module() -> Any:
+    yield
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        asyncio._set_running_loop(None)
+        pytest.fail(f"a test module left an event loop running in the main thread: {loop!r}")

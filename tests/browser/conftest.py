@@ -67,7 +67,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module: Playwright's loop must stop before other tests run
 def browser(chromium_path: str) -> Iterator[Any]:
     """A headless Chromium (Playwright, the system's browser binary)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
