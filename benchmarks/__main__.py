@@ -15,7 +15,7 @@ from typing import Any
 ROWS = [
     # key, label, unit, format, target
     ("lambda_us", "RunnableLambda(lambda x: x).invoke", "µs", "{:.1f}", "≤ 7 µs"),
-    ("sequence_us", "3-step | sequence invoke", "µs", "{:.1f}", "≤ 20 µs"),
+    ("sequence_us", "3-step `\\|` sequence invoke", "µs", "{:.1f}", "≤ 20 µs"),
     ("parallel8_ms", "RunnableParallel, 8 trivial branches", "ms", "{:.3f}", "≤ 0.15 ms"),
     ("sleep32_invoke_s", "32 branches × sleep(0.05), invoke", "s", "{:.3f}", "≤ 0.06 s"),
     ("sleep32_ainvoke_s", "32 sync branches, ainvoke", "s", "{:.3f}", "≤ 0.06 s"),
@@ -37,10 +37,12 @@ def run(lib: str) -> dict[str, Any] | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ratio(ours: Any, theirs: Any) -> str:
-    if isinstance(ours, bool) or not isinstance(ours, int | float) or not theirs:
+def ratio(key: str, ours: Any, theirs: Any) -> str:
+    """How many times less chainlab needs (time or memory); counts get no ratio."""
+    if not key.endswith(("_us", "_ms", "_s", "_mb")) or not ours or not theirs:
         return ""
-    return f"{theirs / ours:.1f}× faster" if ours and theirs > ours else f"{ours / theirs:.2f}×"
+    word = "less memory" if key.endswith("_mb") else "faster"
+    return f"{theirs / ours:.1f}× {word}" if theirs > ours else f"{ours / theirs:.2f}× slower"
 
 
 def engine_table() -> str:
@@ -53,7 +55,7 @@ def engine_table() -> str:
     for key, label, unit, fmt, target in ROWS:
         a = fmt.format(ours[key]) + (f" {unit}" if unit else "")
         b = fmt.format(theirs[key]) + (f" {unit}" if unit else "") if theirs else "not installed"
-        versus = ratio(ours[key], theirs[key]) if theirs else ""
+        versus = ratio(key, ours[key], theirs[key]) if theirs else ""
         lines.append(f"| {label} | {a} | {b} | {versus} | {target} |")
     return "\n".join(lines)
 

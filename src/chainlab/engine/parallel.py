@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
 from chainlab.engine.errors import BranchError, name_failed_child
-from chainlab.engine.fanout import ACall, Call, Skip, afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import Skip, afan_out, aiter_completed, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
 
 OnError = Literal["raise", "partial", "group"]
@@ -93,36 +93,19 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     # -- fan-out / fan-in ---------------------------------------------------------------
 
     def _branches(
-        self, input: Any, frame: Frame
-    ) -> tuple[list[Frame], list[Call], list[ACall], Skip]:
-        """One frame per branch (sharing a cancel scope of their own), and the calls."""
+        self, input: Any, frame: Frame, driver: str
+    ) -> tuple[list[Frame], list[Any], Skip]:
+        """One frame per branch (sharing a cancel scope of their own), and the calls
+        that run them with the ``"sync"`` or ``"async"`` driver."""
         scope = frame.scope.child()  # a failure here cancels these branches only
         steps = list(self.steps__.values())
         frames = [frame.child(key, scope=scope) for key in self.steps__]
-        calls: list[Call]
-        acalls: list[ACall]
-        if self.on_error == "partial":
-            calls = [
-                functools.partial(_or_branch_error, s, input, f)
-                for s, f in zip(steps, frames, strict=True)
-            ]
-            acalls = [
-                functools.partial(_aor_branch_error, s, input, f)
-                for s, f in zip(steps, frames, strict=True)
-            ]
-        else:
-            calls = [
-                functools.partial(call_node, s, input, f)
-                for s, f in zip(steps, frames, strict=True)
-            ]
-            acalls = [
-                functools.partial(acall_node, s, input, f)
-                for s, f in zip(steps, frames, strict=True)
-            ]
-        return frames, calls, acalls, lambda i: skip_span(steps[i], frames[i], input)
+        run = _RUNNERS[self.on_error == "partial", driver]
+        calls = [functools.partial(run, s, input, f) for s, f in zip(steps, frames, strict=True)]
+        return frames, calls, lambda i: skip_span(steps[i], frames[i], input)
 
     def _invoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        frames, calls, _, skip = self._branches(input, frame)
+        frames, calls, skip = self._branches(input, frame, "sync")
         scope = frames[0].scope if frames else frame.scope
         join = fan_out(
             calls, scope, skip=skip, window=frame.window, fail_fast=self.on_error == "raise"
@@ -135,7 +118,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         return self._fan_in(results, frames)
 
     async def _ainvoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        frames, _, acalls, skip = self._branches(input, frame)
+        frames, acalls, skip = self._branches(input, frame, "async")
         scope = frames[0].scope if frames else frame.scope
         try:
             results = await afan_out(acalls, scope, skip=skip, fail_fast=self.on_error == "raise")
@@ -159,7 +142,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
 
     def _stream(self, input: Any, frame: Frame) -> Iterator[dict[str, Any]]:
         """Yield ``{key: value}`` as each branch finishes."""
-        frames, calls, _, skip = self._branches(input, frame)
+        frames, calls, skip = self._branches(input, frame, "sync")
         scope = frames[0].scope if frames else frame.scope
         join = fan_out(calls, scope, skip=skip, window=frame.window, stream=True)
         try:
@@ -173,7 +156,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 scope.cancel()
 
     async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[dict[str, Any]]:
-        frames, _, acalls, skip = self._branches(input, frame)
+        frames, acalls, skip = self._branches(input, frame, "async")
         scope = frames[0].scope if frames else frame.scope
         try:
             async for index, value in aiter_completed(acalls, scope, skip=skip):
@@ -210,6 +193,13 @@ async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) 
     except Exception as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
+
+_RUNNERS: dict[tuple[bool, str], Any] = {  # (partial results?, driver) -> branch runner
+    (False, "sync"): call_node,
+    (False, "async"): acall_node,
+    (True, "sync"): _or_branch_error,
+    (True, "async"): _aor_branch_error,
+}
 
 RunnableMap = RunnableParallel
 """``RunnableMap`` is another name for :class:`RunnableParallel`, as in LangChain."""
