@@ -19,6 +19,7 @@ Each figure is the median of ``--repeat`` runs. Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -51,8 +52,6 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def measure(repeat: int = 3) -> dict[str, Any]:
     """Seconds per run of the 8-leaf fan-out on each backend (plus start-up costs)."""
-    import distributed
-
     iterations = round(LEAF_SECONDS / seconds_per_iteration())
     chain = RunnableParallel({f"leaf{i}": cpu_work for i in range(LEAVES)})
     expected = {f"leaf{i}": cpu_work(1000) for i in range(LEAVES)}
@@ -72,6 +71,11 @@ def measure(repeat: int = 3) -> dict[str, Any]:
         seconds["processes"] = median_seconds(lambda: chain.invoke(iterations, config), repeat)
     finally:
         processes.close()
+
+    if importlib.util.find_spec("distributed") is None:  # pip install chainlab[dask]
+        results["seconds"] = seconds
+        return results
+    import distributed
 
     dask = DaskExecutor()  # a LocalCluster: one single-threaded worker process per core
     try:
@@ -118,10 +122,10 @@ def table(results: dict[str, Any]) -> str:
     for name, value in seconds.items():
         target = TARGETS.get(name, "")
         lines.append(f"| {name} | {value:.2f} | {value / base:.2f}× | {target} |")
-    lines.append(
-        f"\nstart-up, not in the table: process pool {results['processes_start_s']:.2f} s, "
-        f"Dask LocalCluster {results['dask_start_s']:.2f} s"
-    )
+    startup = f"\nstart-up, not in the table: process pool {results['processes_start_s']:.2f} s"
+    if "dask_start_s" in results:
+        startup += f", Dask LocalCluster {results['dask_start_s']:.2f} s"
+    lines.append(startup)
     return "\n".join(lines)
 
 
