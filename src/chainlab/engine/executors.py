@@ -12,6 +12,7 @@ process; only leaf calls travel. An executor is chosen by the ``executor`` confi
 
 from __future__ import annotations
 
+import atexit
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -44,6 +45,20 @@ def register_executor(name: str, factory: Callable[[], LeafExecutor]) -> None:
 _instances: dict[str, LeafExecutor] = {}
 
 
+def close_named_executors() -> None:
+    """Stop the executors created by name (``"processes"``, ``"dask"``): their worker
+    processes end now instead of being reaped at exit (no leaked-semaphore warnings).
+    They start again on the next call that names them."""
+    while _instances:
+        _, executor = _instances.popitem()
+        close = getattr(executor, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # shutting down: nothing useful to do with the error
+                pass
+
+
 def resolve_executor(spec: Any) -> LeafExecutor:
     """The executor object for a config's ``executor`` value."""
     if isinstance(spec, str):
@@ -53,6 +68,8 @@ def resolve_executor(spec: Any) -> LeafExecutor:
             if spec not in _NAMED:
                 known = ", ".join(sorted(["threads", *_NAMED]))
                 raise ValueError(f"unknown executor {spec!r}; known executors: {known}")
+            if not _instances:
+                atexit.register(close_named_executors)
             _instances[spec] = _NAMED[spec]()
         return _instances[spec]
     if isinstance(spec, LeafExecutor):

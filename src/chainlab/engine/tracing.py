@@ -51,7 +51,8 @@ class Span:
         name: the node's name.
         kind: ``"leaf"`` for user work (functions, models), else the structure
             (``"sequence"``, ``"parallel"``, ``"map"``, ``"passthrough"``, ...).
-        lane: the thread name (sync) or task name (async) that ran it.
+        lane: where it ran: the thread (sync), the task (async), or a worker
+            process / Dask worker for leaves sent to another executor.
         start_ns / end_ns: ``time.perf_counter_ns()`` timestamps.
         status: ``"running"``, then ``"ok"``, ``"error"`` or ``"cancelled"``.
         error: the exception, when ``status == "error"``.

@@ -20,7 +20,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the ``--async`` hook and stop every live widget's publisher thread."""
+    """Remove the magics and the ``--async`` hook; stop every live widget's publisher
+    thread and the worker processes of named executors."""
     transformers = ipython.input_transformers_cleanup
     while async_cell_transformer in transformers:
         transformers.remove(async_cell_transformer)
@@ -33,3 +34,6 @@ def unload_ipython_extension(ipython: Any) -> None:
         close_all()
     except ImportError:
         pass
+    from chainlab.engine.executors import close_named_executors
+
+    close_named_executors()
