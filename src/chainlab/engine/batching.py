@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import config_list, validate_config
-from chainlab.engine.fanout import afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import Join, afan_out, aiter_completed, fan_out
 from chainlab.engine.run import ROOT_ID, Frame, acall_node, call_node, skip_span, start_run
 
 if TYPE_CHECKING:
@@ -50,9 +50,14 @@ def _skipper(
     return lambda i: skip_span(runnable, frames[i], inputs[i])
 
 
-def batch(
-    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
-) -> list[Any]:
+def _start(
+    runnable: Runnable[Any, Any],
+    inputs: Sequence[Any],
+    config: Configs,
+    return_exceptions: bool,
+    stream: bool = False,
+) -> tuple[Join, CancelScope]:
+    """Start every item on the pool (threads); the caller waits on the join."""
     frames, scope = batch_frames(runnable, config, len(inputs))
     join = fan_out(
         [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
@@ -60,7 +65,15 @@ def batch(
         skip=_skipper(runnable, frames, inputs),
         window=frames[0].window if frames else None,
         fail_fast=not return_exceptions,
+        stream=stream,
     )
+    return join, scope
+
+
+def batch(
+    runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
+) -> list[Any]:
+    join, _ = _start(runnable, inputs, config, return_exceptions)
     return join.wait()
 
 
@@ -82,15 +95,7 @@ async def abatch(
 def batch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> Iterator[tuple[int, Any]]:
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    join = fan_out(
-        [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
-        scope,
-        skip=_skipper(runnable, frames, inputs),
-        window=frames[0].window if frames else None,
-        fail_fast=not return_exceptions,
-        stream=True,
-    )
+    join, scope = _start(runnable, inputs, config, return_exceptions, stream=True)
     try:
         for index, value, error in join.as_completed():
             if error is not None and not return_exceptions:

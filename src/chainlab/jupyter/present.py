@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +64,7 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
     if report.options.get("view") == "both":
         _run_dashboard(report, batch=batch)
         return
-    from chainlab.trace import compare, record
+    from chainlab.trace import compare
 
     config = _config(report)
     if report.options.get("mode") == "compare" and not batch:
@@ -71,26 +73,9 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
         report.recording = report.comparison.parallel
         _show_after(report)
         return
-    live = _live(report)
-    listeners = [live] if live is not None else []
-    try:
-        with record() as rec:
-            if live is not None:
-                live.begin(batch_size=len(report.input) if batch else None)
-            cfg = {**config, "callbacks": listeners}
-            if batch:
-                report.output = report.chain.batch(report.input, cfg)
-            else:
-                report.output = report.chain.invoke(report.input, cfg)
-    except KeyboardInterrupt:
-        report.error = KeyboardInterrupt()
-        report.recording = rec
-        _finish(live, "cancelled")
-        raise
-    except Exception as exc:
-        report.error = exc
-    report.recording = rec
-    _finish(live, "failed" if report.error else None)
+    with _watched(report, batch=batch) as cfg:
+        run = report.chain.batch if batch else report.chain.invoke
+        report.output = run(report.input, cfg)
     _show_after(report)
 
 
@@ -122,25 +107,35 @@ def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
 
 async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
     """``--async``: the same through ``ainvoke``/``abatch`` on the running loop."""
+    with _watched(report, batch=batch) as cfg:
+        run = report.chain.abatch if batch else report.chain.ainvoke
+        report.output = await run(report.input, cfg)
+    _show_after(report)
+
+
+@contextmanager
+def _watched(report: ChainReport, *, batch: bool) -> Iterator[dict[str, Any]]:
+    """Record the run and show it on a live graph; yield the config to run with.
+
+    An error of the chain is kept in ``report.error`` (shown afterwards, not raised);
+    Ctrl-C marks the graph cancelled and propagates.
+    """
     from chainlab.trace import record
 
-    config = _config(report)
     live = _live(report)
-    listeners = [live] if live is not None else []
-    try:
-        with record() as rec:
-            if live is not None:
-                live.begin(batch_size=len(report.input) if batch else None)
-            cfg = {**config, "callbacks": listeners}
-            if batch:
-                report.output = await report.chain.abatch(report.input, cfg)
-            else:
-                report.output = await report.chain.ainvoke(report.input, cfg)
-    except Exception as exc:
-        report.error = exc
-    report.recording = rec
+    with record() as rec:
+        report.recording = rec
+        if live is not None:
+            live.begin(batch_size=len(report.input) if batch else None)
+        try:
+            yield {**_config(report), "callbacks": [live] if live is not None else []}
+        except KeyboardInterrupt:
+            report.error = KeyboardInterrupt()
+            _finish(live, "cancelled")
+            raise
+        except Exception as exc:
+            report.error = exc
     _finish(live, "failed" if report.error else None)
-    _show_after(report)
 
 
 def _finish(live: Any, status: str | None) -> None:
