@@ -26,6 +26,7 @@ pytestmark = [
 
 NOTEBOOK = [
     """\
+%load_ext chainlab
 import time
 import chainlab
 from chainlab import RunnableLambda, RunnableParallel
@@ -47,8 +48,9 @@ def boom(x):
 """,
     "dash = chainlab.show(chain, 1, config={'max_concurrency': 10})",
     "bad = chainlab.show(RunnableParallel(poem=boom, joke=nap(0.5, 'joke')), 1)",
+    "%%chain --input 1 -o magic\n{'fast': nap(0.2, 'fast'), 'slow': nap(0.6, 'slow')}",
     "print('RESULT', dash.error is None, len(dash.result['items']), dash.live.messages,"
-    " type(bad.error).__name__)",
+    " type(bad.error).__name__, magic.output == {'fast': 1, 'slow': 1})",
 ]
 
 OBSERVER = """() => {
@@ -180,16 +182,18 @@ def test_nodes_go_from_running_to_done_while_the_chain_runs(browser: Any, lab: L
     assert statuses[-1] == "done"
     assert [s for _, graph, s in log["status"] if graph == 1][-1] == "failed"
     # the picture ends exact: every node done; the failing run's poem failed
-    assert len(final) == 2
+    assert len(final) == 3  # show(), show() of the failing chain, and the %%chain cell
     assert final[0]
     assert set(final[0].values()) == {"done"}, final[0]
     assert final[1]["root/poem"] == "failed"
+    assert set(final[2].values()) == {"done"}, final[2]
     assert "ValueError: no rhyme for orange" in tip_text, tip_text
     # the server never throttled us, and the kernel's own view agrees
     assert "IOPub message rate exceeded" not in text
     assert "IOPub data rate exceeded" not in text
     assert "Traceback" not in text  # the failure was shown, not raised
-    _, ok, n_items, messages, error = result_line.split()
+    _, ok, n_items, messages, error, magic_ok = result_line.split()
+    assert magic_ok == "True"  # the %%chain cell ran its chain through the same dashboard
     assert ok == "True"
     assert n_items == "200"
     assert error == "ValueError"

@@ -174,3 +174,18 @@ def test_unload_removes_the_magics_and_reload_brings_them_back(ip: InteractiveSh
     ip.run_line_magic("load_ext", "chainlab")
     assert "chain" in ip.magics_manager.magics["cell"]
     assert run(ip, "%%chain --input 1 --view none\nlen\n").success
+
+
+def test_help_lists_every_option(ip: InteractiveShell) -> None:
+    doc = ip.find_cell_magic("chain").__doc__ or ""
+    for option in (
+        "--input",
+        "--batch",
+        "--mode",
+        "--async",
+        "--max-concurrency",
+        "--view",
+        "-o",
+        "--raise",
+    ):
+        assert option in doc, option
