@@ -24,7 +24,7 @@ Responses = Callable[[str], str] | Sequence[str]
 
 
 _ROLE = re.compile(r"^(Human|User|System|AI):\s*")
-_ABOUT = re.compile(r"\babout\s+(.+)$", flags=re.IGNORECASE)
+_ABOUT = re.compile(r".*\babout\s+(.+)$", flags=re.IGNORECASE)  # greedy: the last "about"
 
 
 @functools.lru_cache(maxsize=1024)

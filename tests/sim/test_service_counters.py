@@ -1,0 +1,219 @@
+"""Simulated services: counters, rate limits under nesting, cancellation, knobs."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chainlab import RunnableLambda, RunnableParallel
+from chainlab.sim import (
+    AIMessage,
+    FakeChatModel,
+    FakeRetriever,
+    FakeWebSearch,
+    QueryGenerator,
+    RateLimitError,
+    SimulatedError,
+    SimulatedService,
+)
+
+pytestmark = pytest.mark.usefixtures("real_time")
+
+SERVICES: dict[str, Callable[..., SimulatedService]] = {
+    "model": lambda **kw: FakeChatModel(name="svc", **kw),
+    "retriever": lambda **kw: FakeRetriever(name="svc", **kw),
+    "search": lambda **kw: FakeWebSearch(name="svc", **kw),
+    "planner": lambda **kw: QueryGenerator(name="svc", **kw),
+}
+
+
+# -- the knobs every service shares ----------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(SERVICES))
+def test_every_service_fails_on_demand_and_counts(kind: str) -> None:
+    service = SERVICES[kind](latency=0, failure_rate=1.0)
+    with pytest.raises(SimulatedError, match="svc: simulated failure"):
+        service.invoke("parallel chains")
+    assert service.stats == {
+        "calls": 1,
+        "max_in_flight": 1,
+        "failures": 1,
+        "rate_limited": 0,
+        "cancelled_calls": 0,
+    }
+    assert service.get_name() == "svc"
+    assert repr(service).startswith(f"{type(service).__name__}(name='svc'")
+
+
+@pytest.mark.parametrize("kind", sorted(SERVICES))
+def test_every_service_has_a_rate_limit(kind: str, wait_until: Any) -> None:
+    service = SERVICES[kind](latency=1.0, rate_limit=1)
+    chain = RunnableParallel(a=service, b=service, c=service)
+    with pytest.raises(RateLimitError, match=r"svc: rate limit exceeded .*rate_limit=1"):
+        chain.invoke("parallel chains")
+    assert service.rate_limited >= 1
+    assert wait_until(lambda: service.in_flight == 0)
+    assert isinstance(RateLimitError("x"), SimulatedError)  # one except clause catches both
+
+
+@pytest.mark.parametrize(
+    ("knobs", "complaint"),
+    [
+        ({"jitter": -0.1}, "jitter"),
+        ({"failure_rate": -0.01}, "failure_rate"),
+        ({"rate_limit": -3}, "rate_limit"),
+    ],
+)
+@pytest.mark.parametrize("kind", sorted(SERVICES))
+def test_invalid_knobs_name_the_service(kind: str, knobs: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        SERVICES[kind](**knobs)
+
+
+# -- counters ----------------------------------------------------------------------------
+
+
+def test_max_in_flight_counts_calls_that_overlapped() -> None:
+    model = FakeChatModel(latency=0.5)
+    RunnableParallel({f"b{i}": model for i in range(5)}).invoke("q")
+    assert model.max_in_flight == 5  # the engine's pool has no small cap
+    assert model.in_flight == 0
+    model.reset()
+    model.batch(["a", "b", "c"], config={"max_concurrency": 1})
+    assert model.max_in_flight == 1
+    assert model.calls == 3
+
+
+def test_rate_limited_batch_keeps_consistent_counters(wait_until: Any) -> None:
+    model = FakeChatModel(latency=0.3, rate_limit=2)
+    results = model.batch([f"q{i}" for i in range(8)], return_exceptions=True)
+    limited = [r for r in results if isinstance(r, RateLimitError)]
+    answered = [r for r in results if isinstance(r, AIMessage)]
+    assert len(limited) + len(answered) == 8
+    assert len(answered) >= 1
+    assert model.rate_limited == len(limited) >= 1
+    assert model.calls == 8  # a rejected call is still a call
+    assert model.max_in_flight > 2  # ... and counts in max_in_flight
+    assert wait_until(lambda: model.in_flight == 0)
+    assert "max_concurrency': 2" in str(limited[0])  # the message says how to fix it
+
+
+def _deeply_nested(model: FakeChatModel) -> RunnableParallel:
+    pair = RunnableParallel(x=model, y=model)
+    return RunnableParallel(
+        outer=RunnableParallel(p=pair, q=pair, r=model),
+        each=RunnableLambda(lambda q: [q] * 3) | model.map(),
+    )
+
+
+def test_nested_parallels_without_a_limit_hit_the_rate_limit(drive: Any, wait_until: Any) -> None:
+    model = FakeChatModel(latency=1.0, rate_limit=3)
+    chain = _deeply_nested(model)
+    with pytest.raises(RateLimitError):
+        drive(chain, "q")
+    assert model.rate_limited >= 1
+    assert wait_until(lambda: model.in_flight == 0)
+    assert wait_until(lambda: model.cancelled_calls >= 1)  # fail-fast stopped the admitted ones
+
+
+def test_nested_parallels_with_max_concurrency_stay_under_it(drive: Any) -> None:
+    model = FakeChatModel(latency=0.02, rate_limit=3)
+    result = drive(_deeply_nested(model), "q", {"max_concurrency": 3})
+    assert len(result["each"]) == 3
+    assert set(result["outer"]["p"]) == {"x", "y"}
+    assert model.rate_limited == 0
+    assert model.calls == 8
+    assert 1 <= model.max_in_flight <= 3
+
+
+def test_reset_zeroes_every_counter_and_forgets_the_draws() -> None:
+    model = FakeChatModel(latency=0.001, jitter=0.001, failure_rate=0.5, seed=8)
+    first = model.batch(["same"] * 6, return_exceptions=True)
+    assert model.calls == 6
+    model.reset()
+    assert model.stats == dict.fromkeys(model.stats, 0)
+    assert model.in_flight == 0
+    again = model.batch(["same"] * 6, return_exceptions=True)
+    assert [type(r) for r in again] == [type(r) for r in first]
+
+
+def test_counters_are_exact_under_many_threads() -> None:
+    model = FakeChatModel(latency=0.001, failure_rate=0.2, seed=3)
+    inputs = [f"q{i}" for i in range(400)]
+    results = model.batch(inputs, config={"max_concurrency": 32}, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, SimulatedError)]
+    assert model.calls == 400
+    assert model.failures == len(errors) > 0
+    assert model.in_flight == 0
+    assert 1 < model.max_in_flight <= 32
+
+
+# -- cancellation ------------------------------------------------------------------------
+
+
+def test_cancelling_the_ainvoke_task_stops_the_call(wait_until: Any) -> None:
+    model = FakeChatModel(latency=30)
+
+    async def main() -> float:
+        task = asyncio.ensure_future(model.ainvoke("q"))
+        while model.in_flight == 0:
+            await asyncio.sleep(0.005)
+        start = time.perf_counter()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.perf_counter() - start
+
+    assert asyncio.run(main()) < 5  # not the 30 s latency
+    assert model.cancelled_calls == 1
+    assert model.in_flight == 0
+    assert model.calls == 1
+    assert model.failures == 0
+
+
+def test_a_timeout_cancels_the_scope_of_a_sync_call(wait_until: Any) -> None:
+    model = FakeChatModel(name="slow", latency=30)
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match="timed out"):
+        model.with_timeout(0.1).invoke("q")
+    assert wait_until(lambda: model.cancelled_calls == 1)
+    assert wait_until(lambda: model.in_flight == 0)
+    assert time.perf_counter() - start < 10
+
+
+def test_calls_queued_behind_max_concurrency_never_start_after_a_failure(
+    wait_until: Any,
+) -> None:
+    model = FakeChatModel(latency=0.2)
+    bad = FakeChatModel(name="bad", latency=0.05, failure_rate=1.0)
+    branches: dict[str, Any] = {"bad": bad}
+    branches.update({f"m{i}": model for i in range(6)})
+    with pytest.raises(SimulatedError, match="bad"):
+        RunnableParallel(branches).invoke("q", config={"max_concurrency": 2})
+    assert wait_until(lambda: model.in_flight == 0)
+    assert model.calls < 6  # the queued branches were never called
+    assert model.cancelled_calls <= model.calls
+
+
+# -- pickling ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(SERVICES))
+def test_services_pickle_with_knobs_and_a_fresh_lock(kind: str) -> None:
+    service = SERVICES[kind](latency=0, seed=12, rate_limit=2)
+    expected = service.invoke("fan-out patterns")
+    clone = pickle.loads(pickle.dumps(service))
+    assert (clone.seed, clone.rate_limit, clone.name) == (12, 2, "svc")
+    assert clone.calls == 1
+    assert clone._lock is not service._lock
+    assert clone.invoke("fan-out patterns") == expected  # same answer for the same query
+    parallel = RunnableParallel(a=clone, b=clone).invoke("fan-out patterns")
+    assert parallel["a"] == parallel["b"] == expected
+    assert clone.calls == 4
+    assert service.calls == 1
