@@ -7,7 +7,6 @@ chainlab lessons    run every lesson headless and print a summary table
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -82,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument(
         "--time-scale",
         type=float,
-        default=float(os.environ.get("CHAINLAB_TIME_SCALE", "1")),
-        help="shrink simulated latency (e.g. 0.2 for a quick run)",
+        default=None,  # None: the kernels inherit CHAINLAB_TIME_SCALE (checked there)
+        help="shrink simulated latency (e.g. 0.2; default: $CHAINLAB_TIME_SCALE or 1)",
     )
     p_run.add_argument("--jobs", type=int, default=2, help="lessons run at once")
     p_run.add_argument("--timeout", type=float, default=300, help="seconds per cell")

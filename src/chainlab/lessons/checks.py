@@ -75,6 +75,7 @@ def result_check(
         low, high = between
         passed = (
             isinstance(value, int | float)
+            and not isinstance(value, bool)  # True is an int, not a measurement
             and (low is None or value >= low)
             and (high is None or value <= high)
         )
@@ -84,11 +85,28 @@ def result_check(
     if passed:
         message = f"{shown}" + (f" ({explain})" if explain else "")
     else:
-        want = f"between {between[0]} and {between[1]}" if between else f"== {equals!r}"
+        want = _wanted(between, equals)
         message = f"{shown} is outside the expected range ({want}). " + (
             "If your machine is very busy, run the lesson again."
         )
     return _emit(Check(name, "result", passed, message, value, between, key_figure))
+
+
+def _wanted(between: tuple[float | None, float | None] | None, equals: Any) -> str:
+    parts = []
+    if between is not None:
+        low, high = between
+        if low is not None and high is not None:
+            parts.append(f"between {low} and {high}")
+        elif low is not None:
+            parts.append(f"at least {low}")
+        elif high is not None:
+            parts.append(f"at most {high}")
+        else:
+            parts.append("a number")
+    if equals is not None:
+        parts.append(f"== {equals!r}")
+    return " and ".join(parts)
 
 
 def check_exercise(
@@ -141,7 +159,7 @@ def reveal(name: str, measured: float, *, unit: str = "s") -> None:
     if guess is None:
         text = f"Measured {name} = {measured:.3g}{unit} (you made no prediction)."
     else:
-        off = measured / guess if guess else math.inf
+        off = measured / guess if guess else (1.0 if measured == 0 else math.inf)
         if 0.8 <= off <= 1.25:
             verdict = "spot on!"
         else:

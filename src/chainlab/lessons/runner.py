@@ -6,6 +6,7 @@ Used by ``chainlab lessons`` and by the test suite, so both judge a lesson the s
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,13 @@ class LessonRun:
 
 
 def find_lessons(directory: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The lesson notebooks, in curriculum order."""
-    return sorted(Path(directory or default_lessons_dir()).glob("LC*.ipynb"))
+    """The lesson notebooks, in curriculum order (LC2.1.9 before LC2.1.10)."""
+    return sorted(Path(directory or default_lessons_dir()).glob("LC*.ipynb"), key=_curriculum_key)
+
+
+def _curriculum_key(path: Path) -> list[Any]:
+    # numbers compare as numbers; the split alternates str, int, str... so types align
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def default_lessons_dir() -> Path:
@@ -58,9 +64,11 @@ def execute_notebook(
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    env_scale = {} if time_scale is None else {"CHAINLAB_TIME_SCALE": str(time_scale)}
-    old = {k: os.environ.get(k) for k in env_scale}
-    os.environ.update(env_scale)  # the kernel inherits the environment
+    # the kernel gets its own environment: os.environ stays untouched, so concurrent
+    # runs (``chainlab lessons --jobs 2``) neither leak nor mix their time scales
+    start_kernel: dict[str, Any] = {}
+    if time_scale is not None:
+        start_kernel["env"] = {**os.environ, "CHAINLAB_TIME_SCALE": str(time_scale)}
     client = nbclient.NotebookClient(
         nb,
         timeout=timeout,
@@ -71,17 +79,11 @@ def execute_notebook(
     start = time.perf_counter()
     error = None
     try:
-        client.execute()
+        client.execute(**start_kernel)
     except nbclient.exceptions.CellExecutionError as exc:
         error = _short_error(exc)
     except Exception as exc:  # kernel died, timeout
         error = f"{type(exc).__name__}: {exc}"
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return LessonRun(path, time.perf_counter() - start, collect_checks(nb), error, nb)
 
 

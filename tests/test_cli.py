@@ -1,0 +1,208 @@
+"""The ``chainlab`` command: ``lessons`` runs notebooks headless, ``lab`` opens JupyterLab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from chainlab import cli
+from chainlab.lessons import LessonRun, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+IMPORTS = "from chainlab.lessons import result_check"
+
+
+def write_notebook(path: Path, *sources: str) -> Path:
+    nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources]), path)
+    return path
+
+
+@pytest.fixture
+def lessons_dir(tmp_path: Path) -> Path:
+    """Three tiny lessons: one passes, one fails a result check, one raises."""
+    write_notebook(
+        tmp_path / "LC9.1.1-passing-lesson.ipynb",
+        IMPORTS,
+        "result_check('speedup', 2.5, between=(2, 3), key_figure=True)",
+    )
+    write_notebook(
+        tmp_path / "LC9.1.2-failing-check.ipynb",
+        IMPORTS,
+        "result_check('calls', 12, equals=3)",
+    )
+    write_notebook(tmp_path / "LC9.1.3-cell-error.ipynb", "raise KeyError('topic')")
+    (tmp_path / "README.md").write_text("not a lesson")
+    return tmp_path
+
+
+def table(out: str) -> dict[str, list[str]]:
+    """The table's rows by lesson name (the first column), with their continuation lines."""
+    rows: dict[str, list[str]] = {}
+    last = ""
+    for line in out.splitlines()[1:]:
+        if line.startswith("LC"):
+            last = line.split()[0]
+            rows[last] = [line]
+        elif line.strip():
+            rows[last].append(line.strip())
+    return rows
+
+
+# -- chainlab lessons, in real kernels -----------------------------------------------------
+
+
+@pytest.mark.notebook
+def test_lessons_prints_the_table_and_fails_when_any_lesson_fails(
+    lessons_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["lessons", "--dir", str(lessons_dir), "--timeout", "60", "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert code == 1
+    header = out.splitlines()[0]
+    assert header.split() == ["lesson", "status", "seconds", "key", "figure"]
+    rows = table(out)
+    assert list(rows) == [
+        "LC9.1.1-passing-lesson",
+        "LC9.1.2-failing-check",
+        "LC9.1.3-cell-error",
+    ]
+    passing = rows["LC9.1.1-passing-lesson"]
+    assert passing[0].split()[1] == "ok"
+    assert float(passing[0].split()[2]) > 0
+    assert passing[0].endswith("speedup = 2.5")
+    assert len(passing) == 1
+    failing = rows["LC9.1.2-failing-check"]
+    assert failing[0].split()[1] == "FAILED"
+    assert failing[1].startswith("check calls: 12 is outside the expected range (== 3)")
+    error = rows["LC9.1.3-cell-error"]
+    assert error[0].split()[1] == "FAILED"
+    assert error[1].startswith("error: ")
+    assert "KeyError" in error[1]
+
+
+@pytest.mark.notebook
+def test_only_runs_the_named_lessons(lessons_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["lessons", "--dir", str(lessons_dir), "--time-scale", "0.5", "passing"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert list(table(out)) == ["LC9.1.1-passing-lesson"]
+
+
+# -- chainlab lessons, argument handling (the runner replaced by a recorder) ---------------
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+
+    def fake(path: Path, **kwargs: Any) -> LessonRun:
+        calls.append({"path": Path(path), **kwargs})
+        return LessonRun(Path(path), 0.5)
+
+    monkeypatch.setattr(runner, "execute_notebook", fake)
+    return calls
+
+
+def test_time_scale_and_timeout_reach_the_runner(
+    lessons_dir: Path, recorded: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["lessons", "--dir", str(lessons_dir), "--time-scale", "0.2", "--timeout", "9"]
+    assert cli.main([*args, "LC9.1.2", "LC9.1.3"]) == 0
+    assert sorted(c["path"].name for c in recorded) == [
+        "LC9.1.2-failing-check.ipynb",
+        "LC9.1.3-cell-error.ipynb",
+    ]
+    assert {(c["time_scale"], c["timeout"]) for c in recorded} == {(0.2, 9.0)}
+    assert "0.5" in capsys.readouterr().out
+
+
+def test_without_time_scale_the_kernels_inherit_the_environment(
+    lessons_dir: Path, recorded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAINLAB_TIME_SCALE", "0.3")
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "passing"]) == 0
+    (call,) = recorded
+    assert call["time_scale"] is None  # execute_notebook then leaves the env as it is
+
+
+def test_no_lessons_found_is_an_error(
+    tmp_path: Path, lessons_dir: Path, recorded: list[dict[str, Any]], capsys: Any
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["lessons", "--dir", str(empty)]) == 1
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "no-such-lesson"]) == 1
+    assert capsys.readouterr().out.count("no lessons found in") == 2
+    assert recorded == []
+
+
+# -- chainlab lab --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def launched(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    commands: list[list[str]] = []
+
+    def call(command: list[str]) -> int:
+        commands.append(command)
+        return 7
+
+    monkeypatch.setattr(subprocess, "call", call)
+    return commands
+
+
+def test_lab_runs_jupyter_on_loopback_with_network_checks_off(
+    tmp_path: Path, launched: list[list[str]]
+) -> None:
+    assert cli.main(["lab", "--dir", str(tmp_path), "--port", "9999"]) == 7  # its exit code
+    (command,) = launched
+    assert command[:4] == [sys.executable, "-m", "jupyter", "lab"]
+    options = command[4:]
+    assert f"--ServerApp.root_dir={tmp_path}" in options
+    assert "--ServerApp.ip=127.0.0.1" in options
+    assert "--ServerApp.port=9999" in options
+    assert "--LabApp.news_url=None" in options
+    assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in options
+    assert "--no-browser" not in options
+    assert not any(o.startswith("--LabApp.default_url") for o in options)  # no lessons here
+
+
+def test_lab_opens_the_first_lesson_of_the_checkout(launched: list[list[str]]) -> None:
+    assert cli.main(["lab", "--no-browser"]) == 7
+    (command,) = launched
+    assert f"--ServerApp.root_dir={ROOT}" in command
+    assert "--ServerApp.port=8888" in command
+    assert "--no-browser" in command
+    first = "lessons/LC2.1.1-runnableparallel-overview.ipynb"
+    assert (ROOT / first).exists()
+    assert f"--LabApp.default_url=/lab/tree/{first}" in command
+
+
+def test_lab_help_and_usage_errors_through_the_real_entry_point() -> None:
+    env = {**os.environ, "CHAINLAB_TIME_SCALE": "not a number"}  # must not break the parser
+    help_text = subprocess.run(
+        [sys.executable, "-m", "chainlab.cli", "lab", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    ).stdout
+    for option in ("--dir", "--port", "--no-browser"):
+        assert option in help_text
+    missing = subprocess.run(
+        [sys.executable, "-m", "chainlab.cli"], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 2
+    assert "lab" in missing.stderr
+    assert "lessons" in missing.stderr
+    with pytest.raises(SystemExit) as info:
+        cli.main(["lessons", "--jobs", "two"])
+    assert info.value.code == 2
