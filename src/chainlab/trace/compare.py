@@ -157,6 +157,8 @@ async def acompare(
 ) -> Comparison:
     """:func:`compare` with ``ainvoke``, awaited on the running loop (``await acompare(...)``)."""
     runnable: Runnable[Any, Any] = coerce_to_runnable(chain)
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
     sequential: list[Recording] = []
     parallel: list[Recording] = []
     outputs: list[Any] = []
