@@ -6,7 +6,8 @@
 * :func:`to_graphviz` returns a ``graphviz.Digraph`` laid out top-down by ``dot``;
   every node's SVG group carries ``id="<node id>"`` (``<g id="root/1/poem" class="node">``)
   so a live view can restyle nodes by id; edges get ``id="<source>-><target>"``.
-* :func:`to_svg` runs ``dot``; if it is missing the RuntimeError says how to install it.
+* :func:`to_svg` runs ``dot``; if it is missing the RuntimeError says how to install it
+  (a ``dot`` that fails raises RuntimeError too, so the text drawing is still shown).
 
 >>> from chainlab import RunnableLambda, RunnableParallel
 >>> def fetch(x): return x
@@ -190,6 +191,14 @@ def to_svg(graph: Graph) -> str:
         return str(to_graphviz(graph).pipe(format="svg", encoding="utf-8"))
     except graphviz.ExecutableNotFound as exc:
         raise RuntimeError(INSTALL_DOT) from exc
+    except graphviz.CalledProcessError as exc:  # a broken install: still fall back to text
+        stderr = (
+            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        )
+        raise RuntimeError(
+            f"Graphviz's `dot` failed (exit status {exc.returncode}): {str(stderr or '').strip()}. "
+            "`graph.draw_ascii()` works without it."
+        ) from exc
 
 
 def mimebundle(graph: Graph) -> dict[str, str]:
