@@ -36,7 +36,7 @@ def split_cell(source: str, filename: str) -> tuple[ast.Module, ast.Expression]:
         )
     last = tree.body[-1]
     if not isinstance(last, ast.Expr):
-        kind = type(last).__name__.lower()
+        kind = _STATEMENTS.get(type(last).__name__, type(last).__name__.lower())
         raise ChainCellError(
             f"the last statement of a %%chain cell must be the chain itself, but cell line "
             f"{last.lineno} is {_article(kind)} {kind} statement. End the cell with an "
@@ -44,6 +44,18 @@ def split_cell(source: str, filename: str) -> tuple[ast.Module, ast.Expression]:
         )
     body = ast.Module(body=tree.body[:-1], type_ignores=[])
     return body, ast.Expression(body=last.value)
+
+
+_STATEMENTS = {
+    "Assign": "assignment",
+    "AnnAssign": "assignment",
+    "AugAssign": "assignment",
+    "FunctionDef": "def",
+    "AsyncFunctionDef": "async def",
+    "ClassDef": "class",
+    "ImportFrom": "import",
+}
+"""How a learner calls these statements (``ast`` says ``functiondef``, ``importfrom``)."""
 
 
 def _article(word: str) -> str:

@@ -12,6 +12,7 @@ the chain. See ``%%chain?`` for every option.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,12 @@ class ChainMagics(Magics):
         args = self._parse(line)
         ns = self.ip.user_ns
         chain = self._build(cell, ns)
+        if args.input is None and args.batch is None:  # as without --async: draw only
+            from chainlab.jupyter.present import show_graph
+
+            show_graph(chain)
+            print("Add --input EXPR (or --batch EXPR) to run this chain.")
+            return None
         inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
         value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
         from chainlab.jupyter.present import arun_and_show
@@ -230,7 +237,7 @@ def evaluate_or_usage(name: str, expression: str, namespace: dict[str, Any]) -> 
 def async_cell_transformer(lines: list[str]) -> list[str]:
     """Rewrite ``%%chain --async`` cells into a top-level ``await``, so IPython runs
     them on the kernel's own event loop (a magic alone cannot await)."""
-    if not lines or not lines[0].startswith("%%chain"):
+    if not lines or not re.match(r"%%chain(\s|$)", lines[0]):  # not %%chainlog, say
         return lines
     header = lines[0][len("%%chain") :].strip()
     try:

@@ -68,9 +68,10 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
 
     config = _config(report)
     if report.options.get("mode") == "compare" and not batch:
-        report.comparison = compare(report.chain, report.input, config=config)
-        report.output = report.comparison.output
-        report.recording = report.comparison.parallel
+        try:  # a failing branch is shown like in the other modes, not raised
+            _keep_comparison(report, compare(report.chain, report.input, config=config))
+        except Exception as exc:
+            report.error = exc
         _show_after(report)
         return
     with _watched(report, batch=batch) as cfg:
@@ -105,8 +106,25 @@ def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
         print_user_traceback(report.error)
 
 
+def _keep_comparison(report: ChainReport, comparison: Any) -> None:
+    report.comparison = comparison
+    report.output = comparison.output
+    report.recording = comparison.parallel
+
+
 async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
     """``--async``: the same through ``ainvoke``/``abatch`` on the running loop."""
+    if report.options.get("mode") == "compare" and not batch:
+        from chainlab.trace import acompare
+
+        try:
+            _keep_comparison(
+                report, await acompare(report.chain, report.input, config=_config(report))
+            )
+        except Exception as exc:
+            report.error = exc
+        _show_after(report)
+        return
     with _watched(report, batch=batch) as cfg:
         run = report.chain.abatch if batch else report.chain.ainvoke
         report.output = await run(report.input, cfg)
@@ -155,9 +173,10 @@ def _show_after(report: ChainReport) -> None:
         print_user_traceback(report.error)
     else:
         display(report.output)
-    if view in ("timeline", "both"):
+    shown = report.comparison or report.recording  # None when a comparison failed
+    if view in ("timeline", "both") and shown is not None:
         try:
-            figure = (report.comparison or report.recording).plot()
+            figure = shown.plot()
             display(figure)
             import matplotlib.pyplot as plt
 

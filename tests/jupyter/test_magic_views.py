@@ -1,0 +1,215 @@
+"""%%chain in IPython's shell: what each view displays, limits, the report, async modes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing.globalipapp import start_ipython
+
+from chainlab.jupyter.magics import ChainReport
+from chainlab.trace import Comparison, Recording
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+SETUP = """\
+import threading, time
+
+class Gauge:
+    '''How many calls run at once, at most.'''
+    def __init__(self):
+        self.lock, self.now, self.peak = threading.Lock(), 0, 0
+    def __call__(self, x):
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        time.sleep(0.03)
+        with self.lock:
+            self.now -= 1
+        return x
+
+def fussy(x):
+    raise ValueError('no rhyme')
+"""
+
+
+@pytest.fixture(scope="module")
+def ip() -> Iterator[InteractiveShell]:
+    shell = start_ipython() or InteractiveShell.instance()  # one shell per process
+    shell.run_line_magic("load_ext", "chainlab")
+    shell.run_cell(SETUP, store_history=False)
+    yield shell
+    shell.run_line_magic("unload_ext", "chainlab")
+
+
+@pytest.fixture
+def shown(ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The data of every new display, in order (updates of a display are not new ones).
+
+    The terminal shell computes only text/plain; a notebook asks for pictures too.
+    """
+    published: list[dict[str, Any]] = []
+
+    def publish(data: dict[str, Any], metadata: Any = None, **kwargs: Any) -> None:
+        if not kwargs.get("update"):
+            published.append(data)
+
+    monkeypatch.setattr(ip.display_pub, "publish", publish)
+    types = ["text/plain", "image/png", "image/svg+xml"]
+    monkeypatch.setattr(ip.display_formatter, "active_types", types)
+    return published
+
+
+def run(ip: InteractiveShell, cell: str) -> Any:
+    result = ip.run_cell(cell, store_history=False)
+    return result
+
+
+def report(ip: InteractiveShell) -> ChainReport:
+    rep = ip.user_ns["rep"]
+    assert isinstance(rep, ChainReport)
+    return rep
+
+
+def test_batch_with_the_graph_view_shows_one_graph_counting_items(
+    ip: InteractiveShell, shown: list[dict[str, Any]]
+) -> None:
+    cell = "%%chain --batch '[1, 2, 3]' --view graph -o rep\n{'a': Gauge(), 'b': str}\n"
+    assert run(ip, cell).success
+    rep = report(ip)
+    assert rep.output == [{"a": i, "b": str(i)} for i in (1, 2, 3)]
+    assert sum(WIDGET in data for data in shown) == 1  # one live graph for the whole batch
+    assert not any("image/png" in data for data in shown)  # no timeline in this view
+    progress = rep.view.progress
+    assert (progress["unit"], progress["done"], progress["total"]) == ("items", 3, 3)
+    assert progress["status"] == "done"
+    assert sum(s.parent_id is None for s in rep.recording.spans) == 3
+
+
+def test_the_timeline_view_shows_a_figure_and_no_widget(
+    ip: InteractiveShell, shown: list[dict[str, Any]]
+) -> None:
+    assert run(ip, "%%chain --input 2 --view timeline -o rep\n{'a': Gauge(), 'b': Gauge()}").success
+    assert sum("image/png" in data for data in shown) == 1
+    assert not any(WIDGET in data for data in shown)
+    assert "{'a': 2, 'b': 2}" in [data.get("text/plain") for data in shown]
+    assert report(ip).view is None
+
+
+@pytest.mark.parametrize(("limit", "expected_peak"), [(2, 2), (3, 3)])
+def test_max_concurrency_is_honoured(ip: InteractiveShell, limit: int, expected_peak: int) -> None:
+    ip.user_ns["gauge"] = gauge = ip.user_ns["Gauge"]()
+    cell = f"%%chain --input 0 --max-concurrency {limit} --view none -o rep\n"
+    cell += "{" + ", ".join(f"'k{i}': gauge" for i in range(6)) + "}\n"
+    assert run(ip, cell).success
+    assert gauge.peak == expected_peak
+    assert report(ip).recording.lanes_used <= limit
+    assert report(ip).options["max_concurrency"] == limit
+
+
+def test_sequential_mode_runs_one_leaf_at_a_time(ip: InteractiveShell) -> None:
+    ip.user_ns["gauge"] = gauge = ip.user_ns["Gauge"]()
+    cell = "%%chain --input 0 --mode sequential --view none -o rep\n"
+    cell += "{'a': gauge, 'b': gauge, 'c': gauge}"
+    assert run(ip, cell).success
+    rec = report(ip).recording
+    assert gauge.peak == 1
+    assert rec.lanes_used == 1
+    assert 0.5 < rec.speedup <= 1.05  # ~1: nothing overlapped
+    assert rec.ceiling == pytest.approx(3.0, rel=0.3)  # what parallel could have given
+
+
+def test_the_report_holds_everything_about_the_run(ip: InteractiveShell) -> None:
+    ip.user_ns["topic"] = "cats"
+    assert run(ip, "%%chain --input topic --view none -o rep\nchain = str.upper\nchain").success
+    rep = report(ip)
+    assert rep.input == "cats"
+    assert rep.output == "CATS"
+    assert rep.error is None
+    assert rep.comparison is None
+    assert rep.view is None
+    assert isinstance(rep.recording, Recording)
+    assert [s.output_preview for s in rep.recording.spans] == ["'CATS'"]
+    assert rep.chain.invoke("dogs") == "DOGS"
+    assert rep.options == {
+        "input": "topic",
+        "batch": None,
+        "mode": "parallel",
+        "use_async": False,
+        "max_concurrency": None,
+        "view": "none",
+        "output_name": "rep",
+        "reraise": False,
+    }
+    assert repr(rep) == "ChainReport(upper, output='CATS')"
+
+
+def test_a_failing_branch_in_compare_mode_is_shown_not_raised(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(
+        ip, "%%chain --input 1 --mode compare --view timeline -o rep\n{'ok': str, 'p': fussy}"
+    )
+    assert result.success
+    rep = report(ip)
+    assert isinstance(rep.error, ValueError)
+    err = capsys.readouterr().err
+    assert "ValueError: no rhyme" in err
+    assert "in branch 'p'" in err
+    assert "chainlab/engine" not in err
+    assert "timeline unavailable" not in err
+    failed = run(ip, "%%chain --input 1 --mode compare --view none --raise\n{'p': fussy}")
+    assert isinstance(failed.error_in_exec, ValueError)
+
+
+def test_async_compare_mode_stores_a_comparison(ip: InteractiveShell) -> None:
+    cell = (
+        "%%chain --async --input 1 --mode compare --view none -o rep\n"
+        "import asyncio\n"
+        "async def anap(x):\n    await asyncio.sleep(0.03)\n    return x\n"
+        "{'a': anap, 'b': anap, 'c': anap}\n"
+    )
+    result = run(ip, cell)
+    assert result.success, result.error_in_exec
+    rep = report(ip)
+    assert isinstance(rep.comparison, Comparison)
+    assert rep.output == {"a": 1, "b": 1, "c": 1}
+    assert rep.recording is rep.comparison.parallel
+    assert rep.comparison.sequential.lanes_used == 1
+    assert rep.comparison.speedup > 1.5
+
+
+def test_async_without_input_only_draws_the_graph(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str], shown: list[dict[str, Any]]
+) -> None:
+    calls: list[Any] = []
+    ip.user_ns["calls"] = calls
+    ip.user_ns.pop("rep", None)
+    assert run(ip, "%%chain --async -o rep\n{'a': lambda x: calls.append(x)}").success
+    assert calls == []
+    assert "rep" not in ip.user_ns
+    assert "Add --input" in capsys.readouterr().out
+    assert any("RunnableParallel<a>  (fork)" in data.get("text/plain", "") for data in shown)
+
+
+def test_the_graph_falls_back_to_text_without_dot(
+    ip: InteractiveShell,
+    shown: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    assert run(ip, "%chain_graph {'a': len, 'b': str}").success
+    assert set(shown[-1]) == {"text/plain", "image/svg+xml"}
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere
+    assert run(ip, "%chain_graph {'a': len, 'b': str}").success
+    assert set(shown[-1]) == {"text/plain"}
+    assert shown[-1]["text/plain"].splitlines()[:5] == [
+        "input",
+        "↓",
+        "RunnableParallel<a,b>  (fork)",
+        "├─ a ─▶ len",
+        "└─ b ─▶ str",
+    ]
