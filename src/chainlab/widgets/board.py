@@ -163,12 +163,16 @@ class Board:
     def reset(self) -> None:
         """Forget everything seen (a new run starts)."""
         self.tallies: dict[str, Tally] = {}
-        self._span_gid: dict[int, str | None] = {}
-        self._leaves: dict[str, str] = {}  # path -> latest status of leaf spans
+        self._span_gid: dict[int, str | None] = {}  # run id -> the node it counts on
+        self._span_owner: dict[int, str | None] = {}  # run id -> the drawn node it is in
+        # (node id, path) -> latest status of leaf spans: a retry reuses its key; two
+        # steps of one sequence may share a path (their names), never a node id
+        self._leaves: dict[tuple[str, str], str] = {}
         self._leaf_counts = {"running": 0, "ok": 0, "error": 0, "cancelled": 0}
         self._dynamic_leaves = 0
-        self._roots_finished = 0
-        self._roots_failed = 0
+        self._roots: dict[int, str] = {}  # run -> final status of top-level runs
+        self._root_of: dict[int, int] = {}  # root span -> its run (the first attempt's id)
+        self._latest_root: dict[str, int] = {}  # path -> the latest run started there
         self._running = 0
         self.runs = 0
         self.events = 0
@@ -201,19 +205,26 @@ class Board:
 
     def _start(self, span: Any) -> None:
         if span.parent_id is None:
-            if self.new_run_resets and self._running == 0 and self.runs:
-                runs = self.runs
-                self.reset()
-                self.runs = runs
-            self.runs += 1
+            if getattr(span, "attempt", 1) > 1:  # a retry: the same run again
+                self._root_of[span.run_id] = self._latest_root.get(span.path, span.run_id)
+            else:
+                if self.new_run_resets and self._running == 0 and self.runs:
+                    runs = self.runs
+                    self.reset()
+                    self.runs = runs
+                self.runs += 1
+                self._root_of[span.run_id] = self._latest_root[span.path] = span.run_id
         self._running += 1
         if self.started_ns is None:
             self.started_ns = span.start_ns
         gid = self.resolve(span.node_id)
         static_leaf = gid is not None and gid in self._leaf_gids
         # a span inside a node that already stands for its whole subtree (a summarised
-        # branch, say) is part of that node's work, not one more of its items
-        if gid is not None and self._span_gid.get(span.parent_id) == gid:
+        # branch, a function's nested calls, at any depth) is part of that node's work,
+        # not one more of its items
+        owner = self._span_owner.get(span.parent_id)
+        self._span_owner[span.run_id] = gid if gid is not None else owner
+        if gid is not None and owner == gid:
             gid = None
             static_leaf = True
         self._span_gid[span.run_id] = gid
@@ -225,9 +236,9 @@ class Board:
             if tally.first_ns is None or span.start_ns < tally.first_ns:
                 tally.first_ns = span.start_ns
         if span.kind == "leaf":
-            if span.path not in self._leaves and not static_leaf:
+            if (span.node_id, span.path) not in self._leaves and not static_leaf:
                 self._dynamic_leaves += 1  # a map item, or a call the graph cannot show
-            self._leaf(span.path, "running")
+            self._leaf((span.node_id, span.path), "running")
 
     def _end(self, span: Any) -> None:
         self._running = max(0, self._running - 1)
@@ -237,8 +248,9 @@ class Board:
         if status == "error" and self.first_error is None:
             self.first_error = span.error
         if span.parent_id is None:
-            self._roots_finished += 1
-            self._roots_failed += status == "error"
+            run = self._root_of.pop(span.run_id, span.run_id)
+            self._roots[run] = status  # a retried run: its last attempt counts
+        self._span_owner.pop(span.run_id, None)
         gid = self._span_gid.pop(span.run_id, None)
         if gid is not None:
             tally = self.tallies[gid]
@@ -248,13 +260,13 @@ class Board:
             if status == "error" and span.error is not None:
                 tally.error = span.error
         if span.kind == "leaf":
-            self._leaf(span.path, status)
+            self._leaf((span.node_id, span.path), status)
 
-    def _leaf(self, path: str, status: str) -> None:
-        old = self._leaves.get(path)
+    def _leaf(self, key: tuple[str, str], status: str) -> None:
+        old = self._leaves.get(key)
         if old is not None:
             self._leaf_counts[old] -= 1
-        self._leaves[path] = status
+        self._leaves[key] = status
         self._leaf_counts[status] += 1
 
     def _static_total(self, gid: str) -> int:
@@ -277,6 +289,10 @@ class Board:
         if self._running:
             return "running"
         return "failed" if self._roots_failed else "done"
+
+    @property
+    def _roots_failed(self) -> int:
+        return sum(status == "error" for status in self._roots.values())
 
     def states(self, now_ns: int | None = None) -> dict[str, dict[str, Any]]:
         """``{graph node id: {"state", "elapsed_ms", ["done", "total", ...], ["error"]}}``.
@@ -316,7 +332,7 @@ class Board:
         if self.batch_size:
             return {
                 "unit": "items",
-                "done": self._roots_finished,
+                "done": len(self._roots),
                 "total": self.batch_size,
                 "failed": self._roots_failed,
                 "cancelled": 0,
