@@ -182,7 +182,8 @@ class Publisher:
         """Stop the thread (queued events stay queued)."""
         self._stopping = True
         self._wake.set()
-        thread = self._thread
+        with self._thread_lock:  # never a thread created but not yet started
+            thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._wake.clear()
