@@ -146,7 +146,12 @@ class PipelineRunnable(Runnable[Params, Params]):
                 f"(on_failure of step {node.name!r}, which failed with {context[ERROR]})"
             )
             raise
-        out = {k: v for k, v in out.items() if k not in (FAILED_STEP, ERROR) or k in params}
+        out = dict(out)
+        for key in (FAILED_STEP, ERROR):  # unless the handler returned a new value
+            if key in out and out[key] is context[key]:
+                del out[key]
+                if key in params:  # a parameter of that name existed before: keep it
+                    out[key] = params[key]
         last[0] = out
         return out
 

@@ -288,11 +288,13 @@ class Parallel(Node):
         return frozenset().union(*(b.writes() for b in self.branches.values()))
 
     def compile(self, ctx: RunContext) -> Runnable[Any, Any]:
-        writes = {key: branch.writes() for key, branch in self.branches.items()}
-        check_conflicts(self.name, writes)
+        # the branches first: a pipeline that contains itself is reported there (its
+        # writes() would recurse forever)
         compiled: dict[str, Runnable[Any, Any]] = {
             key: branch.compile(ctx, name=key) for key, branch in self.branches.items()
         }
+        writes = {key: branch.writes() for key, branch in self.branches.items()}
+        check_conflicts(self.name, writes)
         return ParallelRunnable(self.name, compiled, writes)
 
 
@@ -377,6 +379,7 @@ class Map(Node):
         return self.branch.writes() - {self.iterate_as}
 
     def compile(self, ctx: RunContext) -> Runnable[Any, Any]:
+        branch = self.branch.compile(ctx, name=f"{self.name} item")  # first: see Parallel
         unknown = set(self._reducers()) - self.writes()
         if unknown:
             raise WorkflowDefinitionError(
@@ -385,7 +388,7 @@ class Map(Node):
             )
         return MapRunnable(
             self.name,
-            self.branch.compile(ctx, name=f"{self.name} item"),
+            branch,
             iterate_on=self.iterate_on,
             iterate_as=self.iterate_as,
             reducers=self._reducers(),

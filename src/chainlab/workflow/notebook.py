@@ -4,7 +4,8 @@
    (``x = 3``). It goes right after the cell tagged ``parameters`` if there is one
    (so it overrides that cell's defaults, as papermill does), else first. A value is
    written as a Python literal when ``repr`` round-trips through ``ast.literal_eval``
-   (so a hostile string stays a string); other values travel pickled.
+   (so a hostile string stays a string); other values travel pickled. A name that
+   is a Python keyword (``class``, ``from``) cannot be a variable: it is left out.
 2. **Execute** with nbclient in a fresh kernel (``python3``: this interpreter), in the
    notebook's directory.
 3. **Read back.** When ``returns`` is given, a last cell tagged ``chainlab-returns``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import keyword
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +75,9 @@ def parameters_source(params: dict[str, Any]) -> str:
     lines = ["# Parameters injected by chainlab.workflow"]
     for name, value in params.items():
         if not (isinstance(name, str) and name.isidentifier()):
+            continue
+        if keyword.iskeyword(name):  # `class = 1` would be a SyntaxError
+            lines.append(f"# {name}: not injected (a Python keyword cannot be a variable)")
             continue
         source = literal(value)
         if source is None:

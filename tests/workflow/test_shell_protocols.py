@@ -1,0 +1,293 @@
+"""ShellTask in detail: both return protocols and their precedence, value parsing, exit
+statuses, protected names, hostile values, retries, and concurrent shells."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainlab.workflow import (
+    Parallel,
+    Pipeline,
+    ReturnsError,
+    ShellTask,
+    ShellTaskError,
+    WorkflowDefinitionError,
+)
+from chainlab.workflow.shell import PROTECTED, env_value, parameter_env, parse_value
+
+
+def run(command: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    return Pipeline(steps=[ShellTask(command=command, **kwargs)]).execute(params)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3", 3),
+        ("-2.5", -2.5),
+        ("true", True),
+        ("null", None),
+        ('"quoted"', "quoted"),
+        ("[1, 2]", [1, 2]),
+        ('{"a": {"b": 1}}', {"a": {"b": 1}}),
+        ("007", "007"),  # not JSON: kept as text
+        ("hello world", "hello world"),
+        ("[1,", "[1,"),
+        ("", ""),
+    ],
+)
+def test_values_are_json_when_they_are_valid_json_else_text(text: str, value: Any) -> None:
+    assert parse_value(text) == value
+    file_way = run(f"printf 'v=%s\\n' '{text}' >> \"$CHAINLAB_RETURNS\"", returns=["v"])
+    assert file_way.status == "success", file_way.error
+    assert file_way.parameters["v"] == value
+    export_way = run(f"export v='{text}'", returns=["v"])
+    assert export_way.parameters["v"] == value
+
+
+def test_the_file_wins_over_a_variable_of_the_same_name() -> None:
+    command = 'export a=from_var b=from_var\necho "a=from_file" >> "$CHAINLAB_RETURNS"'
+    result = run(command, returns=["a", "b"])
+    assert result.parameters == {"a": "from_file", "b": "from_var"}
+
+
+def test_a_json_object_file_returns_several_names_at_once() -> None:
+    command = 'printf \'{"n": 2, "words": ["a", "b"], "unused": 0}\' > "$CHAINLAB_RETURNS"'
+    result = run(command, returns=["n", "words"])
+    assert result.parameters == {"n": 2, "words": ["a", "b"]}  # only what returns names
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "invalid JSON"),
+        ("just a line", "not name=value"),
+        ("[1, 2]", "not name=value"),
+    ],
+)
+def test_a_malformed_returns_file_is_a_returns_error(content: str, match: str) -> None:
+    result = run(f"printf '%s' '{content}' > \"$CHAINLAB_RETURNS\"", returns=["x"], name="bad")
+    assert result.status == "fail"
+    assert isinstance(result.error, ReturnsError)
+    assert "ShellTask 'bad'" in str(result.error)
+    assert match in str(result.error)
+
+
+def test_blank_lines_comments_and_equals_in_values_are_handled() -> None:
+    command = (
+        "{ echo; echo '# a comment'; echo 'url=http://x/?a=1&b=2'; echo ' n =5'; } "
+        '> "$CHAINLAB_RETURNS"'
+    )
+    result = run(command, returns=["url", "n"])
+    assert result.parameters == {"url": "http://x/?a=1&b=2", "n": 5}
+
+
+def test_plain_shell_variables_and_multiline_values_come_back() -> None:
+    command = 'count=3\nlines="one\ntwo=2\nthree"\nexport unset_later=1; unset unset_later'
+    result = run(command, returns=["count", "lines"])
+    assert result.parameters == {"count": 3, "lines": "one\ntwo=2\nthree"}
+    missing = run(command, returns=["unset_later"])
+    assert isinstance(missing.error, ReturnsError)
+    assert "['unset_later']" in str(missing.error)
+
+
+@pytest.mark.parametrize("status", [1, 2, 42, 127])
+def test_the_exit_status_is_kept_with_or_without_returns(status: int) -> None:
+    plain = run(f"echo to-stderr >&2; exit {status}", name="plain")
+    assert isinstance(plain.error, ShellTaskError)
+    assert plain.error.returncode == status
+    assert f"exited with status {status}" in str(plain.error)
+    assert "to-stderr" in plain.error.stderr
+    assert "ShellTask 'plain'" in str(plain.error)
+    # with returns, chainlab's EXIT trap runs first: it must not swallow the status
+    traced = run(f"export x=1; exit {status}", returns=["x"], name="traced")
+    assert isinstance(traced.error, ShellTaskError)
+    assert traced.error.returncode == status
+
+
+def test_a_failing_command_in_the_middle_does_not_fail_the_task_unless_it_exits() -> None:
+    result = run("false; export ok=yes", returns=["ok"])
+    assert result.parameters["ok"] == "yes"  # as in any shell script: the last status counts
+    strict = run("set -e; false; export ok=yes", returns=["ok"])
+    assert isinstance(strict.error, ShellTaskError)
+    assert strict.error.returncode == 1
+
+
+def test_a_command_that_is_not_found_is_a_shell_error() -> None:
+    result = run("definitely-not-a-command-chainlab-xyz")
+    assert isinstance(result.error, ShellTaskError)
+    assert result.error.returncode == 127
+    assert "not found" in str(result.error)
+
+
+def test_env_values_strings_as_is_and_others_as_json() -> None:
+    assert env_value("a b", "s") == "a b"
+    assert env_value(3, "n") == "3"
+    assert env_value([1, "x"], "l") == '[1, "x"]'
+    assert env_value(None, "z") == "null"
+    assert env_value({1, 2}, "set").startswith("{")  # not JSON: str()
+    with pytest.raises(ValueError, match="NUL"):
+        env_value("a\x00b", "bad")
+
+
+def test_a_nul_in_a_value_fails_the_task_naming_the_parameter() -> None:
+    result = run('echo "$v"', {"v": "a\x00b"})
+    assert result.status == "fail"
+    assert "'v'" in str(result.error)
+    assert "NUL" in str(result.error)
+
+
+def test_only_identifier_names_reach_the_environment() -> None:
+    env = parameter_env({"ok_name": 1, "with-dash": 2, "1st": 3, "spaced name": 4})
+    assert env == {"ok_name": "1"}
+    result = run(
+        'echo "[$ok_name]"; env | grep -c "^with-dash=" || true',
+        {"ok_name": "yes", "with-dash": "no"},
+        name="names",
+    )
+    assert result.steps["names"].output == "[yes]\n0\n"
+
+
+@pytest.mark.parametrize("name", sorted(PROTECTED | {"BASH_XTRACEFD", "CHAINLAB_X"}))
+def test_protected_names_are_left_out_with_a_warning(name: str) -> None:
+    with pytest.warns(RuntimeWarning, match=f"ShellTask 't': parameter '{name}'"):
+        assert parameter_env({name: "/tmp/evil", "fine": 1}, owner="ShellTask 't'") == {"fine": "1"}
+
+
+def test_a_parameter_cannot_redirect_the_returns_file(tmp_path: Path) -> None:
+    decoy = tmp_path / "decoy"
+    with pytest.warns(RuntimeWarning, match="CHAINLAB_RETURNS"):
+        result = run(
+            'echo "x=1" >> "$CHAINLAB_RETURNS"', {"CHAINLAB_RETURNS": str(decoy)}, returns=["x"]
+        )
+    assert result.parameters["x"] == 1
+    assert not decoy.exists()
+
+
+HOSTILE = [
+    "'; touch pwned; echo '",
+    '"; touch pwned; echo "x',
+    "$(touch pwned)",
+    "`touch pwned`",
+    "a; touch pwned",
+    "a && touch pwned",
+    "a | tee pwned",
+    "a\ntouch pwned",
+    "${IFS}touch${IFS}pwned",
+    "> pwned",
+    "*",
+    "-rf",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_value_round_trips_unexecuted(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "existing").write_text("")
+    command = 'printf "%s" "$v" > got.txt; echo "$v" >/dev/null; export same="$v"'
+    result = run(command, {"v": value}, returns=["same"])
+    assert result.status == "success", result.error
+    assert (tmp_path / "got.txt").read_text() == value
+    assert result.parameters["same"] == value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "got.txt"]
+
+
+def test_a_value_that_is_valid_json_comes_back_decoded_but_is_never_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    value = '"; touch pwned; echo "'  # a JSON string literal, and a shell injection
+    result = run('printf "%s" "$v" > got.txt; export same="$v"', {"v": value}, returns=["same"])
+    assert (tmp_path / "got.txt").read_text() == value  # the command saw it as is
+    assert result.parameters["same"] == "; touch pwned; echo "  # the documented JSON parse
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_hostile_names_in_returns_are_refused_before_running() -> None:
+    for name in ("$(id)", "a;b", "x y", "", "1x"):
+        with pytest.raises(WorkflowDefinitionError):
+            ShellTask(command="true", returns=[name])
+    with pytest.raises(WorkflowDefinitionError, match="command string"):
+        ShellTask(command="   ")
+
+
+def test_max_attempts_retries_a_failing_command(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    command = f"""
+    n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 ))
+    echo "$n" > "{counter}"
+    [ "$n" -ge 3 ] || exit 9
+    export tries=$n
+    """
+    result = run(command, returns=["tries"], max_attempts=3, name="flaky")
+    assert result.status == "success", result.error
+    assert result.parameters["tries"] == 3
+    assert result.steps["flaky"].attempts == 3
+    again = run(command.replace("-ge 3", "-ge 99"), returns=["tries"], max_attempts=2, name="x")
+    assert isinstance(again.error, ShellTaskError)
+    assert again.error.returncode == 9
+    assert again.steps["x"].attempts == 2
+
+
+def test_shell_branches_run_at_the_same_time(tmp_path: Path) -> None:
+    # each branch waits (up to 10 s) for the other's marker file: only overlap passes
+    def branch(me: str, other: str) -> ShellTask:
+        return ShellTask(
+            name=me,
+            command=(
+                f'touch "{tmp_path}/{me}"; '
+                f'for i in $(seq 200); do [ -e "{tmp_path}/{other}" ] && break; sleep 0.05; done; '
+                f'[ -e "{tmp_path}/{other}" ] || exit 5; export {me}_saw={other}'
+            ),
+            returns=[f"{me}_saw"],
+        )
+
+    pipeline = Pipeline(
+        steps=[Parallel(name="p", branches={"a": branch("a", "b"), "b": branch("b", "a")})]
+    )
+    t0 = time.perf_counter()
+    result = pipeline.execute()
+    assert result.status == "success", result.error
+    assert result.parameters == {"a_saw": "b", "b_saw": "a"}
+    assert time.perf_counter() - t0 < 8
+
+
+def test_output_of_each_branch_is_kept_apart_and_stderr_is_printed(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    pipeline = Pipeline(
+        steps=[
+            Parallel(
+                name="p",
+                branches={
+                    "a": ShellTask(name="sa", command="echo from-a; echo warn-a >&2"),
+                    "b": ShellTask(name="sb", command="printf from-b"),
+                },
+            )
+        ]
+    )
+    result = pipeline.execute()
+    assert result.steps["p/a/sa"].output == "from-a\n"
+    assert result.steps["p/b/sb"].output == "from-b"
+    out, err = capfd.readouterr()
+    assert "from-a" in out
+    assert "from-b" in out
+    assert "warn-a" in err
+
+
+def test_the_command_runs_in_the_current_directory_with_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CHAINLAB_TEST_INHERITED", "inherited")
+    result = run(
+        'export here="$PWD" inherited="$CHAINLAB_TEST_INHERITED"', returns=["here", "inherited"]
+    )
+    assert Path(result.parameters["here"]).resolve() == tmp_path.resolve()
+    assert result.parameters["inherited"] == "inherited"
