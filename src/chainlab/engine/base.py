@@ -13,7 +13,9 @@ for every runnable.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -25,8 +27,10 @@ from chainlab.engine.run import (
     Frame,
     acall_joined,
     acall_node,
+    alend_while_waiting,
     call_joined,
     call_node,
+    lend_while_waiting,
     start_run,
 )
 from chainlab.engine.streaming import astream_node, stream_node
@@ -167,15 +171,22 @@ class Runnable(Generic[Input, Output]):
         """Yield the output in chunks: a RunnableParallel yields ``{key: value}`` as
         each branch finishes; most runnables yield their whole output once."""
         frame = start_run(self, config)
-        yield from stream_node(self, input, frame)
+        if frame.parent is None:
+            yield from stream_node(self, input, frame)
+        else:  # streamed from inside a leaf: the leaf lends its slot while it waits
+            yield from lend_while_waiting(frame.parent, stream_node(self, input, frame))
 
     async def astream(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         """Async :meth:`stream`."""
         frame = start_run(self, config)
-        async for chunk in astream_node(self, input, frame):
-            yield chunk
+        chunks = astream_node(self, input, frame)
+        if frame.parent is not None:  # streamed from inside a leaf: it lends its slot
+            chunks = alend_while_waiting(frame.parent, chunks)
+        async with aclosing(chunks):  # a consumer stopping early stops the work now
+            async for chunk in chunks:
+                yield chunk
 
     # -- composition -------------------------------------------------------------------
 
@@ -217,8 +228,17 @@ class Runnable(Generic[Input, Output]):
         self, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Runnable[Input, Output]:
         """A copy of this runnable with config keys bound (``run_name``, ``max_concurrency``...)."""
+        if config is not None:
+            validate_config(config)  # a clear error for a non-dict, before merging it
         merged = merge_configs(config, kwargs)
         validate_config(merged)
+        bound = getattr(self, "bound", None)
+        if self.transparent and isinstance(bound, Runnable):
+            # a retry / timeout has no span of its own: bind inside it, so that every
+            # attempt is the bound node (one span each, with its run_name and tags)
+            outer = copy.copy(self)
+            outer.bound = bound.with_config(merged)  # type: ignore[attr-defined]
+            return outer
         return RunnableBinding(self, merged)
 
     def with_retry(
@@ -294,6 +314,7 @@ class RunnableBinding(Runnable[Input, Output]):
             else dict(config)
         )
         self.kind = self.bound.kind
+        self.transparent = self.bound.transparent  # no span over a retry's attempts
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return self.bound.get_name(suffix, name=name or self.config.get("run_name"))

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import config_list, validate_config
 from chainlab.engine.fanout import Join, afan_out, aiter_completed, fan_out
-from chainlab.engine.run import ROOT_ID, Frame, acall_node, call_node, skip_span, start_run
+from chainlab.engine.run import (
+    ROOT_ID,
+    Frame,
+    acall_node,
+    alend_while_waiting,
+    areclaim_slot,
+    call_node,
+    lend_slot,
+    lend_while_waiting,
+    reclaim_slot,
+    shared_limit,
+    skip_span,
+    start_run,
+)
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
@@ -34,14 +48,15 @@ def batch_frames(
     name = runnable.get_name()
     if first.parent is not None:  # batch called from inside a running chain
         scope = first.scope.child()
-        return [first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)], scope
+        frames = [first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)]
+        return shared_limit(runnable, frames), scope
     frames = [first]
     for cfg in configs[1:]:
         validate_config(cfg)
         frames.append(Frame(first.run, None, "", ROOT_ID, first.scope, cfg, first.limiters))
     for i, frame in enumerate(frames):
         frame.segment = f"{frame.config.get('run_name') or name}[{i}]"
-    return frames, first.scope
+    return shared_limit(runnable, frames), first.scope
 
 
 def _skipper(
@@ -50,16 +65,21 @@ def _skipper(
     return lambda i: skip_span(runnable, frames[i], inputs[i])
 
 
+def _holder(frames: list[Frame]) -> Frame | None:
+    """The leaf whose code made this batch call, if any (it lends its slot while it waits)."""
+    return frames[0].parent if frames else None
+
+
 def _start(
     runnable: Runnable[Any, Any],
     inputs: Sequence[Any],
-    config: Configs,
+    frames: list[Frame],
+    scope: CancelScope,
     return_exceptions: bool,
     stream: bool = False,
-) -> tuple[Join, CancelScope]:
+) -> Join:
     """Start every item on the pool (threads); the caller waits on the join."""
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    join = fan_out(
+    return fan_out(
         [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
         scope,
         skip=_skipper(runnable, frames, inputs),
@@ -67,35 +87,55 @@ def _start(
         fail_fast=not return_exceptions,
         stream=stream,
     )
-    return join, scope
 
 
 def batch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
-    join, _ = _start(runnable, inputs, config, return_exceptions)
-    return join.wait()
+    frames, scope = batch_frames(runnable, config, len(inputs))
+    holder = _holder(frames)
+    lent = lend_slot(holder)
+    try:
+        return _start(runnable, inputs, frames, scope, return_exceptions).wait()
+    finally:
+        if lent:
+            assert holder is not None
+            reclaim_slot(holder)
 
 
 async def abatch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
     frames, scope = batch_frames(runnable, config, len(inputs))
-    return await afan_out(
-        [
-            functools.partial(acall_node, runnable, x, f)
-            for x, f in zip(inputs, frames, strict=True)
-        ],
-        scope,
-        skip=_skipper(runnable, frames, inputs),
-        fail_fast=not return_exceptions,
-    )
+    holder = _holder(frames)
+    lent = lend_slot(holder)
+    try:
+        return await afan_out(
+            [
+                functools.partial(acall_node, runnable, x, f)
+                for x, f in zip(inputs, frames, strict=True)
+            ],
+            scope,
+            skip=_skipper(runnable, frames, inputs),
+            fail_fast=not return_exceptions,
+        )
+    finally:
+        if lent:
+            assert holder is not None
+            await areclaim_slot(holder)
 
 
 def batch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> Iterator[tuple[int, Any]]:
-    join, scope = _start(runnable, inputs, config, return_exceptions, stream=True)
+    frames, scope = batch_frames(runnable, config, len(inputs))
+    join = _start(runnable, inputs, frames, scope, return_exceptions, stream=True)
+    yield from lend_while_waiting(_holder(frames), _completed(join, scope, return_exceptions))
+
+
+def _completed(
+    join: Join, scope: CancelScope, return_exceptions: bool
+) -> Iterator[tuple[int, Any]]:
     try:
         for index, value, error in join.as_completed():
             if error is not None and not return_exceptions:
@@ -123,7 +163,7 @@ async def abatch_as_completed(
         return call
 
     calls = [item(i) for i in range(len(inputs))]
-    async for index, value in aiter_completed(
-        calls, scope, skip=_skipper(runnable, frames, inputs)
-    ):
-        yield index, value
+    completed = aiter_completed(calls, scope, skip=_skipper(runnable, frames, inputs))
+    async with aclosing(alend_while_waiting(_holder(frames), completed)) as items:
+        async for index, value in items:  # closed at once if the consumer stops early
+            yield index, value

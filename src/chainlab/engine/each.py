@@ -12,7 +12,7 @@ from typing import Any
 from chainlab.engine.base import Runnable
 from chainlab.engine.errors import name_failed_child
 from chainlab.engine.fanout import afan_out, fan_out
-from chainlab.engine.run import Frame, acall_node, call_node, skip_span
+from chainlab.engine.run import Frame, acall_node, call_node, shared_limit, skip_span
 
 
 class RunnableEach(Runnable[list[Any], list[Any]]):
@@ -42,7 +42,9 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
             raise TypeError(f"{frame.path}: .map() needs a list input, got {got}")
         items = list(input)
         scope = frame.scope.child()
-        return items, [frame.child(str(i), "*", scope) for i in range(len(items))]
+        return items, shared_limit(
+            self.bound, [frame.child(str(i), "*", scope) for i in range(len(items))]
+        )
 
     def _invoke(self, input: list[Any], frame: Frame) -> list[Any]:
         items, frames = self._items(input, frame)
@@ -53,7 +55,7 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
             ],
             frames[0].scope if frames else frame.scope,
             skip=lambda i: skip_span(self.bound, frames[i], items[i]),
-            window=frame.window,
+            window=frames[0].window if frames else None,
         )
         try:
             return join.wait()

@@ -50,24 +50,29 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
             (str(i), "try" if i == 0 else f"fallback {i}", r) for i, r in enumerate(self.runnables)
         ]
 
-    def _input_for(self, input: Any, error: BaseException | None, frame: Frame) -> Any:
-        if self.exception_key is None or error is None:
-            return input
-        if not isinstance(input, Mapping):
+    def _check(self, input: Any, frame: Frame) -> None:
+        """Refuse a non-dict input up front (as langchain_core does) when the fallbacks
+        need a dict to carry the error: caught later, it would count as a failure."""
+        if self.exception_key is not None and not isinstance(input, Mapping):
             raise TypeError(
                 f"{frame.path}: exception_key={self.exception_key!r} needs a dict input, "
                 f"got {type(input).__name__}"
             )
+
+    def _input_for(self, input: Any, error: BaseException | None) -> Any:
+        if self.exception_key is None or error is None:
+            return input
         return {**input, self.exception_key: error}
 
     def _invoke(self, input: Any, frame: Frame) -> Any:
+        self._check(input, frame)
         first: BaseException | None = None
         last: BaseException | None = None
         for i, runnable in enumerate(self.runnables):
             try:
                 return call_node(
                     runnable,
-                    self._input_for(input, last, frame),
+                    self._input_for(input, last),
                     frame.child(runnable.get_name(), str(i)),
                 )
             except self.exceptions_to_handle as exc:
@@ -77,13 +82,14 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         raise _settle(first, last, self.raise_last)
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        self._check(input, frame)
         first: BaseException | None = None
         last: BaseException | None = None
         for i, runnable in enumerate(self.runnables):
             try:
                 return await acall_node(
                     runnable,
-                    self._input_for(input, last, frame),
+                    self._input_for(input, last),
                     frame.child(runnable.get_name(), str(i)),
                 )
             except self.exceptions_to_handle as exc:

@@ -22,7 +22,7 @@ import contextvars
 import functools
 import itertools
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from queue import SimpleQueue
 from typing import Any
 
@@ -216,7 +216,7 @@ async def afan_out(
 
 async def aiter_completed(
     calls: list[ACall], scope: CancelScope, *, skip: Skip
-) -> AsyncIterator[tuple[int, Any]]:
+) -> AsyncGenerator[tuple[int, Any], None]:
     """Yield ``(index, value)`` as the calls finish; the first failure raises."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[int] = asyncio.Queue()

@@ -25,10 +25,7 @@ class Limiter:
         self.limit = limit
         self._free = limit
         self._lock = threading.Lock()
-        self._waiters: deque[
-            threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
-        ]
-        self._waiters = deque()
+        self._waiters: deque[threading.Lock | _AsyncWaiter] = deque()
 
     @property
     def in_use(self) -> int:
@@ -56,12 +53,11 @@ class Limiter:
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 return
-            future: asyncio.Future[None] = loop.create_future()
-            entry = (loop, future)
+            entry = _AsyncWaiter(loop)
             self._waiters.append(entry)
         try:
-            await future
-        except BaseException:  # cancelled while waiting
+            await entry.future
+        except BaseException:  # cancelled while waiting (or closed with its dead loop)
             self._abandon(entry)
             raise
 
@@ -70,26 +66,39 @@ class Limiter:
         with self._lock:
             while self._waiters:
                 waiter = self._waiters.popleft()
-                if isinstance(waiter, tuple):
-                    loop, future = waiter
-                    if loop.is_closed():
+                if isinstance(waiter, _AsyncWaiter):
+                    try:
+                        waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
+                    except RuntimeError:  # its loop is closed: nobody will take the slot
                         continue
-                    loop.call_soon_threadsafe(_resolve, future)
+                    waiter.granted = True
                 else:
                     waiter.release()
                 return
             self._free += 1
 
-    def _abandon(
-        self, waiter: threading.Lock | tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]
-    ) -> None:
+    def _abandon(self, waiter: threading.Lock | _AsyncWaiter) -> None:
         with self._lock:
             try:
                 self._waiters.remove(waiter)
                 return  # never got a slot
             except ValueError:
                 pass
+            if isinstance(waiter, _AsyncWaiter) and not waiter.granted:
+                return  # skipped (its loop had closed): it never got a slot either
         self.release()  # the slot was handed over just as we gave up: pass it on
+
+
+class _AsyncWaiter:
+    """An event-loop waiter: the future to resolve on its loop, and whether
+    :meth:`Limiter.release` handed it a slot."""
+
+    __slots__ = ("future", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.granted = False
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import aclosing
 from typing import Any, Literal
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
@@ -159,8 +160,9 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         frames, acalls, skip = self._branches(input, frame, "async")
         scope = frames[0].scope if frames else frame.scope
         try:
-            async for index, value in aiter_completed(acalls, scope, skip=skip):
-                yield {frames[index].segment: value}
+            async with aclosing(aiter_completed(acalls, scope, skip=skip)) as completed:
+                async for index, value in completed:
+                    yield {frames[index].segment: value}
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise

@@ -100,7 +100,8 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
 
 
 class RunnablePick(Runnable[dict[str, Any], Any]):
-    """Keep some keys of a dict: a str key gives its value, a list gives a smaller dict.
+    """Keep some keys of a dict: a str key gives its value (None if missing), a list
+    gives a smaller dict (None if none of the keys is there), as in langchain_core.
 
     >>> RunnablePick("a").invoke({"a": 1, "b": 2})
     1
@@ -124,7 +125,8 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
             raise TypeError(f"{frame.path}: .pick() needs a dict input, got {type(input).__name__}")
         if isinstance(self.keys, str):
             return input.get(self.keys)
-        return {key: input[key] for key in self.keys if key in input}
+        picked = {key: input[key] for key in self.keys if key in input}
+        return picked or None  # none of the keys: None, as in langchain_core
 
     async def _ainvoke(self, input: dict[str, Any], frame: Frame) -> Any:
         return self._invoke(input, frame)

@@ -14,7 +14,7 @@ from typing import Any
 import tenacity
 
 from chainlab.engine.base import Runnable
-from chainlab.engine.cancel import Cancelled
+from chainlab.engine.cancel import Cancelled, CancelScope
 from chainlab.engine.run import Frame, acall_node, call_node
 
 
@@ -50,12 +50,12 @@ class RunnableRetry(Runnable[Any, Any]):
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
         return self.bound._children()
 
-    def _should_retry(self, exc: BaseException, attempt: int, frame: Frame) -> bool:
+    def _should_retry(self, exc: BaseException, attempt: int, scope: CancelScope) -> bool:
         return (
             attempt < self.max_attempt_number
             and isinstance(exc, self.retry_exception_types)
             and not isinstance(exc, Cancelled)
-            and not frame.scope.cancelled
+            and not scope.cancelled
         )
 
     def _delay(self, attempt: int) -> float:
@@ -66,25 +66,29 @@ class RunnableRetry(Runnable[Any, Any]):
         return float(self._wait(state))
 
     def _invoke(self, input: Any, frame: Frame) -> Any:
+        # as they are before the wrapped runnable's bindings / timeouts change them:
+        # every attempt starts from these (a timed-out attempt's scope is cancelled)
+        config, limiters, scope = frame.config, frame.limiters, frame.scope
         attempt = 1
         while True:
             try:
                 return call_node(self.bound, input, frame)
             except BaseException as exc:
-                if not self._should_retry(exc, attempt, frame):
+                if not self._should_retry(exc, attempt, scope):
                     raise
-            frame.scope.sleep(self._delay(attempt))
+            scope.sleep(self._delay(attempt))
             attempt += 1
-            frame = frame.retry(attempt)
+            frame = frame.retry(attempt, config, limiters, scope)
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        config, limiters, scope = frame.config, frame.limiters, frame.scope
         attempt = 1
         while True:
             try:
                 return await acall_node(self.bound, input, frame)
             except BaseException as exc:
-                if not self._should_retry(exc, attempt, frame):
+                if not self._should_retry(exc, attempt, scope):
                     raise
             await asyncio.sleep(self._delay(attempt))
             attempt += 1
-            frame = frame.retry(attempt)
+            frame = frame.retry(attempt, config, limiters, scope)

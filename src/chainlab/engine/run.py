@@ -15,8 +15,8 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
@@ -26,6 +26,8 @@ from chainlab.engine.tracing import Span, Tracer, global_listeners, preview
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
+
+T = TypeVar("T")
 
 _RUN_KEY = "__chainlab_frame__"  # a config carrying this key joins that frame's run
 
@@ -90,7 +92,7 @@ class Frame:
         self.depth = depth
         self.attempt = 1
         self.span: Span | None = None
-        self.deferred: tuple[Runnable[Any, Any], Any, str] | None = None
+        self.deferred: tuple[Runnable[Any, Any], Any, str, tuple[str, ...]] | None = None
         self.holds_slot = False
         self._path: str | None = None
         self._node_id: str | None = None
@@ -110,16 +112,24 @@ class Frame:
             self.depth,
         )
 
-    def retry(self, attempt: int) -> Frame:
-        """The same node again (a retry): same position, a fresh cancel scope."""
+    def retry(
+        self,
+        attempt: int,
+        config: Mapping[str, Any],
+        limiters: tuple[Limiter, ...],
+        scope: CancelScope,
+    ) -> Frame:
+        """The same node again (a retry): same position, a fresh cancel scope under
+        ``scope``, and the ``config`` / ``limiters`` the first attempt started with
+        (a binding or a timeout inside changes its own frame's for that attempt)."""
         frame = Frame(
             self.run,
             self.parent,
             self.segment,
             self.id_segment,
-            self.scope.child(),
-            self.config,
-            self.limiters,
+            scope.child(),
+            config,
+            limiters,
             self.depth,
         )
         frame.attempt = attempt
@@ -166,6 +176,20 @@ def root_frame(
     return Frame(run or Run(config), None, segment, ROOT_ID, scope, config, limiters)
 
 
+def shared_limit(runnable: Runnable[Any, Any], frames: list[Frame]) -> list[Frame]:
+    """A ``max_concurrency`` bound (``with_config``) to the runnable of a batch or a
+    ``.map()`` bounds all its items together, as in langchain_core (the binding alone,
+    applied per item, would only bound each item's own subtree)."""
+    while runnable.transparent and hasattr(runnable, "bound"):  # a retry / timeout: inside
+        runnable = runnable.bound
+    limit = runnable.config.get("max_concurrency")
+    if limit is not None and frames:
+        limiter = Limiter(limit)
+        for frame in frames:
+            frame.limiters = (*frame.limiters, limiter)
+    return frames
+
+
 def current_frame() -> Frame | None:
     """The frame of the node whose user code is running in this thread / task."""
     return _current.get()
@@ -179,7 +203,11 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
     """
     parent: Frame | None = None
     if config:
-        parent = config.get(_RUN_KEY)
+        try:
+            parent = config.get(_RUN_KEY)
+        except AttributeError:  # not a dict: say so clearly
+            validate_config(config)
+            raise
         if parent is None:
             validate_config(config)
     if parent is None:
@@ -212,8 +240,21 @@ def task_lane() -> str:
     return task.get_name() if task is not None else threading.current_thread().name
 
 
+def span_tags(runnable: Runnable[Any, Any], frame: Frame) -> tuple[str, ...]:
+    """The tags of a node's span, as the node is entered: a binding's span carries
+    its bound tags too (its children get them through the config it binds)."""
+    tags = tuple(frame.config.get("tags") or ())
+    if runnable.config:
+        tags = (*tags, *(runnable.config.get("tags") or ()))
+    return tags
+
+
 def open_span(
-    runnable: Runnable[Any, Any], frame: Frame, input: Any, lane: str | None = None
+    runnable: Runnable[Any, Any],
+    frame: Frame,
+    input: Any,
+    lane: str | None = None,
+    tags: tuple[str, ...] | None = None,
 ) -> Span:
     parent = frame.parent
     while parent is not None and parent.span is None:
@@ -228,7 +269,7 @@ def open_span(
         start_ns=time.perf_counter_ns(),
         input_preview=preview(input),
         attempt=frame.attempt,
-        tags=tuple(frame.config.get("tags") or ()),
+        tags=span_tags(runnable, frame) if tags is None else tags,
     )
     frame.span = span
     return span
@@ -257,7 +298,7 @@ def begin_span(runnable: Runnable[Any, Any], frame: Frame, input: Any, lane: str
     """Open a node's span now - or, for a leaf that first waits for a slot of the
     concurrency limit, once it holds one (``leaf.py``), so waiting never counts as work."""
     if runnable.kind == "leaf" and frame.limiters:
-        frame.deferred = (runnable, input, lane)
+        frame.deferred = (runnable, input, lane, span_tags(runnable, frame))
     else:
         tracer = frame.run.tracer
         assert tracer is not None
@@ -269,14 +310,15 @@ def start_deferred(frame: Frame) -> None:
     deferred, frame.deferred = frame.deferred, None
     tracer = frame.run.tracer
     if deferred is not None and tracer is not None:
-        runnable, input, lane = deferred
-        tracer.start(open_span(runnable, frame, input, lane))
+        runnable, input, lane, tags = deferred
+        tracer.start(open_span(runnable, frame, input, lane, tags))
 
 
 def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
-    """Record a node that was never started because its run was cancelled."""
+    """Record a node that was never started because its run was cancelled (one that
+    started and waits for a slot records itself when its cancellation reaches it)."""
     tracer = frame.run.tracer
-    if tracer is not None and frame.span is None:
+    if tracer is not None and frame.span is None and frame.deferred is None:
         tracer.start(open_span(runnable, frame, input))
         close_span(frame, "cancelled")
 
@@ -336,30 +378,89 @@ def call_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     (otherwise nested work could wait forever for the slot its own caller holds)."""
     holder = frame.parent
     assert holder is not None
-    if not holder.holds_slot:
+    if not lend_slot(holder):
         return call_node(runnable, input, frame)
-    for limiter in holder.limiters:
-        limiter.release()
-    holder.holds_slot = False
     try:
         return call_node(runnable, input, frame)
     finally:
-        for limiter in holder.limiters:
-            limiter.acquire()
-        holder.holds_slot = True
+        reclaim_slot(holder)
 
 
 async def acall_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     holder = frame.parent
     assert holder is not None
-    if not holder.holds_slot:
+    if not lend_slot(holder):
         return await acall_node(runnable, input, frame)
-    for limiter in holder.limiters:
-        limiter.release()
-    holder.holds_slot = False
     try:
         return await acall_node(runnable, input, frame)
     finally:
-        for limiter in holder.limiters:
-            await limiter.aacquire()
-        holder.holds_slot = True
+        await areclaim_slot(holder)
+
+
+# -- a leaf waiting on nested work (invoke, batch, stream) lends its slot meanwhile ------
+
+
+def lend_slot(holder: Frame | None) -> bool:
+    """Give back the slot(s) the leaf ``holder`` holds; True if it held any."""
+    if holder is None or not holder.holds_slot:
+        return False
+    for limiter in holder.limiters:
+        limiter.release()
+    holder.holds_slot = False
+    return True
+
+
+def reclaim_slot(holder: Frame) -> None:
+    """Take back the slot(s) lent with :func:`lend_slot` (waits its turn)."""
+    for limiter in holder.limiters:
+        limiter.acquire()
+    holder.holds_slot = True
+
+
+async def areclaim_slot(holder: Frame) -> None:
+    for limiter in holder.limiters:
+        await limiter.aacquire()
+    holder.holds_slot = True
+
+
+def lend_while_waiting(holder: Frame | None, chunks: Iterator[T]) -> Iterator[T]:
+    """Yield ``chunks`` (a nested stream), lending the holder's slot only while waiting
+    for the next one: the consumer's own code runs with the slot, as the leaf it is."""
+    try:
+        while True:
+            lent = lend_slot(holder)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                if lent:
+                    assert holder is not None
+                    reclaim_slot(holder)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
+async def alend_while_waiting(
+    holder: Frame | None, chunks: AsyncIterator[T]
+) -> AsyncGenerator[T, None]:
+    """Async :func:`lend_while_waiting`."""
+    try:
+        while True:
+            lent = lend_slot(holder)
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            finally:
+                if lent:
+                    assert holder is not None
+                    await areclaim_slot(holder)
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

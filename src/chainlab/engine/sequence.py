@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from typing import Any
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
@@ -87,5 +88,7 @@ class RunnableSequence(Runnable[Any, Any]):
         *head, last = self.steps
         for i, step in enumerate(head):
             input = await acall_node(step, input, frame.child(step.get_name(), str(i)))
-        async for chunk in astream_node(last, input, frame.child(last.get_name(), str(len(head)))):
-            yield chunk
+        chunks = astream_node(last, input, frame.child(last.get_name(), str(len(head))))
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk

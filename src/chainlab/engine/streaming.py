@@ -6,7 +6,7 @@ its last step; everything else yields its whole output once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.run import Frame, close_span, open_span, status_of, task_lane
@@ -41,16 +41,22 @@ def stream_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Itera
 
 async def astream_node(
     runnable: Runnable[Any, Any], input: Any, frame: Frame
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Async :func:`stream_node`."""
     tracer = frame.run.tracer
     if tracer is not None and not runnable.transparent:
         tracer.start(open_span(runnable, frame, input, task_lane()))
     last = None
     try:
-        async for chunk in runnable._astream(input, frame):
-            last = chunk
-            yield chunk
+        chunks = runnable._astream(input, frame)
+        try:
+            async for chunk in chunks:
+                last = chunk
+                yield chunk
+        finally:  # a consumer that stops early stops the work now, not at garbage collection
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
     except BaseException as exc:
         if frame.parent is None or isinstance(exc, GeneratorExit):
             frame.scope.cancel(exc)

@@ -1,7 +1,7 @@
 """``with_timeout``: give up on a runnable after a deadline (langchain_core has none).
 
-* Under ``ainvoke`` the work is a task: at the deadline it is cancelled, then
-  ``TimeoutError`` is raised.
+* Under ``ainvoke`` the work runs in the calling task: at the deadline it is cancelled,
+  then ``TimeoutError`` is raised.
 * Under ``invoke`` the work runs on a pool thread while the caller waits. Python cannot
   stop a thread, so at the deadline the caller gets ``TimeoutError`` at once, the run's
   cancel scope is set (cooperative code - ``chainlab.sleep``, simulated models - stops
@@ -77,9 +77,13 @@ class RunnableTimeout(Runnable[Any, Any]):
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
         scope = frame.scope.child()
         frame.scope = scope
+        deadline = asyncio.timeout(self.seconds)
         try:
-            return await asyncio.wait_for(acall_node(self.bound, input, frame), self.seconds)
+            async with deadline:
+                return await acall_node(self.bound, input, frame)
         except TimeoutError:
+            if not deadline.expired():  # raised by the work itself (an inner timeout...)
+                raise
             error = self._error(frame)
             scope.cancel(error)
             raise error from None
