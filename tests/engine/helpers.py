@@ -47,3 +47,63 @@ class Gauge:
             return x
 
         return asleep
+
+
+def wait_until(predicate: Any, timeout: float = 5.0, interval: float = 0.002) -> bool:
+    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+class LoopThread:
+    """An event loop running forever in a daemon thread: a second driver, as a
+    Jupyter kernel or a web server would have. Use as a context manager."""
+
+    def __init__(self, name: str = "test-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self.thread.start()
+        return self
+
+    def submit(self, coro: Any) -> Any:
+        """Schedule ``coro`` on the loop; returns a ``concurrent.futures.Future``."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def __exit__(self, *exc: object) -> None:
+        async def cancel_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.submit(cancel_rest()).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class Recorder:
+    """A thread-safe list of events (for ordering and counting assertions)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self.items.append(item)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.items)
+
+    def snapshot(self) -> list[Any]:
+        with self._lock:
+            return list(self.items)

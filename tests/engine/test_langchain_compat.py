@@ -1,0 +1,313 @@
+"""The same chains built with chainlab and with langchain_core give the same results:
+outputs, batches, streamed chunk sets, side effects, errors and recursion limits."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import chainlab
+
+lc = pytest.importorskip("langchain_core.runnables", reason="langchain-core is a dev extra")
+
+LIBS = {
+    "chainlab": SimpleNamespace(
+        RunnableLambda=chainlab.RunnableLambda,
+        RunnableParallel=chainlab.RunnableParallel,
+        RunnablePassthrough=chainlab.RunnablePassthrough,
+        RunnablePick=chainlab.RunnablePick,
+        chain=chainlab.chain,
+    ),
+    "langchain_core": SimpleNamespace(
+        RunnableLambda=lc.RunnableLambda,
+        RunnableParallel=lc.RunnableParallel,
+        RunnablePassthrough=lc.RunnablePassthrough,
+        RunnablePick=lc.RunnablePick,
+        chain=lc.chain,
+    ),
+}
+
+
+class Flaky(Exception):
+    pass
+
+
+def plain(value: Any) -> Any:
+    """Outputs as plain data (langchain_core returns AddableDict for some dicts)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def both(build: Callable[[Any], Any]) -> tuple[Any, Any]:
+    return build(LIBS["chainlab"]), build(LIBS["langchain_core"])
+
+
+# -- a dozen representative chains ---------------------------------------------------------
+
+
+def dict_coercion(lib: Any) -> Any:
+    return {"a": lambda x: x + 1, "b": lib.RunnablePassthrough()} | lib.RunnableLambda(
+        lambda d: d["a"] * d["b"]
+    )
+
+
+def nested_dicts(lib: Any) -> Any:
+    return lib.RunnableParallel(
+        outer={"inner": lambda x: x * 2, "same": lib.RunnablePassthrough()}, n=str
+    )
+
+
+def assign_chain(lib: Any) -> Any:
+    return (
+        lib.RunnableLambda(lambda s: {"text": s})
+        .assign(n=lambda d: len(d["text"]), up=lambda d: d["text"].upper())
+        .assign(both=lambda d: f"{d['up']}:{d['n']}")
+    )
+
+
+def pick_one(lib: Any) -> Any:
+    return lib.RunnableLambda(lambda x: {"a": x, "b": -x}).pick("b")
+
+
+def pick_many(lib: Any) -> Any:
+    return lib.RunnableLambda(lambda x: {"a": x, "b": -x, "c": 0}).pick(["c", "a", "zz"])
+
+
+def pick_none(lib: Any) -> Any:
+    return lib.RunnableParallel(
+        one=lib.RunnablePick("missing"), many=lib.RunnablePick(["x", "y"])
+    ) | lib.RunnableLambda(lambda d: [d["one"], d["many"]])
+
+
+def itemgetter_branches(lib: Any) -> Any:
+    return {
+        "q": operator.itemgetter("question"),
+        "n": operator.itemgetter("n"),
+    } | lib.RunnableLambda(lambda d: d["q"] * d["n"])
+
+
+def map_chain(lib: Any) -> Any:
+    return lib.RunnableLambda(lambda n: list(range(n))) | lib.RunnableLambda(lambda x: x * x).map()
+
+
+def router(lib: Any) -> Any:
+    small = lib.RunnableLambda(lambda x: f"small {x}")
+    big = lib.RunnableParallel(half=lambda x: x // 2, twice=lambda x: x * 2)
+    return lib.RunnableLambda(lambda x: big if x > 10 else small)
+
+
+def decorated(lib: Any) -> Any:
+    @lib.chain
+    def shout(text: str) -> str:
+        return text.upper() + "!"
+
+    return lib.RunnableParallel(loud=shout, quiet=str.lower)
+
+
+def fallbacks_chain(lib: Any) -> Any:
+    def broken(d: dict[str, Any]) -> Any:
+        raise Flaky("primary down")
+
+    def repair(d: dict[str, Any]) -> str:
+        return f"{d['q']} after {type(d['error']).__name__}"
+
+    return lib.RunnableLambda(broken).with_fallbacks(
+        [lib.RunnableLambda(repair)], exception_key="error"
+    )
+
+
+def retry_chain(lib: Any) -> Any:
+    attempts: dict[int, int] = {}
+
+    def flaky(x: int) -> int:
+        attempts[x] = attempts.get(x, 0) + 1
+        if attempts[x] < 3:
+            raise Flaky("blip")
+        return x * 100 + attempts[x]
+
+    return lib.RunnableLambda(flaky).with_retry(stop_after_attempt=3, wait_exponential_jitter=False)
+
+
+def named_branch(lib: Any) -> Any:
+    return lib.RunnableParallel(name=lambda x: f"name:{x}", other=lambda x: -x)
+
+
+CHAINS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "dict coercion": (dict_coercion, 3),
+    "nested dicts": (nested_dicts, 4),
+    "assign": (assign_chain, "hello"),
+    "pick one": (pick_one, 5),
+    "pick many": (pick_many, 5),
+    "pick none": (pick_none, {"k": 1}),
+    "itemgetter": (itemgetter_branches, {"question": "ab", "n": 3}),
+    "map": (map_chain, 5),
+    "router small": (router, 3),
+    "router big": (router, 30),
+    "@chain": (decorated, "Hey"),
+    "fallbacks": (fallbacks_chain, {"q": "answer"}),
+    "retry": (retry_chain, 7),
+    "branch called name": (named_branch, 2),
+}
+
+
+@pytest.mark.parametrize("case", list(CHAINS))
+def test_invoke_gives_the_same_output(case: str) -> None:
+    build, x = CHAINS[case]
+    ours, theirs = both(build)
+    assert plain(ours.invoke(x)) == plain(theirs.invoke(x))
+
+
+@pytest.mark.parametrize("case", list(CHAINS))
+def test_ainvoke_gives_the_same_output(case: str) -> None:
+    build, x = CHAINS[case]
+    ours, theirs = both(build)
+    assert plain(asyncio.run(ours.ainvoke(x))) == plain(asyncio.run(theirs.ainvoke(x)))
+
+
+def test_batch_and_abatch_give_the_same_outputs() -> None:
+    inputs = [0, 1, 5, 12]
+    ours, theirs = both(router)
+    assert plain(ours.batch(inputs)) == plain(theirs.batch(inputs))
+    assert plain(asyncio.run(ours.abatch(inputs))) == plain(asyncio.run(theirs.abatch(inputs)))
+    assert plain(ours.batch(inputs, {"max_concurrency": 1})) == plain(theirs.batch(inputs))
+
+
+def test_batch_with_return_exceptions_puts_the_same_errors_in_the_same_places() -> None:
+    def build(lib: Any) -> Any:
+        def picky(x: int) -> int:
+            if x % 2:
+                raise Flaky(f"odd {x}")
+            return x
+
+        return lib.RunnableLambda(picky)
+
+    ours, theirs = both(build)
+    got = [ours.batch(list(range(5)), return_exceptions=True)]
+    got.append(theirs.batch(list(range(5)), return_exceptions=True))
+    shapes = [[(type(v).__name__, str(v)) for v in out] for out in got]
+    assert shapes[0] == shapes[1]
+
+
+def test_batch_as_completed_gives_the_same_pairs() -> None:
+    ours, theirs = both(map_chain)
+    inputs = [1, 2, 3, 4]
+    assert sorted(ours.batch_as_completed(inputs)) == sorted(theirs.batch_as_completed(inputs))
+
+
+def chunk_set(chunks: list[Any]) -> list[str]:
+    return sorted(repr(plain(c)) for c in chunks)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda lib: lib.RunnableParallel(a=lambda x: x + 1, b=lambda x: x * 2, c=str),
+        lambda lib: (
+            lib.RunnableLambda(lambda x: x * 10)
+            | lib.RunnableParallel(a=lambda x: x + 1, b=lib.RunnablePassthrough())
+        ),
+        lambda lib: lib.RunnableLambda(lambda x: x + 1),
+        map_chain,
+    ],
+    ids=["parallel", "sequence ending in a parallel", "leaf", "map"],
+)
+def test_stream_and_astream_give_the_same_chunk_sets(build: Callable[[Any], Any]) -> None:
+    ours, theirs = both(build)
+
+    async def acollect(runnable: Any) -> list[Any]:
+        return [c async for c in runnable.astream(3)]
+
+    expected = chunk_set(list(theirs.stream(3)))
+    assert chunk_set(list(ours.stream(3))) == expected
+    assert chunk_set(asyncio.run(acollect(ours))) == chunk_set(asyncio.run(acollect(theirs)))
+
+
+def test_a_nested_parallel_streams_to_the_same_merged_output() -> None:
+    """langchain_core streams an inner parallel's branches as separate chunks; chainlab
+    sends the inner dict whole. Merged, both give the invoke output."""
+
+    def merged(chunks: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for chunk in chunks:
+            for key, value in chunk.items():
+                if isinstance(value, dict):
+                    out.setdefault(key, {}).update(value)
+                else:
+                    out[key] = value
+        return out
+
+    ours, theirs = both(nested_dicts)
+    assert merged(ours.stream(2)) == plain(merged(theirs.stream(2))) == plain(theirs.invoke(2))
+
+
+def test_passthrough_side_effects_see_the_same_values() -> None:
+    seen: dict[str, list[Any]] = {"chainlab": [], "langchain_core": []}
+
+    def build(name: str) -> Any:
+        lib = LIBS[name]
+        return lib.RunnableParallel(
+            kept=lib.RunnablePassthrough(seen[name].append),
+            doubled=lambda x: x * 2,
+        ) | lib.RunnablePassthrough(lambda d: seen[name].append(sorted(d)))
+
+    assert plain(build("chainlab").invoke(4)) == plain(build("langchain_core").invoke(4))
+    assert seen["chainlab"] == seen["langchain_core"] == [4, ["doubled", "kept"]]
+
+
+def test_functions_receive_the_same_tags_and_metadata() -> None:
+    got: dict[str, Any] = {}
+
+    def build(name: str) -> Any:
+        def spy(x: int, config: dict[str, Any]) -> int:
+            got[name] = (sorted(config.get("tags") or []), dict(config.get("metadata") or {}))
+            return x
+
+        return LIBS[name].RunnableLambda(spy).with_config(tags=["bound"])
+
+    config = {"tags": ["call"], "metadata": {"who": "me"}}
+    build("chainlab").invoke(1, config)
+    build("langchain_core").invoke(1, config)
+    ours, theirs = got["chainlab"], got["langchain_core"]
+    assert ours[0] == theirs[0] == ["bound", "call"]
+    assert theirs[1].items() >= ours[1].items() == {("who", "me")}
+
+
+def test_a_failing_branch_raises_the_same_exception_type_and_message() -> None:
+    def build(lib: Any) -> Any:
+        def bad(x: Any) -> Any:
+            raise KeyError("no rhyme")
+
+        return lib.RunnableParallel(ok=lambda x: x, bad=bad)
+
+    errors = []
+    for runnable in both(build):
+        with pytest.raises(KeyError) as info:
+            runnable.invoke(1)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4])
+def test_the_recursion_limit_allows_the_same_depth(limit: int) -> None:
+    def outcome(lib: Any, levels: int) -> str:
+        def nest(n: int) -> Any:
+            return lib.RunnableLambda(lambda x: nest(n - 1) if n else x)
+
+        try:
+            return str(nest(levels).invoke(0, {"recursion_limit": limit}))
+        except RecursionError:
+            return "RecursionError"
+
+    for levels in (limit - 1, limit, limit + 1):
+        ours = outcome(LIBS["chainlab"], levels)
+        theirs = outcome(LIBS["langchain_core"], levels)
+        assert ours == theirs, levels
+    assert outcome(LIBS["chainlab"], limit + 1) == "RecursionError"
