@@ -217,3 +217,10 @@ def test_sync_leaves_under_ainvoke_are_laned_by_their_pool_thread() -> None:
     asyncio.run(RunnableParallel(a=double, b=double).ainvoke(1, {"callbacks": [col]}))
     lanes = {s.lane for s in col.ended if s.kind == "leaf"}
     assert all(lane.startswith("chainlab-") for lane in lanes), lanes
+
+
+def test_a_listener_both_global_and_in_the_config_hears_each_span_once() -> None:
+    col = Collector()
+    with chainlab.listen(col):
+        RunnableParallel(a=double, b=double).invoke(1, {"callbacks": [col]})
+    assert len(col.ended) == 3

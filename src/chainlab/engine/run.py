@@ -46,8 +46,8 @@ class Run:
         self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         listeners = global_listeners()
         callbacks = config.get("callbacks")
-        if callbacks:
-            listeners = (*listeners, *callbacks)
+        if callbacks:  # a listener both global and passed in the config hears each span once
+            listeners = (*listeners, *(c for c in callbacks if all(c is not g for g in listeners)))
         self.tracer = Tracer(listeners) if listeners else None
 
 
