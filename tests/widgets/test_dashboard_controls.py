@@ -355,6 +355,8 @@ def test_outside_ipython_display_does_nothing(monkeypatch: pytest.MonkeyPatch) -
         raise AssertionError("display() called outside IPython")
 
     monkeypatch.setattr(IPython.display, "display", forbidden)
+    # another test in this process may have started IPython's global shell: hide it
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
     dash = show(fan(lambda x: x), 1)
     dash._ipython_display_()
     assert dash._handles == []
