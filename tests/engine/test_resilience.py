@@ -241,9 +241,12 @@ def test_retry_waits_grow(drive: Driver) -> None:
         exponential_jitter_params={"multiplier": 0.02, "max": 1, "jitter": 0},
     )
     drive(retried, 1)
+    planned = [retried._delay(1), retried._delay(2)]  # tenacity's exponential waits
+    assert planned == pytest.approx([0.02, 0.04])
     first_wait, second_wait = stamps[1] - stamps[0], stamps[2] - stamps[1]
-    assert first_wait >= 0.015
-    assert second_wait >= 1.5 * first_wait
+    # lower bounds only: a busy machine may wait longer, never shorter
+    assert first_wait >= 0.9 * planned[0]
+    assert second_wait >= 0.9 * planned[1]
 
 
 def test_retry_attempts_are_recorded_per_batch_item() -> None:
