@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,35 @@ def test_no_lessons_found_is_an_error(
     assert recorded == []
 
 
+def test_lessons_that_run_alone_run_after_the_others_one_at_a_time(
+    lessons_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = lessons_dir / "LC9.1.1-passing-lesson.ipynb"
+    nb = nbformat.read(first, as_version=4)
+    nb.metadata["chainlab"] = {"run_alone": True}  # as LC2.1.7, which measures processes
+    nbformat.write(nb, first)
+    assert runner.runs_alone(first)
+    assert not runner.runs_alone(lessons_dir / "LC9.1.2-failing-check.ipynb")
+    spans: dict[str, tuple[float, float]] = {}
+
+    def fake(path: Path, **kwargs: Any) -> LessonRun:
+        start = time.perf_counter()
+        time.sleep(0.2)
+        spans[Path(path).name] = (start, time.perf_counter())
+        return LessonRun(Path(path), 0.2)
+
+    monkeypatch.setattr(runner, "execute_notebook", fake)
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "--jobs", "2"]) == 0
+    alone_start = spans.pop(first.name)[0]
+    assert len(spans) == 2
+    assert all(end <= alone_start for _, end in spans.values())  # nothing beside it
+    assert list(table(capsys.readouterr().out)) == [  # the table keeps curriculum order
+        "LC9.1.1-passing-lesson",
+        "LC9.1.2-failing-check",
+        "LC9.1.3-cell-error",
+    ]
+
+
 # -- chainlab lab --------------------------------------------------------------------------
 
 
@@ -170,8 +200,19 @@ def test_lab_runs_jupyter_on_loopback_with_network_checks_off(
     assert "--ServerApp.port=9999" in options
     assert "--LabApp.news_url=None" in options
     assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in options
+    assert "--LabApp.extension_manager=readonly" in options  # no searches on PyPI
     assert "--no-browser" not in options
     assert not any(o.startswith("--LabApp.default_url") for o in options)  # no lessons here
+
+
+@pytest.mark.parametrize(("uid", "allowed"), [(0, True), (1000, False)])
+def test_lab_allows_root_only_when_running_as_root(
+    uid: int, allowed: bool, tmp_path: Path, launched: list[list[str]], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: uid)  # JupyterLab refuses root without it
+    cli.main(["lab", "--dir", str(tmp_path)])
+    (command,) = launched
+    assert ("--allow-root" in command) is allowed
 
 
 def test_lab_opens_the_first_lesson_of_the_checkout(launched: list[list[str]]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from chainlab.lessons.runner import LessonRun, execute_notebook
+from chainlab.lessons.runner import LessonRun, execute_notebook, runs_alone
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -22,6 +22,12 @@ CI_TIME_SCALE = 0.2
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 pytestmark = pytest.mark.notebook
+
+
+def alone_if_needed(path: Path) -> Any:
+    """A lesson flagged ``run_alone`` gets the ``run_alone`` mark: ``./dev test`` runs
+    those after the parallel phase, one at a time, so no other test takes their cores."""
+    return pytest.param(path, marks=pytest.mark.run_alone) if runs_alone(path) else path
 
 
 def test_all_eight_lessons_exist() -> None:
@@ -74,7 +80,16 @@ def assert_run_ok(run: LessonRun) -> None:
             assert check.passed, f"{run.path.name}: solution of {check.name!r}: {check.message}"
 
 
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_lessons_measuring_processes_run_alone() -> None:
+    """A CPU-bound speedup on worker processes needs idle cores: such lessons say so."""
+    for path in LESSONS + DEMOS:
+        uses_processes = any(
+            '"executor": "processes"' in cell.source for cell in nbformat.read(path, 4).cells
+        )
+        assert runs_alone(path) == uses_processes, path.name
+
+
+@pytest.mark.parametrize("path", [alone_if_needed(p) for p in LESSONS], ids=lambda p: p.name)
 def test_lesson_runs_and_keeps_its_promises(path: Path) -> None:
     run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120)
     assert_run_ok(run)

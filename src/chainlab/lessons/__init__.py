@@ -20,7 +20,7 @@ from chainlab.lessons.checks import (
     result_check,
     reveal,
 )
-from chainlab.lessons.runner import LessonRun, execute_notebook, find_lessons
+from chainlab.lessons.runner import LessonRun, execute_notebook, find_lessons, runs_alone
 
 __all__ = [
     "CHECK_MIME",
@@ -32,4 +32,5 @@ __all__ = [
     "predict",
     "result_check",
     "reveal",
+    "runs_alone",
 ]

@@ -44,6 +44,19 @@ def _curriculum_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+def runs_alone(path: str | os.PathLike[str]) -> bool:
+    """Whether a notebook must run with no other notebook beside it.
+
+    Lessons that measure CPU-bound speedups (processes on every core) set
+    ``"chainlab": {"run_alone": true}`` in their notebook metadata: another lesson
+    computing at the same time would take the cores they measure.
+    """
+    import nbformat
+
+    nb = nbformat.read(Path(path), as_version=4)
+    return bool(nb.metadata.get("chainlab", {}).get("run_alone", False))
+
+
 def default_lessons_dir() -> Path:
     """``lessons/`` of the source checkout, else of the current directory."""
     checkout = Path(__file__).resolve().parents[3] / "lessons"
