@@ -173,3 +173,19 @@ def test_map_needs_a_list() -> None:
 def test_sequence_needs_two_steps() -> None:
     with pytest.raises(ValueError, match="at least 2 steps"):
         RunnableSequence(double)
+
+
+def test_a_binding_forwards_to_its_runnable_and_keeps_its_config() -> None:
+    def bad(x: object) -> None:
+        raise ValueError("nope")
+
+    bound = RunnableParallel(a=str, b=bad).with_config(max_concurrency=1, run_name="gather")
+    assert list(bound.steps) == ["a", "b"]  # attributes of the bound parallel
+    partial = bound.with_partial_results()  # a method returning a runnable: config kept
+    assert partial.config == {"max_concurrency": 1, "run_name": "gather"}
+    assert partial.get_name() == "gather"
+    out = partial.invoke(1)
+    assert out["a"] == "1"
+    assert type(out["b"]).__name__ == "BranchError"
+    with pytest.raises(AttributeError):
+        bound.no_such_attribute  # noqa: B018

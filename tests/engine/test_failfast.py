@@ -100,35 +100,63 @@ def test_branches_not_started_never_start() -> None:
     assert started == []
 
 
-def test_batch_after_a_failure_starts_no_queued_item() -> None:
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_batch_after_a_failure_starts_no_queued_item(limit: int) -> None:
     started: list[int] = []
 
     def work(x: int) -> int:
         started.append(x)
         if x == 0:
+            time.sleep(0.05)  # the others of the first window are running by now
             raise Boom("item 0")
-        time.sleep(0.01)
+        time.sleep(0.5)
         return x
 
     with pytest.raises(Boom):
-        RunnableLambda(work).batch(list(range(30)), {"max_concurrency": 2})
-    time.sleep(0.1)
-    assert len(started) <= 3  # the failing item and at most its concurrent neighbours
+        RunnableLambda(work).batch(list(range(30)), {"max_concurrency": limit})
+    time.sleep(0.6)
+    assert sorted(started) == list(range(limit))  # only the first window ever started
 
 
-def test_abatch_after_a_failure_starts_no_queued_item() -> None:
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_abatch_after_a_failure_starts_no_queued_item(limit: int) -> None:
     started: list[int] = []
 
     async def work(x: int) -> int:
         started.append(x)
         if x == 0:
+            await asyncio.sleep(0.05)
             raise Boom("item 0")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
         return x
 
     with pytest.raises(Boom):
-        asyncio.run(RunnableLambda(work).abatch(list(range(30)), {"max_concurrency": 2}))
-    assert len(started) <= 3
+        asyncio.run(RunnableLambda(work).abatch(list(range(30)), {"max_concurrency": limit}))
+    assert sorted(started) == list(range(limit))
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_a_branch_failing_at_once_starts_no_queued_sibling(drive: Driver, limit: int) -> None:
+    """Even a branch that fails before it ever awaits: the slot it frees must not let a
+    sibling start before the parallel has heard of the failure."""
+    started: list[int] = []
+
+    def branch(i: int) -> Any:
+        async def run(x: int) -> int:
+            started.append(i)
+            if i == 0:
+                raise Boom("branch 0")
+            await asyncio.sleep(0.05)
+            return x
+
+        return run
+
+    parallel = RunnableParallel({f"b{i}": branch(i) for i in range(6)})
+    with pytest.raises(Boom):
+        drive(parallel, 1, {"max_concurrency": limit})
+    time.sleep(0.1)
+    assert started[0] == 0
+    assert len(started) <= limit  # 0, plus at most the siblings that held the other slots
 
 
 def test_batch_return_exceptions_keeps_every_result() -> None:

@@ -238,7 +238,7 @@ def test_retry_waits_grow(drive: Driver) -> None:
 
     retried = RunnableLambda(flaky).with_retry(
         stop_after_attempt=3,
-        exponential_jitter_params={"multiplier": 0.02, "max": 1, "jitter": 0},
+        exponential_jitter_params={"initial": 0.02, "max": 1, "jitter": 0},
     )
     drive(retried, 1)
     planned = [retried._delay(1), retried._delay(2)]  # tenacity's exponential waits
@@ -318,3 +318,49 @@ def test_keyboard_interrupt_while_waiting_cancels_the_run() -> None:
     with pytest.raises(KeyboardInterrupt):
         RunnableParallel(a=cooperative, b=cooperative).invoke(1)
     assert stopped.wait(2)
+
+
+def test_retry_on_a_predicate_as_in_langchain(drive: Driver) -> None:
+    """``retry_if_exception_type`` may be a function of the exception (LangChain 1.x)."""
+    calls: list[int] = []
+
+    def flaky(x: int) -> int:
+        calls.append(x)
+        if len(calls) < 3:
+            raise Flaky("429 rate limited" if len(calls) == 1 else "503 unavailable")
+        return x
+
+    transient = RunnableLambda(flaky).with_retry(
+        retry_if_exception_type=lambda e: "429" in str(e) or "503" in str(e),
+        wait_exponential_jitter=False,
+    )
+    assert drive(transient, 7) == 7
+    assert calls == [7, 7, 7]
+
+    calls.clear()
+    picky = RunnableLambda(flaky).with_retry(
+        retry_if_exception_type=lambda e: "429" in str(e), wait_exponential_jitter=False
+    )
+    with pytest.raises(Flaky, match="503"):  # the second error is not one to retry on
+        drive(picky, 7)
+    assert calls == [7, 7]
+
+
+def test_retry_arguments_are_checked() -> None:
+    with pytest.raises(TypeError, match="retry_if_exception_type must be a tuple"):
+        RunnableLambda(ok).with_retry(retry_if_exception_type=("ValueError",))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="exception_keys"):
+        RunnableLambda(ok).with_retry(exception_keys=1)  # type: ignore[call-arg]
+    lone = RunnableLambda(fail).with_retry(
+        retry_if_exception_type=Flaky,  # type: ignore[arg-type]
+        wait_exponential_jitter=False,
+        stop_after_attempt=2,
+    )
+    with pytest.raises(Flaky):
+        lone.invoke(1)
+
+
+def test_fallbacks_reject_unknown_keywords() -> None:
+    """A typo must fail loudly (LangChain's signature has no catch-all either)."""
+    with pytest.raises(TypeError, match="exception_keys"):
+        RunnableLambda(fail).with_fallbacks([ok], exception_keys="error")  # type: ignore[call-arg]

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -244,12 +246,18 @@ class Runnable(Generic[Input, Output]):
     def with_retry(
         self,
         *,
-        retry_if_exception_type: tuple[type[BaseException], ...] = (Exception,),
+        retry_if_exception_type: tuple[type[BaseException], ...]
+        | Callable[[BaseException], bool] = (Exception,),
         wait_exponential_jitter: bool = True,
+        exponential_jitter_params: Mapping[str, float] | None = None,
         stop_after_attempt: int = 3,
-        **kwargs: Any,
     ) -> RunnableRetry:
-        """Retry on the given exception types, waiting longer (with jitter) each time."""
+        """Retry on the given exception types (or when a predicate on the exception
+        says so), waiting longer (with jitter) each time.
+
+        ``exponential_jitter_params`` are tenacity's ``wait_exponential_jitter``
+        arguments (``initial``, ``max``, ``exp_base``, ``jitter``), as in LangChain.
+        """
         from chainlab.engine.retry import RunnableRetry
 
         return RunnableRetry(
@@ -257,7 +265,7 @@ class Runnable(Generic[Input, Output]):
             retry_exception_types=retry_if_exception_type,
             wait_exponential_jitter=wait_exponential_jitter,
             max_attempt_number=stop_after_attempt,
-            **kwargs,
+            exponential_jitter_params=exponential_jitter_params,
         )
 
     def with_fallbacks(
@@ -267,7 +275,6 @@ class Runnable(Generic[Input, Output]):
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
         exception_key: str | None = None,
         raise_last: bool = False,
-        **kwargs: Any,
     ) -> RunnableWithFallbacks:
         """Try ``fallbacks`` in order when this runnable raises one of the exceptions.
 
@@ -315,6 +322,22 @@ class RunnableBinding(Runnable[Input, Output]):
         )
         self.kind = self.bound.kind
         self.transparent = self.bound.transparent  # no span over a retry's attempts
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else comes from the bound runnable (``.steps``...); a method of it
+        that returns a new runnable (``.with_partial_results()``) keeps this config."""
+        if name.startswith("__") or name in ("bound", "config"):  # copy, pickle
+            raise AttributeError(name)
+        attr = getattr(self.bound, name)
+        if not inspect.ismethod(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def keeping_config(*args: Any, **kwargs: Any) -> Any:
+            out = attr(*args, **kwargs)
+            return RunnableBinding(out, self.config) if isinstance(out, Runnable) else out
+
+        return keeping_config
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return self.bound.get_name(suffix, name=name or self.config.get("run_name"))

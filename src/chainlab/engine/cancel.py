@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 
 class Cancelled(Exception):
@@ -73,6 +74,23 @@ class CancelScope:
 
     def child(self) -> CancelScope:
         return CancelScope(self)
+
+    def wait_until(self, done: Callable[[], bool]) -> bool:
+        """Block until ``done()`` (True) or until the scope is cancelled (False).
+
+        Whoever makes ``done()`` true calls :meth:`wake` afterwards.
+        """
+        with self._waiters:
+            while not done():
+                if self.cancelled:
+                    return False
+                self._waiters.wait()
+        return True
+
+    def wake(self) -> None:
+        """Wake the threads blocked in :meth:`wait_until` so they look again."""
+        with self._waiters:
+            self._waiters.notify_all()
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but raise :class:`Cancelled` as soon as the scope is cancelled."""

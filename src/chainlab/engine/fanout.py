@@ -195,8 +195,12 @@ async def afan_out(
         if task.cancelled():  # user code cancelled itself: that fails the fan-out
             done.set_exception(asyncio.CancelledError("a branch was cancelled"))
             return
-        if fail_fast and task.exception() is not None:
-            done.set_exception(task.exception())  # type: ignore[arg-type]
+        error = task.exception()
+        if fail_fast and error is not None:
+            # cancel now, in this callback: a queued sibling that the failed leaf's
+            # freed slot is waking up runs after us, sees the scope and never starts
+            scope.cancel(error)
+            done.set_exception(error)
             return
         remaining -= 1
         if remaining == 0:

@@ -26,7 +26,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
+from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.cancel import Cancelled
+from chainlab.engine.limiter import Limiter
 from chainlab.engine.pool import get_pool
 from chainlab.engine.run import Frame, _current, start_deferred
 
@@ -55,10 +57,7 @@ def run_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> Any:
         return resolve_executor(executor).call(frame, fn, args)
     finally:
         _current.reset(token)
-        if frame.holds_slot:
-            frame.holds_slot = False
-            for limiter in reversed(limiters):
-                limiter.release()
+        give_back_slot(frame)
 
 
 async def arun_leaf(frame: Frame, afn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
@@ -74,17 +73,22 @@ async def arun_leaf(frame: Frame, afn: Callable[..., Coroutine[Any, Any, Any]], 
         if frame.scope.cancelled:
             raise _not_started(frame)
         return await afn(*args)
+    except BaseException:
+        give_back_slot_soon(frame)
+        raise
     finally:
         _current.reset(token)
-        if frame.holds_slot:
-            frame.holds_slot = False
-            for limiter in reversed(limiters):
-                limiter.release()
+        give_back_slot(frame)
 
 
 async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> Any:
     """Run sync ``fn(*args)`` under ``ainvoke``: on the engine's pool, not the loop's
-    small default executor, holding a slot of the limit while it runs."""
+    small default executor, holding a slot of the limit while it runs.
+
+    If the task is cancelled (a sibling failed, a timeout) while the thread still runs,
+    the thread is abandoned (see :mod:`chainlab.engine.abandon`) and keeps its slot
+    until it ends: the limit counts work that really runs.
+    """
     limiters = frame.limiters
     for limiter in limiters:
         await limiter.aacquire()
@@ -99,12 +103,58 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
             from chainlab.engine.executors import resolve_executor
 
             return await resolve_executor(executor).acall(frame, fn, args)
-        return await asyncio.wrap_future(submit_in_frame(frame, fn, *args))
+        future = submit_in_frame(frame, fn, *args)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.done():
+                _abandon(frame, future)
+            raise
+    except BaseException:
+        give_back_slot_soon(frame)
+        raise
     finally:
-        if frame.holds_slot:
-            frame.holds_slot = False
-            for limiter in reversed(limiters):
-                limiter.release()
+        give_back_slot(frame)
+
+
+def give_back_slot(frame: Frame) -> None:
+    """Release the concurrency slot(s) ``frame`` holds, if it still holds them."""
+    if frame.holds_slot:
+        frame.holds_slot = False
+        for limiter in reversed(frame.limiters):
+            limiter.release()
+
+
+def give_back_slot_soon(frame: Frame) -> None:
+    """After a failure under ``ainvoke``: release one loop turn later.
+
+    By then the fan-out this leaf belongs to has heard of the failure (its done callback
+    runs first) and cancelled its scope, so a queued sibling woken by this slot sees
+    the cancellation and never starts: fail-fast starts no queued work.
+    """
+    if frame.holds_slot:
+        frame.holds_slot = False
+        asyncio.get_running_loop().call_soon(_release_all, frame.limiters)
+
+
+def _release_all(limiters: tuple[Limiter, ...]) -> None:
+    for limiter in reversed(limiters):
+        limiter.release()
+
+
+def _abandon(frame: Frame, future: Future[Any]) -> None:
+    """The task gave up on a call whose thread runs on: count it as abandoned, and let
+    the thread, not the task, give the concurrency slot back when it really ends."""
+    call = AbandonableCall()
+    call.abandon()
+    held, frame.holds_slot = frame.holds_slot, False  # the task releases nothing now
+
+    def ended(_: Future[Any]) -> None:
+        call.ended()
+        if held:
+            _release_all(frame.limiters)
+
+    future.add_done_callback(ended)  # runs at once if it ended meanwhile
 
 
 def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -120,9 +170,10 @@ def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[
     return get_pool().submit(context.run, call)
 
 
-# -- async functions under invoke: one private event loop in a background thread --------
+# -- async functions under invoke: private event loops in background threads -----------
 
-_loop: asyncio.AbstractEventLoop | None = None
+_loops: list[asyncio.AbstractEventLoop] = []  # [depth]: see private_loop()
+_loop_threads: list[threading.Thread] = []
 _loop_lock = threading.Lock()
 
 
@@ -130,15 +181,24 @@ def private_loop() -> asyncio.AbstractEventLoop:
     """The engine's own event loop, for ``async def`` leaves reached by ``invoke``.
 
     It runs in its own daemon thread, so it works even when the calling thread already
-    runs a loop (as in Jupyter), where ``asyncio.run`` would fail.
+    runs a loop (as in Jupyter), where ``asyncio.run`` would fail. An async leaf that
+    itself calls ``invoke`` on async work blocks that loop's thread while it waits, so
+    that inner work goes to the next loop (created once, on first need): nesting never
+    deadlocks.
     """
-    global _loop
+    here = threading.current_thread()
     with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="chainlab-loop", daemon=True).start()
-            _loop = loop
-        return _loop
+        depth = next((i + 1 for i, t in enumerate(_loop_threads) if t is here), 0)
+        if depth < len(_loops) and not _loops[depth].is_closed():
+            return _loops[depth]
+        loop = asyncio.new_event_loop()
+        name = f"chainlab-loop-{depth}" if depth else "chainlab-loop"
+        thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+        thread.start()
+        del _loops[depth:], _loop_threads[depth:]
+        _loops.append(loop)
+        _loop_threads.append(thread)
+        return loop
 
 
 def run_coroutine_leaf(
@@ -146,11 +206,18 @@ def run_coroutine_leaf(
 ) -> Any:
     """Run ``async def`` ``afn(*args)`` to completion from sync code (``invoke``).
 
-    langchain_core raises here; chainlab runs it on its private loop and waits.
+    langchain_core raises here; chainlab runs it on a private loop and waits. When the
+    run is cancelled meanwhile (a sibling failed, a timeout, Ctrl-C), the coroutine is
+    cancelled as under ``ainvoke``, so it does not run on unseen.
     """
+    scope = frame.scope
     future = asyncio.run_coroutine_threadsafe(arun_leaf(frame, afn, *args), private_loop())
+    future.add_done_callback(lambda _: scope.wake())
     try:
+        if not scope.wait_until(future.done):
+            future.cancel()  # the task on the private loop gets CancelledError
+            raise Cancelled(f"{frame.path} was cancelled while it ran") from scope.reason
         return future.result()
     except BaseException:
-        future.cancel()  # Ctrl-C or fail-fast: stop the coroutine too
+        future.cancel()  # Ctrl-C while waiting: stop the coroutine too
         raise

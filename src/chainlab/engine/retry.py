@@ -8,7 +8,8 @@ A wait ends early (and nothing more is tried) when the run is cancelled.
 
 from __future__ import annotations
 
-import asyncio
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import tenacity
@@ -27,19 +28,28 @@ class RunnableRetry(Runnable[Any, Any]):
         self,
         bound: Runnable[Any, Any],
         *,
-        retry_exception_types: tuple[type[BaseException], ...] = (Exception,),
+        retry_exception_types: tuple[type[BaseException], ...] | Callable[[BaseException], bool] = (
+            Exception,
+        ),
         wait_exponential_jitter: bool = True,
         max_attempt_number: int = 3,
-        exponential_jitter_params: dict[str, float] | None = None,
+        exponential_jitter_params: Mapping[str, float] | None = None,
     ) -> None:
         if max_attempt_number < 1:
             raise ValueError(f"stop_after_attempt must be >= 1, got {max_attempt_number}")
+        if isinstance(retry_exception_types, type):  # a lone class, as a courtesy
+            retry_exception_types = (retry_exception_types,)
+        if not callable(retry_exception_types) and not _all_exception_types(retry_exception_types):
+            raise TypeError(
+                "retry_if_exception_type must be a tuple of exception classes or a "
+                f"function of the exception, got {retry_exception_types!r}"
+            )
         self.bound = bound
         self.retry_exception_types = retry_exception_types
         self.max_attempt_number = max_attempt_number
         self.kind = bound.kind
         self._wait = (
-            tenacity.wait_exponential_jitter(**(exponential_jitter_params or {}))
+            tenacity.wait_exponential_jitter(**_jitter_params(exponential_jitter_params or {}))
             if wait_exponential_jitter
             else None
         )
@@ -53,10 +63,17 @@ class RunnableRetry(Runnable[Any, Any]):
     def _should_retry(self, exc: BaseException, attempt: int, scope: CancelScope) -> bool:
         return (
             attempt < self.max_attempt_number
-            and isinstance(exc, self.retry_exception_types)
+            and self._retries_on(exc)
             and not isinstance(exc, Cancelled)
             and not scope.cancelled
         )
+
+    def _retries_on(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is one to retry on: a listed type, or the predicate says so."""
+        kinds = self.retry_exception_types
+        if isinstance(kinds, tuple):
+            return isinstance(exc, kinds)
+        return isinstance(exc, Exception) and bool(kinds(exc))
 
     def _delay(self, attempt: int) -> float:
         if self._wait is None:
@@ -89,6 +106,26 @@ class RunnableRetry(Runnable[Any, Any]):
             except BaseException as exc:
                 if not self._should_retry(exc, attempt, scope):
                     raise
-            await asyncio.sleep(self._delay(attempt))
+            await scope.asleep(self._delay(attempt))
             attempt += 1
             frame = frame.retry(attempt, config, limiters, scope)
+
+
+def _all_exception_types(kinds: object) -> bool:
+    return isinstance(kinds, tuple) and all(
+        isinstance(k, type) and issubclass(k, BaseException) for k in kinds
+    )
+
+
+def _jitter_params(params: Mapping[str, float]) -> dict[str, float]:
+    """LangChain documents ``initial``; tenacity 9.2 renamed it ``multiplier`` (and
+    warns about ``initial``), older releases only know ``initial``: accept both names
+    and pass the one this tenacity understands."""
+    accepted = inspect.signature(tenacity.wait_exponential_jitter).parameters
+    new, old = "multiplier", "initial"
+    out = dict(params)
+    if new in accepted and old in out and new not in out:
+        out[new] = out.pop(old)
+    elif new not in accepted and new in out and old not in out:
+        out[old] = out.pop(new)
+    return out

@@ -1,37 +1,28 @@
 """``with_timeout``: give up on a runnable after a deadline (langchain_core has none).
 
 * Under ``ainvoke`` the work runs in the calling task: at the deadline it is cancelled,
-  then ``TimeoutError`` is raised.
+  then ``TimeoutError`` is raised (async code stops there).
 * Under ``invoke`` the work runs on a pool thread while the caller waits. Python cannot
   stop a thread, so at the deadline the caller gets ``TimeoutError`` at once, the run's
   cancel scope is set (cooperative code - ``chainlab.sleep``, simulated models - stops
   early) and the thread is *abandoned*: it finishes its current call in the background
   and its result is dropped. :func:`abandoned_calls` counts the ones still running.
+  A sync function under ``ainvoke`` runs on a pool thread too: its task is cancelled at
+  the deadline and its thread is abandoned the same way (it keeps its concurrency slot
+  until it really ends, so a limit is never exceeded).
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
+from chainlab.engine.abandon import AbandonableCall, abandoned_calls
 from chainlab.engine.base import Runnable
 from chainlab.engine.fanout import fan_out
 from chainlab.engine.run import Frame, acall_node, call_node
 
-_abandoned = 0
-_abandoned_lock = threading.Lock()
-
-
-def abandoned_calls() -> int:
-    """Timed-out sync calls whose thread is still running (they end on their own)."""
-    return _abandoned
-
-
-def _track(delta: int) -> None:
-    global _abandoned
-    with _abandoned_lock:
-        _abandoned += delta
+__all__ = ["RunnableTimeout", "abandoned_calls"]
 
 
 class RunnableTimeout(Runnable[Any, Any]):
@@ -58,7 +49,7 @@ class RunnableTimeout(Runnable[Any, Any]):
     def _invoke(self, input: Any, frame: Frame) -> Any:
         scope = frame.scope.child()
         frame.scope = scope
-        call = _AbandonableCall()
+        call = AbandonableCall()
 
         def work() -> Any:
             try:
@@ -87,25 +78,3 @@ class RunnableTimeout(Runnable[Any, Any]):
             error = self._error(frame)
             scope.cancel(error)
             raise error from None
-
-
-class _AbandonableCall:
-    """Counts a timed-out call in :func:`abandoned_calls` until its thread is done."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ended = False
-        self._abandoned = False
-
-    def abandon(self) -> None:
-        with self._lock:
-            if not self._ended:
-                self._abandoned = True
-                _track(+1)
-
-    def ended(self) -> None:
-        with self._lock:
-            self._ended = True
-            if self._abandoned:
-                self._abandoned = False
-                _track(-1)
