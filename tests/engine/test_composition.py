@@ -161,7 +161,7 @@ def test_config_list_must_match_inputs() -> None:
 
 
 def test_assign_needs_a_dict() -> None:
-    with pytest.raises(TypeError, match=r"\.assign\(\) needs a dict input"):
+    with pytest.raises(ValueError, match=r"\.assign\(\) needs a dict input"):
         RunnablePassthrough.assign(n=len).invoke("not a dict")
 
 

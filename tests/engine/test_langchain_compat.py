@@ -311,3 +311,95 @@ def test_the_recursion_limit_allows_the_same_depth(limit: int) -> None:
         theirs = outcome(LIBS["langchain_core"], levels)
         assert ours == theirs, levels
     assert outcome(LIBS["chainlab"], limit + 1) == "RecursionError"
+
+
+# -- more of langchain_core's behaviour, and the two libraries in one chain ---------------
+
+
+def test_a_generator_function_is_added_up_by_invoke_and_streamed_by_stream() -> None:
+    def words(text: str) -> Any:
+        for word in text.split():
+            yield word + " "
+
+    async def awords(text: str) -> Any:
+        for word in text.split():
+            yield word + " "
+
+    ours, theirs = both(lambda lib: lib.RunnableLambda(words))
+    assert ours.invoke("a b c") == theirs.invoke("a b c") == "a b c "
+    assert list(ours.stream("a b")) == list(theirs.stream("a b")) == ["a ", "b "]
+    assert asyncio.run(ours.ainvoke("a b")) == asyncio.run(theirs.ainvoke("a b"))
+    aours, atheirs = both(lambda lib: lib.RunnableLambda(awords))
+    assert asyncio.run(aours.ainvoke("x y")) == asyncio.run(atheirs.ainvoke("x y")) == "x y "
+
+
+def test_a_passthrough_side_function_receives_the_config() -> None:
+    seen: dict[str, list[Any]] = {"chainlab": [], "langchain_core": []}
+    for name, lib in LIBS.items():
+
+        def side(x: Any, config: Any, name: str = name) -> None:
+            seen[name].append((x, config["tags"]))
+
+        assert lib.RunnablePassthrough(side).invoke(7, {"tags": ["t"]}) == 7
+    assert seen["chainlab"] == seen["langchain_core"] == [(7, ["t"])]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda lib: lib.RunnablePassthrough.assign(b=lambda d: 1),
+        lambda lib: lib.RunnablePick("a"),
+        lambda lib: lib.RunnableLambda(lambda x: 1 / 0).with_fallbacks(
+            [lib.RunnableLambda(str)], exception_key="error"
+        ),
+    ],
+    ids=["assign", "pick", "fallbacks-exception-key"],
+)
+def test_a_dict_only_runnable_given_a_non_dict_raises_value_error(build: Any) -> None:
+    for chain in both(build):
+        with pytest.raises(ValueError):
+            chain.invoke(5)
+
+
+def test_retry_with_a_predicate_behaves_the_same() -> None:
+    def build(lib: Any) -> Any:
+        calls: list[int] = []
+
+        def flaky(x: int) -> int:
+            calls.append(x)
+            if len(calls) < 3:
+                raise Flaky("429")
+            return len(calls)
+
+        return lib.RunnableLambda(flaky).with_retry(
+            retry_if_exception_type=lambda e: "429" in str(e), wait_exponential_jitter=False
+        )
+
+    ours, theirs = both(build)
+    assert ours.invoke(1) == theirs.invoke(1) == 3
+
+
+def test_chainlab_runnables_inside_a_langchain_chain() -> None:
+    """A lesson's simulated model is a chainlab runnable: LangChain takes it as a
+    function, so the lesson's chain runs on LangChain by changing the import."""
+    from chainlab.sim import ChatPromptTemplate, FakeChatModel, StrOutputParser
+
+    answer = ChatPromptTemplate.from_template("About {topic}") | FakeChatModel() | StrOutputParser()
+    gather = lc.RunnableParallel(answer=answer, topic=lc.RunnablePassthrough())
+    out = gather.invoke({"topic": "tides"})
+    assert "tides" in out["answer"]
+    assert out["topic"] == {"topic": "tides"}
+    assert asyncio.run(gather.ainvoke({"topic": "moons"}))["answer"] == answer.invoke(
+        {"topic": "moons"}
+    )
+
+
+def test_langchain_runnables_inside_a_chainlab_chain() -> None:
+    gather = chainlab.RunnableParallel(
+        same=lc.RunnablePassthrough(), double=lc.RunnableLambda(lambda x: 2 * x)
+    )
+    assert gather.invoke(3) == {"same": 3, "double": 6}
+    assert asyncio.run(gather.ainvoke(4)) == {"same": 4, "double": 8}
+    assert (chainlab.RunnableLambda(str) | lc.RunnableLambda(len)).invoke(12345) == 5
+    names = {node.name for node in gather.get_graph().nodes.values()}
+    assert {"RunnablePassthrough", "RunnableLambda"} <= names  # drawn as leaves

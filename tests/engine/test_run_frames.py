@@ -92,6 +92,68 @@ def test_a_joined_call_inherits_the_run_config_and_adds_new_keys() -> None:
     assert seen.snapshot() == [(["lesson"], {"model": "small"}, {"who": "me"})]
 
 
+@pytest.mark.parametrize("how", ["invoke", "batch", "ainvoke"])
+def test_a_joined_call_honours_its_own_max_concurrency(how: str) -> None:
+    """A step that calls ``model.batch(prompts, {"max_concurrency": 2})`` must not
+    flood the service: the joined call's limit bounds its subtree."""
+    gauge = Gauge()
+    inner = RunnableParallel({f"k{i}": gauge.sleeper(0.02) for i in range(6)})
+
+    def outer(x: int, config: dict[str, Any]) -> Any:
+        limited = {**config, "max_concurrency": 2}
+        if how == "batch":
+            return inner.batch([x] * 3, limited)
+        if how == "ainvoke":
+            return asyncio.run(inner.ainvoke(x, limited))
+        return inner.invoke(x, limited)
+
+    RunnableLambda(outer).invoke(1)
+    assert gauge.calls == (18 if how == "batch" else 6)
+    assert gauge.peak == 2
+
+
+def test_a_joined_call_with_a_bad_limit_is_refused() -> None:
+    def outer(x: int, config: dict[str, Any]) -> Any:
+        return RunnableLambda(str).invoke(x, {**config, "max_concurrency": 0})
+
+    with pytest.raises(ValueError, match="max_concurrency must be a positive int"):
+        RunnableLambda(outer).invoke(1)
+
+
+def test_a_config_kept_after_its_leaf_returned_starts_a_run_of_its_own() -> None:
+    from chainlab import record
+
+    kept: list[dict[str, Any]] = []
+
+    def keep(x: str, config: dict[str, Any]) -> str:
+        kept.append(config)
+        if x == "fail":
+            raise ValueError("boom")
+        return x
+
+    with pytest.raises(ValueError):
+        RunnableLambda(keep).invoke("fail")  # its run is cancelled by the failure
+    assert RunnableLambda(str.upper).invoke("hi", kept[-1]) == "HI"  # not "not started"
+    RunnableLambda(keep).invoke("ok")
+    with record() as rec:
+        RunnableLambda(str.upper).invoke("hi", kept[-1])
+    assert [(s.path, s.parent_id) for s in rec.spans] == [("upper", None)]  # a new run
+
+
+def test_passing_the_config_on_unchanged_adds_no_tag_twice() -> None:
+    seen = Recorder()
+
+    def inner_fn(x: int, config: dict[str, Any]) -> int:
+        seen.add(config.get("tags"))
+        return x
+
+    def outer(x: int, config: dict[str, Any]) -> int:
+        return RunnableLambda(inner_fn).invoke(x, {**config, "tags": [*config["tags"], "b"]})
+
+    RunnableLambda(outer).invoke(1, {"tags": ["a"]})
+    assert seen.snapshot() == [["a", "b"]]
+
+
 # -- node ids and paths --------------------------------------------------------------------
 
 

@@ -122,7 +122,7 @@ def test_pick_of_missing_keys() -> None:
 def test_pick_accepts_any_mapping_and_names_the_path_otherwise(drive: Driver) -> None:
     assert drive(RunnablePick("a"), MappingProxyType({"a": 5})) == 5
     chain = RunnableLambda(lambda x: [x], name="listify") | RunnablePick("a")
-    with pytest.raises(TypeError, match=r"RunnableSequence/pick<a>: \.pick\(\) needs a dict"):
+    with pytest.raises(ValueError, match=r"RunnableSequence/pick<a>: \.pick\(\) needs a dict"):
         drive(chain, 1)
 
 
@@ -253,7 +253,7 @@ def test_each_fallback_gets_the_previous_error_under_the_exception_key(drive: Dr
 
 def test_exception_key_needs_a_dict_input(drive: Driver) -> None:
     chain = RunnableLambda(fail_with(Boom("x"))).with_fallbacks([double], exception_key="error")
-    with pytest.raises(TypeError, match="exception_key='error' needs a dict input"):
+    with pytest.raises(ValueError, match="exception_key='error' needs a dict input"):
         drive(chain, 3)
 
 

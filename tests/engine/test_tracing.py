@@ -224,3 +224,13 @@ def test_a_listener_both_global_and_in_the_config_hears_each_span_once() -> None
     with chainlab.listen(col):
         RunnableParallel(a=double, b=double).invoke(1, {"callbacks": [col]})
     assert len(col.ended) == 3
+
+
+def test_one_listener_may_be_passed_without_a_list(drive: Driver) -> None:
+    """``config={"callbacks": rec}``: an empty Recording is falsy, but still a listener."""
+    from chainlab import Recording
+
+    rec = Recording()
+    drive(RunnableParallel(a=str, b=repr), 1, {"callbacks": rec})
+    parallel = "RunnableParallel<a,b>"
+    assert sorted(s.path for s in rec.spans) == [parallel, f"{parallel}/a", f"{parallel}/b"]

@@ -90,6 +90,15 @@ class Runnable(Generic[Input, Output]):
     def __repr__(self) -> str:
         return self.get_name()
 
+    def __call__(self, input: Input) -> Output:
+        """``runnable(x)`` is ``runnable.invoke(x)``.
+
+        This makes a chainlab runnable (a simulated model, say) a plain function to
+        langchain_core, which accepts functions wherever it accepts runnables: lesson
+        code runs on LangChain by changing the import.
+        """
+        return self.invoke(input)
+
     # -- running -----------------------------------------------------------------------
 
     def invoke(
@@ -377,6 +386,10 @@ def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
         from chainlab.engine.parallel import RunnableParallel
 
         return RunnableParallel(dict(thing))
+    if is_foreign_runnable(thing):
+        from chainlab.engine.lambdas import from_foreign_runnable
+
+        return from_foreign_runnable(thing)
     if callable(thing):
         from chainlab.engine.lambdas import RunnableLambda
 
@@ -385,4 +398,12 @@ def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
     raise TypeError(
         f"expected a Runnable, a callable or a dict{place}, got {type(thing).__name__}: "
         f"{thing!r:.80}. Wrap a constant value as `lambda _: value`."
+    )
+
+
+def is_foreign_runnable(thing: Any) -> bool:
+    """A runnable of another library (langchain_core's): ``invoke``, ``ainvoke`` and
+    ``get_name`` methods, but not a chainlab :class:`Runnable`."""
+    return not isinstance(thing, Runnable) and all(
+        callable(getattr(thing, method, None)) for method in ("invoke", "ainvoke", "get_name")
     )

@@ -49,6 +49,8 @@ def batch_frames(
     if first.parent is not None:  # batch called from inside a running chain
         scope = first.scope.child()
         frames = [first.parent.child(f"{name}[{i}]", "call:" + name, scope) for i in range(n)]
+        for frame in frames:  # the config's changes, and its limit, shared by every item
+            frame.config, frame.limiters = first.config, first.limiters
         return shared_limit(runnable, frames), scope
     frames = [first]
     for cfg in configs[1:]:

@@ -53,7 +53,9 @@ def merge_configs(*configs: Mapping[str, Any] | None) -> dict[str, Any]:
         if not config:
             continue
         for key, value in config.items():
-            if key in ("tags", "callbacks") and key in merged and value is not None:
+            if key == "tags" and key in merged and value is not None:  # each tag once
+                merged[key] = list(dict.fromkeys([*merged[key], *_as_list(value)]))
+            elif key == "callbacks" and key in merged and value is not None:
                 merged[key] = [*merged[key], *_as_list(value)]
             elif key in ("metadata", "configurable") and key in merged and value is not None:
                 merged[key] = {**merged[key], **value}

@@ -54,7 +54,7 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         """Refuse a non-dict input up front (as langchain_core does) when the fallbacks
         need a dict to carry the error: caught later, it would count as a failure."""
         if self.exception_key is not None and not isinstance(input, Mapping):
-            raise TypeError(
+            raise ValueError(
                 f"{frame.path}: exception_key={self.exception_key!r} needs a dict input, "
                 f"got {type(input).__name__}"
             )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -57,6 +57,41 @@ def run_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> Any:
         return resolve_executor(executor).call(frame, fn, args)
     finally:
         _current.reset(token)
+        frame.ended = True
+        give_back_slot(frame)
+
+
+def iter_leaf(frame: Frame, fn: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Any]:
+    """Yield the chunks of ``fn(*args)`` (a generator) as the leaf work of ``frame``.
+
+    The slot is held until the last chunk; the run is current only while the generator
+    computes a chunk, never while the consumer handles it.
+    """
+    for limiter in frame.limiters:
+        limiter.acquire()
+    frame.holds_slot = bool(frame.limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)
+    chunks: Iterator[Any] | None = None
+    try:
+        if frame.scope.cancelled:
+            raise _not_started(frame)
+        while True:
+            token = _current.set(frame)
+            try:
+                if chunks is None:
+                    chunks = iter(fn(*args))
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                _current.reset(token)
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        frame.ended = True
         give_back_slot(frame)
 
 
@@ -78,6 +113,7 @@ async def arun_leaf(frame: Frame, afn: Callable[..., Coroutine[Any, Any, Any]], 
         raise
     finally:
         _current.reset(token)
+        frame.ended = True
         give_back_slot(frame)
 
 
@@ -165,7 +201,10 @@ def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[
         _current.set(frame)
         if frame.span is not None:  # the work runs here: this thread is its lane
             frame.span.lane = threading.current_thread().name
-        return fn(*args)
+        try:
+            return fn(*args)
+        finally:
+            frame.ended = True
 
     return get_pool().submit(context.run, call)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chainlab.engine.base import Runnable
+from chainlab.engine.lambdas import acall_with_config, accepts_config, call_with_config
 from chainlab.engine.leaf import arun_leaf, arun_sync_leaf, run_coroutine_leaf, run_leaf
 from chainlab.engine.parallel import RunnableParallel, key_list
 from chainlab.engine.run import Frame
@@ -37,7 +38,9 @@ class RunnablePassthrough(Runnable[Any, Any]):
         self.func = func
         self.afunc = afunc
         self.name = name
-        if func is not None or afunc is not None:
+        side = func if func is not None else afunc
+        self._config_arg = side is not None and accepts_config(side)  # as in langchain_core
+        if side is not None:
             self.kind = "leaf"  # it calls user code: that is work
 
     @classmethod
@@ -50,17 +53,19 @@ class RunnablePassthrough(Runnable[Any, Any]):
         return RunnableAssign(RunnableParallel(kwargs))
 
     def _invoke(self, input: Any, frame: Frame) -> Any:
+        config = (frame.public_config(),) if self._config_arg else ()
         if self.func is not None:
-            run_leaf(frame, self.func, input)
+            run_leaf(frame, call_with_config, self.func, input, *config)
         elif self.afunc is not None:
-            run_coroutine_leaf(frame, self.afunc, input)
+            run_coroutine_leaf(frame, acall_with_config, self.afunc, input, *config)
         return input
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
+        config = (frame.public_config(),) if self._config_arg else ()
         if self.afunc is not None:
-            await arun_leaf(frame, self.afunc, input)
+            await arun_leaf(frame, acall_with_config, self.afunc, input, *config)
         elif self.func is not None:
-            await arun_sync_leaf(frame, self.func, input)
+            await arun_sync_leaf(frame, call_with_config, self.func, input, *config)
         return input
 
 
@@ -85,7 +90,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
     @staticmethod
     def _check(input: Any, frame: Frame) -> None:
         if not isinstance(input, Mapping):
-            raise TypeError(
+            raise ValueError(  # ValueError, as in langchain_core
                 f"{frame.path}: .assign() needs a dict input, got {type(input).__name__}: "
                 f"{input!r:.60}"
             )
@@ -122,7 +127,9 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
 
     def _invoke(self, input: dict[str, Any], frame: Frame) -> Any:
         if not isinstance(input, Mapping):
-            raise TypeError(f"{frame.path}: .pick() needs a dict input, got {type(input).__name__}")
+            raise ValueError(
+                f"{frame.path}: .pick() needs a dict input, got {type(input).__name__}"
+            )
         if isinstance(self.keys, str):
             return input.get(self.keys)
         picked = {key: input[key] for key in self.keys if key in input}

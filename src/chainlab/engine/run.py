@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _RUN_KEY = "__chainlab_frame__"  # a config carrying this key joins that frame's run
+_UNSET = object()
 
 _current: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
     "chainlab_frame", default=None
@@ -46,6 +47,8 @@ class Run:
         self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         listeners = global_listeners()
         callbacks = config.get("callbacks")
+        if callbacks is not None and not isinstance(callbacks, list | tuple):
+            callbacks = [callbacks]  # one listener (an empty recording is falsy)
         if callbacks:  # a listener both global and passed in the config hears each span once
             listeners = (*listeners, *(c for c in callbacks if all(c is not g for g in listeners)))
         self.tracer = Tracer(listeners) if listeners else None
@@ -61,6 +64,7 @@ class Frame:
         "config",
         "deferred",
         "depth",
+        "ended",
         "holds_slot",
         "id_segment",
         "limiters",
@@ -94,6 +98,7 @@ class Frame:
         self.span: Span | None = None
         self.deferred: tuple[Runnable[Any, Any], Any, str, tuple[str, ...]] | None = None
         self.holds_slot = False
+        self.ended = False  # a leaf whose user code has returned (its config joins no more)
         self._path: str | None = None
         self._node_id: str | None = None
 
@@ -199,7 +204,10 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
     """The frame for a top-level call, or for a call joining an enclosing run.
 
     A call joins the enclosing run when it is made from inside a node's user code
-    (the context variable is set) or when its config came from such code.
+    (the context variable is set) or when its config came from such code, while that
+    code runs; a config kept and reused after its leaf returned starts a run of its own.
+    A ``max_concurrency`` in the config of a joined call limits that call's subtree,
+    within the run's own limit.
     """
     parent: Frame | None = None
     if config:
@@ -208,8 +216,11 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
         except AttributeError:  # not a dict: say so clearly
             validate_config(config)
             raise
-        if parent is None:
-            validate_config(config)
+        if parent is not None:
+            config = {k: v for k, v in config.items() if k != _RUN_KEY}
+            if parent.ended:  # kept after its leaf returned: that run is over
+                parent = None
+        validate_config(config)
     if parent is None:
         parent = _current.get()
     if parent is None:
@@ -219,10 +230,12 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
         run = Run(merge_configs(runnable.config, cfg) if runnable.config else cfg)
         return root_frame(cfg, cfg.get("run_name") or runnable.get_name(), CancelScope(), run)
     frame = parent.child(runnable.get_name(), "call:" + runnable.get_name())
-    if config:
-        extra = {k: v for k, v in config.items() if k != _RUN_KEY and k not in parent.config}
-        if extra:
-            frame.config = merge_configs(parent.config, extra)
+    changed = {k: v for k, v in (config or {}).items() if parent.config.get(k, _UNSET) != v}
+    if changed:
+        frame.config = merge_configs(parent.config, changed)
+        limit = changed.get("max_concurrency")
+        if limit is not None:  # a limit for this call's subtree, within the run's limit
+            frame.limiters = (*frame.limiters, Limiter(limit))
     return frame
 
 
