@@ -14,6 +14,7 @@ from chainlab.workflow import (
     ReturnsError,
     ShellTask,
     ShellTaskError,
+    UnsafeParameterName,
     WorkflowDefinitionError,
 )
 
@@ -52,14 +53,22 @@ def test_hostile_parameter_values_are_only_data(tmp_path, monkeypatch):
     assert result.parameters["same_multi"] == HOSTILE["multiline"]
 
 
-def test_values_go_in_as_json_and_come_back_parsed():
+def test_values_go_in_as_json_and_come_back_as_text_unless_json_is_asked_for():
     command = """
     [ "$n" = 3 ] && [ "$flag" = true ] && [ "$cfg" = '{"x": 10}' ] || exit 7
-    export count=$((n + 1)) label=hello doc='{"a": [1, 2]}'
+    export count=$((n + 1)) label='"hello"' doc='{"a": [1, 2]}'
     exit 0
     """
+    params = {"n": 3, "flag": True, "cfg": {"x": 10}}
     task = ShellTask(command=command, returns=["count", "label", "doc"])
-    result = Pipeline(steps=[task]).execute({"n": 3, "flag": True, "cfg": {"x": 10}})
+    result = Pipeline(steps=[task]).execute(params)
+    assert result.status == "success", result.error
+    assert result.parameters["count"] == "4"
+    assert result.parameters["label"] == '"hello"'
+    assert result.parameters["doc"] == '{"a": [1, 2]}'
+
+    task = ShellTask(command=command, returns=["count", "label", "doc"], json_returns=True)
+    result = Pipeline(steps=[task]).execute(params)
     assert result.status == "success", result.error
     assert result.parameters["count"] == 4
     assert result.parameters["label"] == "hello"
@@ -79,7 +88,7 @@ def test_returns_through_the_returns_file():
     )
     result = Pipeline(steps=[lines, as_json]).execute()
     assert result.status == "success", result.error
-    assert result.parameters == {"total": 42, "name": "a=b", "items": [1, 2]}
+    assert result.parameters == {"total": "42", "name": "a=b", "items": [1, 2]}
 
 
 def test_output_is_captured_and_printed(capsys):
@@ -99,7 +108,7 @@ def test_non_zero_exit_and_missing_returns_fail_the_task():
 
     result = Pipeline(steps=[ShellTask(name="quiet", command="true", returns=["x"])]).execute()
     assert isinstance(result.error, ReturnsError)
-    assert "'x'" in str(result.error)
+    assert "did not set x" in str(result.error)
     assert "CHAINLAB_RETURNS" in str(result.error)
 
     with pytest.raises(WorkflowDefinitionError):
@@ -116,7 +125,9 @@ def test_python_and_shell_steps_share_parameters():
     pipeline = Pipeline(
         steps=[
             PythonTask(function=make, returns=["n"]),
-            ShellTask(command="export shell_out=$((n * 10))", returns=["shell_out"]),
+            ShellTask(
+                command="export shell_out=$((n * 10))", returns=["shell_out"], json_returns=True
+            ),
             PythonTask(function=check, returns=["final"]),
         ]
     )
@@ -159,10 +170,10 @@ def test_parameters_cannot_replace_variables_the_shell_acts_on(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     startup = tmp_path / "startup.sh"
     startup.write_text("touch pwned_bash_env\n")
-    task = ShellTask(command='echo "$PATH" > path.txt', name="env")
-    with pytest.warns(RuntimeWarning) as warned:
-        result = Pipeline(steps=[task]).execute({"BASH_ENV": str(startup), "PATH": "/nowhere"})
-    assert {"'BASH_ENV'", "'PATH'"} <= {str(w.message).split()[3] for w in warned}
-    assert result.status == "success", result.error
-    assert not (tmp_path / "pwned_bash_env").exists()
-    assert (tmp_path / "path.txt").read_text().strip() == os.environ["PATH"]
+    task = ShellTask(command="touch ran", name="env")
+    for name, value in {"BASH_ENV": str(startup), "PATH": "/nowhere"}.items():
+        result = Pipeline(steps=[task]).execute({name: value, "fine": 1})
+        assert result.status == "fail"
+        assert isinstance(result.error, UnsafeParameterName)
+        assert f"ShellTask 'env': parameter {name!r}" in str(result.error)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["startup.sh"]  # nothing ran

@@ -1,5 +1,6 @@
-"""ShellTask in detail: both return protocols and their precedence, value parsing, exit
-statuses, protected names, hostile values, retries, and concurrent shells."""
+"""ShellTask in detail: both return protocols and their precedence, returned text kept
+as is (JSON only on request), exit statuses, refused parameter names, hostile values,
+returns that survive the command's own EXIT trap, retries, and concurrent shells."""
 
 from __future__ import annotations
 
@@ -15,38 +16,59 @@ from chainlab.workflow import (
     ReturnsError,
     ShellTask,
     ShellTaskError,
+    UnsafeParameterName,
     WorkflowDefinitionError,
 )
-from chainlab.workflow.shell import PROTECTED, env_value, parameter_env, parse_value
+from chainlab.workflow.shell_env import env_value, name_problem, parameter_env
 
 
 def run(command: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     return Pipeline(steps=[ShellTask(command=command, **kwargs)]).execute(params)
 
 
+TEXTS = ["3", "1.10", "-2.5", "12345", "true", "null", "NaN", '"quoted"', "[1, 2]", "007"]
+TEXTS += ['{"a": {"b": 1}}', "hello world", "[1,", ""]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_returned_text_comes_back_unchanged_both_ways(text: str) -> None:
+    file_way = run(f"printf 'v=%s\\n' '{text}' >> \"$CHAINLAB_RETURNS\"", returns=["v"])
+    assert file_way.status == "success", file_way.error
+    assert file_way.parameters["v"] == text
+    assert type(file_way.parameters["v"]) is str
+    export_way = run(f"export v='{text}'", returns=["v"])
+    assert export_way.parameters["v"] == text
+    assert type(export_way.parameters["v"]) is str
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [
         ("3", 3),
-        ("-2.5", -2.5),
+        ("1.10", 1.1),
         ("true", True),
         ("null", None),
-        ('"quoted"', "quoted"),
+        ('"007"', "007"),
         ("[1, 2]", [1, 2]),
         ('{"a": {"b": 1}}', {"a": {"b": 1}}),
-        ("007", "007"),  # not JSON: kept as text
-        ("hello world", "hello world"),
-        ("[1,", "[1,"),
-        ("", ""),
     ],
 )
-def test_values_are_json_when_they_are_valid_json_else_text(text: str, value: Any) -> None:
-    assert parse_value(text) == value
-    file_way = run(f"printf 'v=%s\\n' '{text}' >> \"$CHAINLAB_RETURNS\"", returns=["v"])
+def test_json_returns_decodes_every_returned_text(text: str, value: Any) -> None:
+    file_way = run(
+        f"printf 'v=%s\\n' '{text}' >> \"$CHAINLAB_RETURNS\"", returns=["v"], json_returns=True
+    )
     assert file_way.status == "success", file_way.error
     assert file_way.parameters["v"] == value
-    export_way = run(f"export v='{text}'", returns=["v"])
+    export_way = run(f"export v='{text}'", returns=["v"], json_returns=True)
     assert export_way.parameters["v"] == value
+
+
+@pytest.mark.parametrize("text", ["007", "hello", "", "[1,"])
+def test_json_returns_refuses_text_that_is_not_json(text: str) -> None:
+    result = run(f"export v='{text}'", returns=["v"], json_returns=True, name="j")
+    assert isinstance(result.error, ReturnsError)
+    assert "ShellTask 'j' has json_returns=True" in str(result.error)
+    assert f"v={text!r}" in str(result.error)
 
 
 def test_the_file_wins_over_a_variable_of_the_same_name() -> None:
@@ -55,10 +77,12 @@ def test_the_file_wins_over_a_variable_of_the_same_name() -> None:
     assert result.parameters == {"a": "from_file", "b": "from_var"}
 
 
-def test_a_json_object_file_returns_several_names_at_once() -> None:
-    command = 'printf \'{"n": 2, "words": ["a", "b"], "unused": 0}\' > "$CHAINLAB_RETURNS"'
-    result = run(command, returns=["n", "words"])
-    assert result.parameters == {"n": 2, "words": ["a", "b"]}  # only what returns names
+def test_a_json_object_file_returns_several_names_at_once_as_json() -> None:
+    command = 'printf \'{"n": 2, "s": "2", "words": ["a"], "unused": 0}\' > "$CHAINLAB_RETURNS"'
+    result = run(command, returns=["n", "s", "words"])
+    assert result.parameters == {"n": 2, "s": "2", "words": ["a"]}  # only what returns names
+    decoded_once = run(command, returns=["s"], json_returns=True)
+    assert decoded_once.parameters == {"s": "2"}  # JSON already: not decoded twice
 
 
 @pytest.mark.parametrize(
@@ -83,16 +107,16 @@ def test_blank_lines_comments_and_equals_in_values_are_handled() -> None:
         '> "$CHAINLAB_RETURNS"'
     )
     result = run(command, returns=["url", "n"])
-    assert result.parameters == {"url": "http://x/?a=1&b=2", "n": 5}
+    assert result.parameters == {"url": "http://x/?a=1&b=2", "n": "5"}
 
 
 def test_plain_shell_variables_and_multiline_values_come_back() -> None:
     command = 'count=3\nlines="one\ntwo=2\nthree"\nexport unset_later=1; unset unset_later'
     result = run(command, returns=["count", "lines"])
-    assert result.parameters == {"count": 3, "lines": "one\ntwo=2\nthree"}
+    assert result.parameters == {"count": "3", "lines": "one\ntwo=2\nthree"}
     missing = run(command, returns=["unset_later"])
     assert isinstance(missing.error, ReturnsError)
-    assert "['unset_later']" in str(missing.error)
+    assert "did not set unset_later" in str(missing.error)
 
 
 @pytest.mark.parametrize("status", [1, 2, 42, 127])
@@ -152,20 +176,120 @@ def test_only_identifier_names_reach_the_environment() -> None:
     assert result.steps["names"].output == "[yes]\n0\n"
 
 
-@pytest.mark.parametrize("name", sorted(PROTECTED | {"BASH_XTRACEFD", "CHAINLAB_X"}))
-def test_protected_names_are_left_out_with_a_warning(name: str) -> None:
-    with pytest.warns(RuntimeWarning, match=f"ShellTask 't': parameter '{name}'"):
-        assert parameter_env({name: "/tmp/evil", "fine": 1}, owner="ShellTask 't'") == {"fine": "1"}
+DANGEROUS = [
+    "PERL5OPT",
+    "NODE_OPTIONS",
+    "GIT_SSH_COMMAND",
+    "PYTHONHOME",
+    "PYTHONWARNINGS",
+    "PYTHONSTARTUP",
+    "LD_PRELOAD",
+    "LD_AUDIT",
+    "DYLD_INSERT_LIBRARIES",
+    "BASH_ENV",
+    "BASH_XTRACEFD",
+    "BASHOPTS",
+    "SHELLOPTS",
+    "ENV",
+    "IFS",
+    "PS4",
+    "PATH",
+    "CDPATH",
+    "HOME",
+    "SHELL",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "RUBYOPT",
+    "LC_ALL",
+    "GLIBC_TUNABLES",
+    "https_proxy",
+    "HTTP_PROXY",
+    "CHAINLAB_RETURNS",
+]
+
+
+@pytest.mark.parametrize("name", DANGEROUS)
+def test_a_dangerous_parameter_name_fails_the_task_before_it_runs(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("touch ran", {"fine": 1, name: "-Mevil"}, name="t")
+    assert result.status == "fail"
+    assert isinstance(result.error, UnsafeParameterName)
+    assert f"ShellTask 't': parameter {name!r} cannot be a variable" in str(result.error)
+    assert not (tmp_path / "ran").exists()
+    with pytest.raises(UnsafeParameterName, match=repr(name)):
+        parameter_env({name: "x"})
+
+
+def test_a_parameter_named_like_a_variable_already_in_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZZ_CHAINLAB_TEST_SET", "from the machine")
+    result = run('echo "$ZZ_CHAINLAB_TEST_SET"', {"ZZ_CHAINLAB_TEST_SET": "x"}, name="t")
+    assert isinstance(result.error, UnsafeParameterName)
+    assert "'ZZ_CHAINLAB_TEST_SET'" in str(result.error)
+    assert "already in the environment" in str(result.error)
+    assert name_problem("ZZ_CHAINLAB_TEST_SET", {}) is None  # only because it is set
+
+
+@pytest.mark.parametrize("name", ["path", "home", "user", "shell", "n", "TOPIC", "Max_Len"])
+def test_ordinary_names_reach_the_environment(name: str) -> None:
+    result = run(f'export got="${name}"', {name: "value"}, returns=["got"])
+    assert result.status == "success", result.error
+    assert result.parameters["got"] == "value"
+
+
+def test_a_return_name_the_shell_acts_on_is_refused() -> None:
+    result = run("export PATH=/x", returns=["PATH"], name="t")
+    assert isinstance(result.error, UnsafeParameterName)
+    assert "return 'PATH'" in str(result.error)
+    with pytest.raises(WorkflowDefinitionError, match="ASCII"):
+        ShellTask(command="true", returns=["café"])
 
 
 def test_a_parameter_cannot_redirect_the_returns_file(tmp_path: Path) -> None:
     decoy = tmp_path / "decoy"
-    with pytest.warns(RuntimeWarning, match="CHAINLAB_RETURNS"):
-        result = run(
-            'echo "x=1" >> "$CHAINLAB_RETURNS"', {"CHAINLAB_RETURNS": str(decoy)}, returns=["x"]
-        )
-    assert result.parameters["x"] == 1
+    result = run(
+        'echo "x=1" >> "$CHAINLAB_RETURNS"', {"CHAINLAB_RETURNS": str(decoy)}, returns=["x"]
+    )
+    assert isinstance(result.error, UnsafeParameterName)
     assert not decoy.exists()
+
+
+def test_a_declared_return_is_never_filled_from_a_parameter_of_that_name() -> None:
+    result = run("true", {"hits": 99}, returns=["hits"], name="t")
+    assert result.status == "fail"
+    assert isinstance(result.error, ReturnsError)
+    assert "ShellTask 't' did not set hits" in str(result.error)
+    seen = run('export before="${hits-unset}" hits=1', {"hits": 99}, returns=["before", "hits"])
+    assert seen.parameters == {"before": "unset", "hits": "1"}  # a return starts unset
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "trap 'echo bye' EXIT; export out=1",
+        "trap 'echo bye' EXIT; export out=1; exit 0",
+        "trap 'echo bye' EXIT; out=1; f() { exit; }; f",
+        "trap - EXIT; out=1",
+        "out=0; (out=2; exit 0); x=$(out=3; exit 0); out=1",
+    ],
+)
+def test_returns_survive_the_command_s_own_exit_trap_and_subshell_exits(command: str) -> None:
+    result = run(command, returns=["out"])
+    assert result.status == "success", result.error
+    assert result.parameters["out"] == "1"
+
+
+def test_a_command_that_replaces_the_shell_is_told_to_use_the_file() -> None:
+    result = run("out=1; exec true", returns=["out"], name="x")
+    assert isinstance(result.error, ReturnsError)
+    assert "did not set out" in str(result.error)
+    assert "exec" in str(result.error)
+    assert "CHAINLAB_RETURNS" in str(result.error)
+    via_file = run('echo out=1 > "$CHAINLAB_RETURNS"; exec true', returns=["out"])
+    assert via_file.parameters == {"out": "1"}
 
 
 HOSTILE = [
@@ -198,14 +322,14 @@ def test_a_hostile_value_round_trips_unexecuted(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing", "got.txt"]
 
 
-def test_a_value_that_is_valid_json_comes_back_decoded_but_is_never_run(
+def test_a_value_that_is_valid_json_comes_back_unchanged_and_is_never_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     value = '"; touch pwned; echo "'  # a JSON string literal, and a shell injection
     result = run('printf "%s" "$v" > got.txt; export same="$v"', {"v": value}, returns=["same"])
     assert (tmp_path / "got.txt").read_text() == value  # the command saw it as is
-    assert result.parameters["same"] == "; touch pwned; echo "  # the documented JSON parse
+    assert result.parameters["same"] == value  # and it comes back as is
     assert not (tmp_path / "pwned").exists()
 
 
@@ -227,7 +351,7 @@ def test_max_attempts_retries_a_failing_command(tmp_path: Path) -> None:
     """
     result = run(command, returns=["tries"], max_attempts=3, name="flaky")
     assert result.status == "success", result.error
-    assert result.parameters["tries"] == 3
+    assert result.parameters["tries"] == "3"
     assert result.steps["flaky"].attempts == 3
     again = run(command.replace("-ge 3", "-ge 99"), returns=["tries"], max_attempts=2, name="x")
     assert isinstance(again.error, ShellTaskError)

@@ -25,7 +25,8 @@ Differences from runnable, on purpose:
 * a ``Map`` reducer may be any callable (or runnable's string form);
 * ``execute()`` returns a :class:`WorkflowResult` with per-node status and timings
   (``result.timeline()``), and can be called any number of times;
-* a ``ShellTask`` gets parameters only through its environment.
+* a ``ShellTask`` gets parameters only through its environment (names checked), and
+  its returns come back as the text the command set.
 """
 
 from chainlab.workflow.compiled import ERROR, FAILED_STEP
@@ -36,6 +37,7 @@ from chainlab.workflow.errors import (
     ReturnsError,
     ShellTaskError,
     TerminatedWithFailure,
+    UnsafeParameterName,
     WorkflowDefinitionError,
     WorkflowError,
 )
@@ -62,6 +64,7 @@ __all__ = [
     "Stub",
     "Task",
     "TerminatedWithFailure",
+    "UnsafeParameterName",
     "WorkflowDefinitionError",
     "WorkflowError",
     "WorkflowResult",

@@ -5,7 +5,8 @@ Two families:
 * *design errors* (:class:`WorkflowDefinitionError`, :class:`ParameterConflict`) are
   raised by ``execute()`` before anything runs: the pipeline itself is wrong;
 * *run errors* (:class:`ParameterError`, :class:`ReturnsError`, :class:`ShellTaskError`,
-  :class:`NotebookTaskError`, :class:`TerminatedWithFailure`) happen while steps run;
+  :class:`UnsafeParameterName`, :class:`NotebookTaskError`,
+  :class:`TerminatedWithFailure`) happen while steps run;
   ``execute()`` returns a result with ``status == "fail"`` and the error in ``.error``.
 """
 
@@ -43,6 +44,11 @@ class ShellTaskError(WorkflowError):
         super().__init__(message)
         self.returncode = returncode
         self.stderr = stderr
+
+
+class UnsafeParameterName(WorkflowError, ValueError):
+    """A parameter's name may not become a variable of a shell command's environment
+    (see :mod:`chainlab.workflow.shell_env` for the rule)."""
 
 
 class NotebookTaskError(WorkflowError):

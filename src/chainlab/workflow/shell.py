@@ -1,12 +1,14 @@
 r"""How a ShellTask talks to its command, without ever building command text from values.
 
-**In: environment variables.** Each parameter whose name is an identifier is set in the
-command's environment: strings as they are, anything else as JSON (``3``, ``true``,
-``{"x": 1}``). The command text is run exactly as written, so a value such as
-``'; rm -rf ~'`` or ``$(reboot)`` arrives as those characters in ``$name`` and is never
-parsed by the shell (quote your expansions, ``"$name"``, as usual in shell). Names the
-shell itself acts on (``PATH``, ``BASH_ENV``, ``IFS``, ... see :data:`PROTECTED`) are
-left out, with a warning.
+**In: environment variables.** Each parameter is set in the command's environment:
+strings as they are, anything else as JSON (``3``, ``true``, ``{"x": 1}``). The command
+text is run exactly as written, so a value such as ``'; rm -rf ~'`` or ``$(reboot)``
+arrives as those characters in ``$name`` and is never parsed by the shell (quote your
+expansions, ``"$name"``, as usual in shell). Parameter *names* are checked: a name the
+shell or a program would act on (``PATH``, ``BASH_ENV``, ``PERL5OPT``, ``LD_*``, any
+variable already in the environment, ...) fails the task with
+:class:`~chainlab.workflow.errors.UnsafeParameterName`; see
+:mod:`chainlab.workflow.shell_env` for the rule.
 
 **Out: two ways, for each name in ``returns``.**
 
@@ -15,14 +17,22 @@ left out, with a warning.
 
        echo "count=$(wc -l < data.txt)" >> "$CHAINLAB_RETURNS"
 
-2. Or set a shell variable of that name (runnable's style): chainlab reads it when the
-   shell exits, through an ``EXIT`` trap it puts before the command::
+2. Or set a shell variable of that name (runnable's style)::
 
        export count=$(wc -l < data.txt)
 
-The file wins when both give a name. Each value is parsed as JSON when it is valid
-JSON (``3`` -> 3, ``[1, 2]`` -> [1, 2], ``true`` -> True) and kept as a string
-otherwise. A name given neither way is an error.
+   chainlab reads the variables when the command ends: after its last line, when it
+   calls ``exit``, and from an ``EXIT`` trap (a command may set its own EXIT trap too).
+   Only a command that replaces the shell (``exec prog``) cannot return variables; it
+   gets an error saying so, and can use the file.
+
+The file wins when both give a name. **Values come back as the text the command
+wrote** (``"007"``, ``"true"``, ``"1.10"`` stay strings), except in the JSON object
+form of the file, whose values are JSON by construction. ``ShellTask(json_returns=True)``
+decodes every other returned text as JSON too (text that is not JSON is then an error).
+
+Each name in ``returns`` starts *unset* in the command, so a parameter of the same name
+never passes for a return: a command that does not set it fails with "did not set".
 
 The command runs under ``bash`` (``/bin/sh`` if bash is missing); a non-zero exit
 status fails the task. If the run is cancelled (a sibling branch failed), the command's
@@ -37,30 +47,39 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chainlab.engine.cancel import Cancelled, cancelled
 from chainlab.workflow.errors import ReturnsError, ShellTaskError
+from chainlab.workflow.shell_env import check_name, parameter_env
 
 RETURNS_ENV = "CHAINLAB_RETURNS"
 """Environment variable naming the file a command may write its returns to."""
 _VARS_ENV = "CHAINLAB_SHELL_VARIABLES_FILE"
 
-_TRAP = """\
+# Saves the returned variables, keeping $? (so the script's status is the command's).
+# From the top-level shell only: `( exit 1 )` or `$(...)` in the command must not write.
+_PRELUDE = """\
 __chainlab_save_returns() {{
     __chainlab_status=$?
-    {{
+    if [ "${{BASHPID:-$$}}" = "$$" ]; then
+        {{
 {lines}
-    }} > "${var}"
-    exit "$__chainlab_status"
+        }} > "${{{var}}}"
+    fi
+    return "$__chainlab_status"
 }}
 trap __chainlab_save_returns EXIT
+if [ -n "${{BASH_VERSION:-}}" ]; then
+    eval 'exit() {{ __chainlab_save_returns; builtin exit "$@"; }}'
+fi
+unset -v {names}
 """
 # one line per returned name; names are checked identifiers, values are only expanded
-_TRAP_LINE = """        if [ -n "${{{name}+set}}" ]; then printf '%s\\0' "{name}=${{{name}}}"; fi"""
+_LINE = """            if [ -n "${{{name}+set}}" ]; then printf '%s\\0' "{name}=${{{name}}}"; fi"""
+_EPILOGUE = "\n__chainlab_save_returns\n"  # after the last line (the EXIT trap may be gone)
 
 
 @dataclass
@@ -70,81 +89,30 @@ class ShellOutcome:
     stderr: str = ""
 
 
-def env_value(value: Any, name: str) -> str:
-    """The environment form of a parameter: a str as is, anything else as JSON."""
-    if isinstance(value, str):
-        text = value
-    else:
-        try:
-            text = json.dumps(value)
-        except (TypeError, ValueError):
-            text = str(value)
-    if "\x00" in text:
-        raise ValueError(
-            f"parameter {name!r} contains a NUL character; it cannot be put in the environment"
-        )
-    return text
+def script(command: str, returns: list[str]) -> str:
+    """The command, wrapped so that the ``returns`` variables are saved when it ends."""
+    if not returns:
+        return command
+    lines = "\n".join(_LINE.format(name=name) for name in returns)
+    prelude = _PRELUDE.format(lines=lines, var=_VARS_ENV, names=" ".join(returns))
+    return prelude + command + _EPILOGUE
 
 
-PROTECTED = frozenset(
-    {
-        "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "IFS",
-        "PS4",
-        "PATH",
-        "CDPATH",
-        "GLOBIGNORE",
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "LD_AUDIT",
-        "PYTHONPATH",
-        "PYTHONSTARTUP",
-        "HOME",
-        "SHELL",
-    }
-)
-"""Variables a parameter may not replace: the shell or the loader would act on them
-(``BASH_ENV`` names a file bash runs first, ``PATH`` picks the programs, ...)."""
-
-
-def parameter_env(params: dict[str, Any], owner: str = "ShellTask") -> dict[str, str]:
-    """The environment entries for ``params`` (identifier names only, none protected)."""
-    env: dict[str, str] = {}
-    for name, value in params.items():
-        if not (isinstance(name, str) and name.isidentifier()):
-            continue
-        if name in PROTECTED or name.startswith(("BASH_", "CHAINLAB_")):
-            warnings.warn(
-                f"{owner}: parameter {name!r} is not put in the environment "
-                "(it would change how the shell itself behaves)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
-        env[name] = env_value(value, name)
-    return env
-
-
-def parse_value(text: str) -> Any:
-    """JSON if the text is valid JSON, else the text itself."""
+def decode_json(text: str, name: str, owner: str) -> Any:
+    """``json_returns=True``: the value of ``name`` must be JSON."""
     try:
         return json.loads(text)
-    except ValueError:
-        return text
+    except ValueError as exc:
+        raise ReturnsError(
+            f"{owner} has json_returns=True, but {name}={text[:80]!r} is not JSON ({exc}); "
+            "quote a string as JSON, e.g. '\"text\"'"
+        ) from None
 
 
-def trap_script(returns: list[str]) -> str:
-    """The prelude that saves the ``returns`` variables when the shell exits."""
-    lines = "\n".join(_TRAP_LINE.format(name=name) for name in returns)
-    return _TRAP.format(lines=lines, var="{" + _VARS_ENV + "}")
-
-
-def _read_returns_file(path: Path, owner: str) -> dict[str, Any]:
+def _read_returns_file(path: Path, owner: str) -> tuple[dict[str, Any], bool]:
+    """The values in ``$CHAINLAB_RETURNS``, and whether they are JSON already."""
     if not path.exists():
-        return {}
+        return {}, False
     text = path.read_text(errors="replace")
     if text.lstrip().startswith("{"):
         try:
@@ -153,7 +121,7 @@ def _read_returns_file(path: Path, owner: str) -> dict[str, Any]:
             raise ReturnsError(f"{owner}: ${RETURNS_ENV} holds invalid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ReturnsError(f"{owner}: ${RETURNS_ENV} must hold a JSON object")
-        return data
+        return data, True
     found: dict[str, Any] = {}
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
@@ -161,18 +129,16 @@ def _read_returns_file(path: Path, owner: str) -> dict[str, Any]:
         name, sep, value = line.partition("=")
         if not sep:
             raise ReturnsError(f"{owner}: line {line!r} of ${RETURNS_ENV} is not name=value")
-        found[name.strip()] = parse_value(value)
-    return found
+        found[name.strip()] = value
+    return found, False
 
 
-def _read_variables(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    found: dict[str, Any] = {}
+def _read_variables(path: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
     for entry in path.read_bytes().split(b"\0"):
         if entry:
             name, _, value = entry.decode(errors="replace").partition("=")
-            found[name] = parse_value(value)
+            found[name] = value
     return found
 
 
@@ -191,10 +157,50 @@ def _wait(proc: subprocess.Popen[str], owner: str) -> tuple[str, str]:
                 raise Cancelled(f"{owner} was stopped: its run was cancelled") from None
 
 
+def collect(
+    returns: list[str], vars_file: Path, returns_file: Path, *, owner: str, json_returns: bool
+) -> dict[str, Any]:
+    """The value of each name in ``returns``: from the file, else from the variables."""
+    from_file, is_json = _read_returns_file(returns_file, owner)
+    saved = vars_file.exists()
+    variables = _read_variables(vars_file) if saved else {}
+    values: dict[str, Any] = {}
+    missing = []
+    for name in returns:
+        if name in from_file:
+            value, is_text = from_file[name], not is_json
+        elif name in variables:
+            value, is_text = variables[name], True
+        else:
+            missing.append(name)
+            continue
+        values[name] = decode_json(value, name, owner) if json_returns and is_text else value
+    if missing and not saved:
+        raise ReturnsError(
+            f"{owner} did not set {', '.join(missing)}: its shell ended without chainlab "
+            "reading its variables (did the command `exec` another program?). Write the "
+            f'values to the file instead: echo "NAME=value" >> "${RETURNS_ENV}"'
+        )
+    if missing:
+        raise ReturnsError(
+            f"{owner} did not set {', '.join(missing)}: in the command, `export NAME=value` "
+            f'or `echo "NAME=value" >> "${RETURNS_ENV}"` (a parameter of the same name '
+            "does not count)"
+        )
+    return values
+
+
 def run_shell(
-    command: str, params: dict[str, Any], returns: list[str], *, owner: str
+    command: str,
+    params: dict[str, Any],
+    returns: list[str],
+    *,
+    owner: str,
+    json_returns: bool = False,
 ) -> ShellOutcome:
     """Run ``command`` with ``params`` in its environment and collect ``returns``."""
+    for name in returns:  # unset in the command: it must not break the shell
+        check_name(name, owner, role="return")
     with tempfile.TemporaryDirectory(prefix="chainlab-shell-") as tmp:
         returns_file = Path(tmp) / "returns"
         vars_file = Path(tmp) / "variables"
@@ -204,9 +210,8 @@ def run_shell(
             RETURNS_ENV: str(returns_file),
             _VARS_ENV: str(vars_file),
         }
-        script = trap_script(returns) + command if returns else command
         proc = subprocess.Popen(
-            script,
+            script(command, returns),
             shell=True,
             executable=shutil.which("bash") or "/bin/sh",
             env=env,
@@ -224,11 +229,5 @@ def run_shell(
                 returncode=proc.returncode,
                 stderr=stderr,
             )
-        found = {**_read_variables(vars_file), **_read_returns_file(returns_file, owner)}
-    missing = [name for name in returns if name not in found]
-    if missing:
-        raise ReturnsError(
-            f"{owner} did not return {missing}: in the command, `export NAME=value` or "
-            f'`echo "NAME=value" >> "${RETURNS_ENV}"`'
-        )
-    return ShellOutcome({name: found[name] for name in returns}, stdout, stderr)
+        values = collect(returns, vars_file, returns_file, owner=owner, json_returns=json_returns)
+    return ShellOutcome(values, stdout, stderr)

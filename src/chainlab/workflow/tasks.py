@@ -230,8 +230,16 @@ class ShellTask(Task):
 
     ``$name`` in the command is the parameter ``name`` (strings as they are, other
     values as JSON). Values are never pasted into the command text, so quotes, ``;``
-    or ``$(...)`` in a value are just characters. For what a command can return, see
-    :mod:`chainlab.workflow.shell`.
+    or ``$(...)`` in a value are just characters; a parameter whose *name* a program
+    would act on (``PATH``, ``PERL5OPT``, ``LD_PRELOAD``, ...) fails the task. Returned
+    values are the text the command set (see :mod:`chainlab.workflow.shell`).
+
+    Args:
+        command: the shell command (bash).
+        returns: names the command sets (``export n=3``) or writes to
+            ``$CHAINLAB_RETURNS``.
+        json_returns: decode each returned text as JSON (``"3"`` -> 3); text that is
+            not JSON is then an error. Default: values stay strings.
     """
 
     def __init__(
@@ -240,6 +248,7 @@ class ShellTask(Task):
         command: str,
         name: str = "shell",
         returns: Sequence[str] | None = None,
+        json_returns: bool = False,
         max_attempts: int = 1,
         terminate_with_success: bool = False,
         terminate_with_failure: bool = False,
@@ -255,12 +264,24 @@ class ShellTask(Task):
         )
         if not isinstance(command, str) or not command.strip():
             raise WorkflowDefinitionError(f"ShellTask {name!r} needs a command string")
+        for returned in self.returns:
+            if not returned.isascii():
+                raise WorkflowDefinitionError(
+                    f"ShellTask {name!r}: {returned!r} cannot be a shell variable (ASCII only)"
+                )
         self.command = command
+        self.json_returns = json_returns
 
     def run(self, params: Params, ctx: RunContext) -> dict[str, Any]:
         from chainlab.workflow.shell import run_shell
 
-        outcome = run_shell(self.command, params, self.returns, owner=f"ShellTask {self.name!r}")
+        outcome = run_shell(
+            self.command,
+            params,
+            self.returns,
+            owner=f"ShellTask {self.name!r}",
+            json_returns=self.json_returns,
+        )
         ctx.record_output(outcome.stdout)
         if outcome.stdout:
             print(outcome.stdout, end="" if outcome.stdout.endswith("\n") else "\n")
