@@ -189,3 +189,9 @@ def test_a_binding_forwards_to_its_runnable_and_keeps_its_config() -> None:
     assert type(out["b"]).__name__ == "BranchError"
     with pytest.raises(AttributeError):
         bound.no_such_attribute  # noqa: B018
+
+
+def test_a_bad_value_in_a_nested_dict_names_both_keys() -> None:
+    with pytest.raises(TypeError, match="for branch 'b' of RunnableParallel") as info:
+        RunnableParallel(a={"b": 5}, c=str)
+    assert info.value.__notes__ == ["inside branch 'a' of the enclosing dict"]

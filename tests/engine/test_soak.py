@@ -32,6 +32,15 @@ def make_chain(rng: random.Random) -> Any:
             return RunnableLambda(fail)
         if roll < 0.25:
             return RunnableLambda(lambda x: chainlab.sleep(0.2) or x).with_timeout(0.002)
+        if roll < 0.30:  # cannot be stopped: abandoned at the deadline, ends on its own
+            return RunnableLambda(lambda x: time.sleep(0.01) or x).with_timeout(0.002)
+        if roll < 0.40:  # plain asyncio code: under invoke it runs on the private loop
+
+            async def stall(x: Any) -> Any:
+                await asyncio.sleep(0.2)
+                return x
+
+            return RunnableLambda(stall).with_timeout(0.002)
 
         async def nap(x: Any) -> Any:
             await chainlab.asleep(0.001)
@@ -91,3 +100,16 @@ def test_thousand_runs_leave_nothing_behind(caplog: pytest.LogCaptureFixture) ->
     assert growth < 2_000_000, f"memory grew by {growth} bytes over 1000 runs"
     assert chainlab.abandoned_calls() == 0
     assert "Task was destroyed but it is pending" not in caplog.text
+    assert private_loop_tasks() == []  # async leaves run under invoke all ended
+
+
+def private_loop_tasks() -> list[asyncio.Task[Any]]:
+    """The tasks still pending on chainlab's private loop (async leaves under invoke)."""
+    from chainlab.engine.leaf import private_loop
+
+    loop = private_loop()
+
+    async def others() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    return asyncio.run_coroutine_threadsafe(others(), loop).result(timeout=5)

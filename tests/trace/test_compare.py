@@ -97,3 +97,26 @@ def test_an_outer_recording_sees_both_runs_once() -> None:
     with chainlab.record() as outer:
         cmp = compare(RunnableParallel(a=str, b=repr), 1)
     assert len(outer.spans) == len(cmp.sequential.spans) + len(cmp.parallel.spans) == 6
+
+
+def test_a_speedup_above_the_ceiling_is_explained() -> None:
+    """The ceiling comes from the parallel run alone, the speedup from two runs: when
+    the sequential run's steps took longer (noise, warm-up), the summary says so."""
+
+    def napper(seconds: float) -> Any:
+        def nap(x: Any) -> Any:
+            time.sleep(seconds)
+            return x
+
+        return nap
+
+    with chainlab.record() as slow_steps:  # the "sequential" run: 2 × 0.1 s, one at a time
+        RunnableParallel(a=napper(0.1), b=napper(0.1)).invoke(1, {"max_concurrency": 1})
+    with chainlab.record() as fast_steps:  # the "parallel" run: 2 × 0.02 s at once
+        RunnableParallel(a=napper(0.02), b=napper(0.02)).invoke(1)
+    odd = Comparison("odd", [slow_steps], [fast_steps], None)
+    assert isinstance(slow_steps, Recording)
+    assert odd.speedup > odd.ceiling * 1.02
+    assert "speedup above the ceiling" in repr(odd)
+    normal = chainlab.compare(RunnableParallel(a=napper(0.02), b=napper(0.02)), 1)
+    assert ("speedup above the ceiling" in repr(normal)) == (normal.speedup > normal.ceiling * 1.02)

@@ -175,3 +175,25 @@ def test_every_span_maps_to_a_node(driver: str) -> None:
         if span.node_id in graph.nodes:  # node ids are the spans' node ids
             assert target == span.node_id
     assert graph.resolve("root/1/w/k7") == "root/1/w/*"
+
+
+def test_a_summary_of_long_sequences_names_their_first_and_last_steps() -> None:
+    def prompt(x: Any) -> Any:
+        return x
+
+    def model(x: Any) -> Any:
+        return x
+
+    def parse(x: Any) -> Any:
+        return x
+
+    def count(x: Any) -> Any:
+        return x
+
+    steps = RunnableLambda(prompt) | model | parse | count
+    graph = RunnableParallel({f"q{i}": steps for i in range(20)}).get_graph()
+    assert graph.nodes["root/*"].label == "prompt | … | count ×20"
+    mixed = RunnableParallel(
+        {f"q{i}": (RunnableLambda(prompt) | model) if i % 2 else parse for i in range(20)}
+    ).get_graph()
+    assert mixed.nodes["root/*"].label == "branch ×20"  # different work: named generically

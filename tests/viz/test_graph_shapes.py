@@ -259,4 +259,4 @@ def test_every_span_id_of_a_real_run_resolves_to_the_node_that_draws_it(driver: 
     items = [s for s in rec.spans if s.node_id == "root/1/m/*/1/p"]
     assert len(items) == 2  # both map items on the body's one node
     summary = graph.nodes["root/1/w/*"]
-    assert (summary.count, summary.label) == (15, "RunnableSequence ×15")
+    assert (summary.count, summary.label) == (15, "f | g ×15")  # what each branch does

@@ -56,7 +56,13 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         for key, value in merged.items():
             if not isinstance(key, str):
                 raise TypeError(f"RunnableParallel branch names must be str, got {key!r}")
-            steps[key] = coerce_to_runnable(value, where=f"for branch {key!r} of RunnableParallel")
+            where = f"for branch {key!r} of RunnableParallel"
+            try:
+                steps[key] = coerce_to_runnable(value, where=where)
+            except TypeError as exc:  # from a nested dict: say where it sits
+                if isinstance(value, Mapping):
+                    exc.add_note(f"inside branch {key!r} of the enclosing dict")
+                raise
         self.steps__ = steps
         self.name = name
         if on_error not in ("raise", "partial", "group"):

@@ -4,7 +4,10 @@ The sequential run adds ``max_concurrency=1`` to the config: one global limit ov
 whole run tree, so exactly one leaf runs at any moment. The parallel run uses the
 config as given. Both are recorded, so the comparison can say *why* parallel won (or
 did not): speedup = sequential wall / parallel wall, efficiency = speedup / lanes used,
-and the ceiling = work / critical path, the best any number of workers could do.
+and the ceiling = work / critical path of the parallel run, the best any number of
+workers could do with the same bars. The ceiling comes from one run and the speedup from
+two, so noise (a slower sequential run, a warm-up) can put the speedup a little above
+the ceiling; the summary says so when it happens.
 
 >>> import time, chainlab
 >>> def slow(x):
@@ -95,6 +98,15 @@ class Comparison:
             f"  efficiency  {self.efficiency:8.0%}     = speedup / lanes",
             f"  ceiling     {self.ceiling:8.2f} x   = work / critical path "
             f"({self.parallel.work_s:.3f} s / {self.parallel.critical_s:.3f} s)",
+            *self._above_ceiling_note(),
+        ]
+
+    def _above_ceiling_note(self) -> list[str]:
+        if self.speedup <= self.ceiling * 1.02:
+            return []
+        return [
+            "  (speedup above the ceiling: the sequential run's steps took longer than the "
+            "parallel run's - noise or warm-up; try repeat=3)"
         ]
 
     def __repr__(self) -> str:

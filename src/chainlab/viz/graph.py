@@ -254,7 +254,7 @@ class _Builder:
         )
 
     def _summary(self, fork_id: str, children: list[tuple[str, str, Runnable[Any, Any]]]) -> Leaf:
-        names = {child.get_name() for _, _, child in children}
+        names = {_summary_name(child) for _, _, child in children}
         kinds = {child.kind for _, _, child in children}
         summary_id = f"{fork_id}/{SUMMARY_SEGMENT}"
         node = GraphNode(
@@ -268,6 +268,17 @@ class _Builder:
         for seg, _, _ in children:
             self.display[f"{fork_id}/{seg}"] = summary_id
         return Leaf(node)
+
+
+def _summary_name(runnable: Runnable[Any, Any]) -> str:
+    """What a summarised branch does: its name, or for a sequence its steps
+    (``prompt | model | parser``; the middle elided beyond three steps)."""
+    if runnable.kind != "sequence":
+        return runnable.get_name()
+    steps = [child.get_name() for _, _, child in runnable._children()]
+    if len(steps) > 3:
+        steps = [steps[0], "…", steps[-1]]
+    return " | ".join(steps)
 
 
 Pending = list[tuple[str, str, bool]]  # edges waiting for their target: (source, label, dashed)

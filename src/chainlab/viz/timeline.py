@@ -204,7 +204,7 @@ def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> F
     headline.set_gid("speedup")
     note = fig.supxlabel(
         "speedup = sequential wall / parallel wall   ·   efficiency = speedup / lanes used   "
-        "·   ceiling = work / critical path (the best any number of workers could do)",
+        "·   ceiling = work / critical path of the parallel run (the best more workers could do)",
         fontsize=7.5,
         color="#555555",
     )
