@@ -294,13 +294,11 @@ def test_a_cancelled_branch_does_not_run_its_handler() -> None:
         ]
     )
     result = pipeline.execute()
-    assert ended.wait(4)  # the 5 s sleep was cut short
-    time.sleep(0.2)  # a handler would run right after, on the same thread
+    assert ended.is_set()  # the 5 s sleep was cut short, before execute() returned
     assert result.status == "fail"
     assert isinstance(result.error, ValueError)
     assert spy.calls == []
-    # fail-fast: the run may return before the cancelled sibling has finished ending
-    assert result.steps["p/slow/patient"].status in ("cancelled", "running")
+    assert result.steps["p/slow/patient"].status == "cancelled"
     assert result.steps["p/bad/fail_after_start"].status == "fail"
 
 

@@ -15,11 +15,13 @@ task / ``Stub``           a ``RunnableLambda`` leaf named after the task
 ========================  =================================================================
 
 So branches really run at once (threads of the engine's pool), nesting is just nesting,
-and every node, Parallel and Map included, gets a span with its timing and status.
+and every node, Parallel and Map included, gets a span with its timing and status. A
+failing branch stops its siblings and waits for them (``settle.py``) before it raises.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Mapping
@@ -30,8 +32,9 @@ from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.each import RunnableEach
 from chainlab.engine.parallel import RunnableParallel
-from chainlab.engine.run import Frame, call_node, current_frame
+from chainlab.engine.run import Frame, call_node, current_frame, skip_span
 from chainlab.workflow.errors import ParameterConflict, ParameterError, TerminatedWithFailure
+from chainlab.workflow.settle import CANCEL_GRACE, settled_fan_out
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -47,12 +50,16 @@ ERROR = "error"
 
 
 class RunContext:
-    """What the leaves of one ``execute()`` share: the run id, where to save
-    executed notebooks, and the captured output of shell / notebook tasks."""
+    """What the nodes of one ``execute()`` share: the run id, where to save executed
+    notebooks, how long to wait for cancelled branches, and the captured output of
+    shell / notebook tasks."""
 
-    def __init__(self, run_id: str, run_dir: Path | None = None) -> None:
+    def __init__(
+        self, run_id: str, run_dir: Path | None = None, cancel_grace: float = CANCEL_GRACE
+    ) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
+        self.cancel_grace = cancel_grace
         self.outputs: dict[str, str] = {}
         self.failed_parameters: Params | None = None
         self.compiling: set[int] = set()
@@ -177,10 +184,15 @@ class ParallelRunnable(RunnableParallel):
     """All branch pipelines at once on the same parameters, then one merged dict."""
 
     def __init__(
-        self, name: str, branches: dict[str, Runnable[Any, Any]], writes: dict[str, frozenset[str]]
+        self,
+        name: str,
+        branches: dict[str, Runnable[Any, Any]],
+        writes: dict[str, frozenset[str]],
+        ctx: RunContext,
     ) -> None:
         super().__init__(branches, name=name)
         self.writes = writes
+        self.ctx = ctx
 
     def _merge(self, params: Params, outputs: dict[str, Params]) -> Params:
         merged = dict(params)
@@ -198,7 +210,16 @@ class ParallelRunnable(RunnableParallel):
         return merged
 
     def _invoke(self, input: Params, frame: Frame) -> Params:
-        return self._merge(input, super()._invoke(input, frame))
+        frames, calls, skip = self._branches(input, frame, "sync")
+        scope = frames[0].scope if frames else frame.scope
+        try:
+            results = settled_fan_out(
+                calls, frames, skip, scope=scope, window=frame.window, grace=self.ctx.cancel_grace
+            )
+        except BaseException as exc:
+            self._name_failure(exc, frames)
+            raise
+        return self._merge(input, self._fan_in(results, frames))
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:
         return self._merge(input, await super()._ainvoke(input, frame))
@@ -246,8 +267,10 @@ class MapRunnable(RunnableEach):
         iterate_as: str,
         reducers: Mapping[str, Callable[[list[Any]], Any]],
         writes: frozenset[str],
+        ctx: RunContext,
     ) -> None:
         super().__init__(bound=branch, name=name)
+        self.ctx = ctx
         self.iterate_on = iterate_on
         self.iterate_as = iterate_as
         self.reducers = dict(reducers)
@@ -280,7 +303,24 @@ class MapRunnable(RunnableEach):
         return reduced
 
     def _invoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
-        return self._reduce(input, super()._invoke(self._inputs(input), frame))
+        items, frames = self._items(self._inputs(input), frame)
+        calls = [
+            functools.partial(call_node, self.bound, x, f)
+            for x, f in zip(items, frames, strict=True)
+        ]
+        try:
+            outputs = settled_fan_out(
+                calls,
+                frames,
+                lambda i: skip_span(self.bound, frames[i], items[i]),
+                scope=frames[0].scope if frames else frame.scope,
+                window=frames[0].window if frames else None,
+                grace=self.ctx.cancel_grace,
+            )
+        except BaseException as exc:
+            self._name_failure(exc, frames)
+            raise
+        return self._reduce(input, outputs)
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
         return self._reduce(input, await super()._ainvoke(self._inputs(input), frame))

@@ -23,6 +23,7 @@ from chainlab.engine.run import _current, current_frame
 from chainlab.workflow.compiled import RunContext
 from chainlab.workflow.errors import WorkflowDefinitionError
 from chainlab.workflow.result import SpanCollector, StepRecord, WorkflowResult, build_steps
+from chainlab.workflow.settle import CANCEL_GRACE
 
 if TYPE_CHECKING:
     from chainlab.workflow.nodes import Pipeline
@@ -131,6 +132,7 @@ def execute_pipeline(
     max_concurrency: int | None = None,
     parameters_file: str | Path | None = None,
     configuration_file: str | None = None,
+    cancel_grace: float | None = None,
 ) -> WorkflowResult:
     """Run ``pipeline`` once; see :meth:`Pipeline.execute`."""
     if configuration_file is not None:
@@ -141,7 +143,11 @@ def execute_pipeline(
             stacklevel=3,
         )
     params = initial_parameters(parameters, parameters_file)
-    ctx = RunContext(run_id or new_run_id(), run_dir)
+    if cancel_grace is None:
+        cancel_grace = CANCEL_GRACE
+    elif not cancel_grace >= 0:
+        raise WorkflowDefinitionError(f"cancel_grace must be >= 0 seconds, got {cancel_grace!r}")
+    ctx = RunContext(run_id or new_run_id(), run_dir, cancel_grace)
     runnable = pipeline.compile(ctx)  # design errors raise here, before anything runs
     collector = SpanCollector()
     config: dict[str, Any] = {"callbacks": [collector], "run_name": pipeline.name}
@@ -159,9 +165,9 @@ def execute_pipeline(
     root = next((s for s in spans if s.parent_id is None), None)
     steps: dict[str, StepRecord] = {}
     if root is not None:  # times count from the start of the root node (not of set-up)
-        steps = build_steps(spans, root, root.start_ns, ctx.outputs)
-        if root.end_ns is not None:
-            duration = (root.end_ns - root.start_ns) / 1e9
+        end_ns = root.end_ns if root.end_ns is not None else time.perf_counter_ns()
+        steps = build_steps(spans, root, root.start_ns, ctx.outputs, end_ns)
+        duration = (end_ns - root.start_ns) / 1e9
     result = WorkflowResult(
         run_id=ctx.run_id,
         status="success" if error is None else "fail",

@@ -178,6 +178,7 @@ class Pipeline:
         max_concurrency: int | None = None,
         parameters_file: str | Path | None = None,
         configuration_file: str | None = None,
+        cancel_grace: float | None = None,
     ) -> WorkflowResult:
         """Run the pipeline; branches and map items run at the same time.
 
@@ -191,10 +192,15 @@ class Pipeline:
             parameters_file: a YAML file of initial parameters (as in runnable).
             configuration_file: accepted for compatibility with runnable and ignored
                 (chainlab always runs in this process).
+            cancel_grace: when a branch fails, how long (s) its Parallel or Map waits
+                for the sibling branches it told to stop, before it gives up on them
+                (default :data:`~chainlab.workflow.settle.CANCEL_GRACE`, 10 s; see
+                :mod:`chainlab.workflow.settle`).
 
         Returns:
             A :class:`~chainlab.workflow.result.WorkflowResult`: final ``parameters``,
-            ``status`` ("success" or "fail"), ``error``, and per-node ``steps``.
+            ``status`` ("success" or "fail"), ``error``, and per-node ``steps``, each
+            ended ("success", "fail" or "cancelled") when it returns.
             A failing run does not raise; call ``result.raise_for_status()`` for that.
             A wrongly built pipeline raises before anything runs.
         """
@@ -209,6 +215,7 @@ class Pipeline:
             max_concurrency=max_concurrency,
             parameters_file=parameters_file,
             configuration_file=configuration_file,
+            cancel_grace=cancel_grace,
         )
         self.last_result = result
         return result
@@ -295,7 +302,7 @@ class Parallel(Node):
         }
         writes = {key: branch.writes() for key, branch in self.branches.items()}
         check_conflicts(self.name, writes)
-        return ParallelRunnable(self.name, compiled, writes)
+        return ParallelRunnable(self.name, compiled, writes, ctx)
 
 
 Reducer = Callable[..., Any] | str
@@ -393,4 +400,5 @@ class Map(Node):
             iterate_as=self.iterate_as,
             reducers=self._reducers(),
             writes=self.writes(),
+            ctx=ctx,
         )

@@ -7,7 +7,9 @@
    (so a hostile string stays a string); other values travel pickled. A name that
    is a Python keyword (``class``, ``from``) cannot be a variable: it is left out.
 2. **Execute** with nbclient in a fresh kernel (``python3``: this interpreter), in the
-   notebook's directory.
+   notebook's directory. If the run is cancelled meanwhile (a sibling branch failed),
+   no further cell starts, the running cell is interrupted (and, if it does not stop
+   within :data:`INTERRUPT_WAIT` seconds, abandoned), and the kernel is shut down.
 3. **Read back.** When ``returns`` is given, a last cell tagged ``chainlab-returns``
    displays the requested variables (pickled) under a private MIME type; chainlab reads
    them from that cell's output. A name the notebook never defined is an error.
@@ -18,18 +20,24 @@ The executed notebook is saved only when ``execute(run_dir=...)`` was given.
 from __future__ import annotations
 
 import ast
+import asyncio
 import base64
+import contextlib
 import keyword
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainlab.engine.cancel import Cancelled, CancelScope, current_scope
 from chainlab.workflow.errors import NotebookTaskError, ReturnsError
 
 RETURNS_MIME = "application/x-chainlab-returns+json"
 INJECTED_TAG = "injected-parameters"
 RETURNS_TAG = "chainlab-returns"
+INTERRUPT_WAIT = 3.0
+"""Seconds an interrupted cell gets to stop before the kernel is shut down under it."""
+_WEEK = 7 * 24 * 3600.0
 
 _READ_BACK = """\
 def __chainlab_returns(names):
@@ -175,7 +183,9 @@ def run_notebook(
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     try:
-        client.execute()
+        execute(client, current_scope(), owner)
+    except Cancelled:
+        raise
     except CellExecutionError as exc:
         raise NotebookTaskError(f"{owner}: {notebook} raised {exc.ename}: {exc.evalue}") from exc
     except Exception as exc:  # dead kernel, timeout, missing kernelspec
@@ -186,3 +196,47 @@ def run_notebook(
             nbformat.write(nb, save_to)
     values = read_returns(nb, returns, owner) if returns else {}
     return NotebookOutcome(values, _stdout(nb))
+
+
+def execute(client: Any, scope: CancelScope | None, owner: str) -> None:
+    """``client.execute()``, stopped early when ``scope`` is cancelled (see step 2)."""
+    if scope is None:
+        client.execute()
+        return
+    from jupyter_core.utils import run_sync
+
+    def check(**_: Any) -> None:  # nbclient's hook, before each cell
+        if scope.cancelled:
+            client.shutdown_kernel = "immediate"
+            raise Cancelled(f"{owner} was stopped: its run was cancelled")
+
+    check()  # do not even start a kernel
+    client.on_cell_start = check
+    run_sync(_execute)(client, scope, owner)
+
+
+async def _execute(client: Any, scope: CancelScope, owner: str) -> None:
+    ran_a_cell = False
+
+    def executing(**_: Any) -> None:
+        nonlocal ran_a_cell
+        ran_a_cell = True
+
+    client.on_cell_execute = executing
+    run = asyncio.ensure_future(client.async_execute())
+    watch = asyncio.ensure_future(scope.asleep(_WEEK))  # raises Cancelled on cancellation
+    await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if not run.done() and ran_a_cell:  # (a starting kernel stops at its first cell)
+        client.shutdown_kernel = "immediate"
+        with contextlib.suppress(Exception):
+            await client.km.interrupt_kernel()
+        await asyncio.wait({run}, timeout=INTERRUPT_WAIT)
+        if not run.done():  # the cell ignores interrupts: shut the kernel down under it
+            run.cancel()
+    await asyncio.wait({run})
+    watch.cancel()
+    await asyncio.gather(watch, return_exceptions=True)
+    error = None if run.cancelled() else run.exception()
+    if scope.cancelled and (run.cancelled() or error is not None):
+        raise Cancelled(f"{owner} was stopped: its run was cancelled") from error
+    run.result()

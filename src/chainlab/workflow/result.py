@@ -23,7 +23,7 @@ _params_repr.maxdict = 16
 _params_repr.maxlist = _params_repr.maxtuple = 8
 _params_repr.maxstring = _params_repr.maxother = 80
 
-_STATUS = {"ok": "success", "error": "fail", "cancelled": "cancelled", "running": "running"}
+_STATUS = {"ok": "success", "error": "fail", "cancelled": "cancelled"}
 _KIND = {"leaf": "task", "sequence": "pipeline", "parallel": "parallel", "map": "map"}
 
 
@@ -54,10 +54,12 @@ class StepRecord:
         name: the node's path below the pipeline, e.g. ``"parallel/branch1/train"``.
         kind: ``"task"``, ``"pipeline"`` (a branch, map item or handler),
             ``"parallel"`` or ``"map"``.
-        status: ``"success"``, ``"fail"``, ``"cancelled"`` (stopped or never started
-            because a sibling failed) or ``"running"`` (still going when the run ended).
+        status: ``"success"``, ``"fail"`` or ``"cancelled"`` (stopped, or never started,
+            because a sibling failed). A Python function that ignored the cancellation
+            and still ran when the run ended is ``"cancelled"`` too, with an ``error``
+            starting ``"Abandoned:"`` and ``end`` the end of the run.
         attempts: how many times it was tried.
-        start / end: seconds since the run started (``end`` None while running).
+        start / end: seconds since the run started.
         lane: the thread that ran it (its last attempt).
         error: ``"Type: message"`` when it failed.
         output: captured stdout of a shell or notebook task.
@@ -78,10 +80,20 @@ class StepRecord:
         return None if self.end is None else self.end - self.start
 
 
+ABANDONED = (
+    "Abandoned: still running when the run ended, although it was told to stop "
+    "(a Python function must check chainlab.cancelled())"
+)
+
+
 def build_steps(
-    spans: list[Span], root: Span, t0_ns: int, outputs: Mapping[str, str]
+    spans: list[Span], root: Span, t0_ns: int, outputs: Mapping[str, str], end_ns: int
 ) -> dict[str, StepRecord]:
-    """One record per node below ``root`` (attempts of one node are folded together)."""
+    """One record per node below ``root`` (attempts of one node are folded together).
+
+    A span still open (its thread abandoned after the cancel grace) is recorded as
+    cancelled at ``end_ns``, the end of the run.
+    """
     prefix = root.path + "/"
     groups: dict[str, list[Span]] = {}
     for span in spans:
@@ -91,19 +103,20 @@ def build_steps(
     for path, group in groups.items():
         group.sort(key=lambda s: (s.start_ns, s.attempt))
         last = group[-1]
-        error = last.error
+        ended_ns, status, error = last.end_ns, last.status, last.error  # read once
+        text = None if error is None or status != "error" else f"{type(error).__name__}: {error}"
+        if ended_ns is None:
+            ended_ns, status, text = end_ns, "cancelled", ABANDONED
         records.append(
             StepRecord(
                 name=path[len(prefix) :],
                 kind=_KIND.get(last.kind, last.kind),
-                status=_STATUS.get(last.status, last.status),
+                status=_STATUS.get(status, status),
                 attempts=max(s.attempt for s in group),
                 start=(group[0].start_ns - t0_ns) / 1e9,
-                end=None if last.end_ns is None else (last.end_ns - t0_ns) / 1e9,
+                end=(ended_ns - t0_ns) / 1e9,
                 lane=last.lane,
-                error=None
-                if error is None or last.status != "error"
-                else f"{type(error).__name__}: {error}",
+                error=text,
                 output=outputs.get(path, ""),
             )
         )

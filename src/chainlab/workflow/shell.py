@@ -36,11 +36,12 @@ never passes for a return: a command that does not set it fails with "did not se
 
 The command runs under ``bash`` (``/bin/sh`` if bash is missing); a non-zero exit
 status fails the task. If the run is cancelled (a sibling branch failed), the command's
-process group is terminated.
+process group is terminated (SIGTERM, then SIGKILL after :data:`KILL_AFTER` seconds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -142,6 +143,15 @@ def _read_variables(path: Path) -> dict[str, str]:
     return found
 
 
+KILL_AFTER = 3.0
+"""Seconds a cancelled command gets to end after SIGTERM before SIGKILL."""
+
+
+def _signal(proc: subprocess.Popen[str], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signum)
+
+
 def _wait(proc: subprocess.Popen[str], owner: str) -> tuple[str, str]:
     """Wait for the command, stopping it if the run is cancelled meanwhile."""
     while True:
@@ -149,11 +159,12 @@ def _wait(proc: subprocess.Popen[str], owner: str) -> tuple[str, str]:
             return proc.communicate(timeout=0.05)
         except subprocess.TimeoutExpired:
             if cancelled():
+                _signal(proc, signal.SIGTERM)
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                proc.communicate()
+                    proc.communicate(timeout=KILL_AFTER)
+                except subprocess.TimeoutExpired:
+                    _signal(proc, signal.SIGKILL)
+                    proc.communicate()
                 raise Cancelled(f"{owner} was stopped: its run was cancelled") from None
 
 
