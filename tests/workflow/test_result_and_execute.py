@@ -364,6 +364,66 @@ def test_live_without_a_notebook_runs_once_and_reports(capsys: pytest.CaptureFix
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_live_outside_jupyter_prints_the_graph_progress_and_a_summary(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def work(x: int) -> int:
+        return x + 1
+
+    fan = Parallel(
+        name="fan",
+        branches={
+            "a": PythonTask(function=work, returns=["y"]),
+            "b": Stub(name="idle", values={"z": 0}),
+        },
+    )
+    result = Pipeline(steps=[fan, Stub(name="after")]).execute({"x": 1}, live=True)
+    assert result.parameters == {"x": 1, "y": 2, "z": 0}
+    out = capsys.readouterr().out
+    graph, _, rest = out.partition("  ✓ fan/a/work  ")
+    assert "fan  (fork)" in graph  # the ASCII graph, before the run
+    assert "└─ b ─▶ idle" in graph
+    assert f"success in {result.duration:.2f} s (run {result.run_id})" in rest
+    for name, record in result.steps.items():
+        assert f"  {name}  " in rest
+        assert f"{record.duration:8.3f} s" in rest
+    assert "  fan/a/work  task      success" in rest
+    assert rest.rstrip().endswith(result.timeline())
+
+    failing = Pipeline(steps=[Stub(name="a"), PythonTask(function=explode)])
+    result = failing.execute(live=True)
+    out = capsys.readouterr().out
+    assert "  ✗ explode  " in out
+    assert "fail in " in out
+    assert "error: ValueError: " in out
+    assert "  explode  task      fail" in out
+
+
+def test_live_in_a_kernel_runs_in_the_dashboard_and_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chainlab.widgets
+
+    shown: list[Any] = []
+
+    class Board:
+        def __init__(self, runnable: Any, params: Any, config: Any) -> None:
+            self.error = None
+            self.result = runnable.invoke(params, config)
+
+    def fake_show(runnable: Any, params: Any, **kwargs: Any) -> Board:
+        shown.append(runnable)
+        return Board(runnable, params, kwargs["config"])
+
+    monkeypatch.setattr(chainlab.widgets, "show", fake_show)
+    monkeypatch.setattr("chainlab.workflow.live.in_kernel", lambda: True)
+    result = Pipeline(steps=[Stub(name="s", values={"v": 1})]).execute(live=True)
+    assert len(shown) == 1
+    assert result.parameters == {"v": 1}
+    assert result.steps["s"].status == "success"
+    assert capsys.readouterr().out == ""
+
+
 def test_live_degrades_when_the_dashboard_cannot_be_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -373,6 +433,7 @@ def test_live_degrades_when_the_dashboard_cannot_be_shown(
         raise RuntimeError("no display here")
 
     monkeypatch.setattr(chainlab.widgets, "show", broken_show)
+    monkeypatch.setattr("chainlab.workflow.live.in_kernel", lambda: True)
     pipeline = Pipeline(steps=[Stub(name="s", values={"v": 1})])
     with pytest.warns(RuntimeWarning, match="could not be shown"):
         result = pipeline.execute(live=True)

@@ -22,6 +22,7 @@ from chainlab.engine.base import Runnable
 from chainlab.engine.run import _current, current_frame
 from chainlab.workflow.compiled import RunContext
 from chainlab.workflow.errors import WorkflowDefinitionError
+from chainlab.workflow.live import run_in_dashboard, start_text, summary
 from chainlab.workflow.result import SpanCollector, StepRecord, WorkflowResult, build_steps
 from chainlab.workflow.settle import CANCEL_GRACE
 
@@ -61,40 +62,6 @@ def initial_parameters(
     return params
 
 
-def _widgets_show() -> Any:
-    """``chainlab.widgets.show`` if that layer is installed, else None."""
-    try:
-        from chainlab.widgets import show
-    except ImportError:
-        print(
-            "live=True: chainlab.widgets is not available, so there is no live graph; "
-            "the timeline is printed when the run ends."
-        )
-        return None
-    return show
-
-
-def run_live(
-    runnable: Runnable[Any, Any],
-    params: dict[str, Any],
-    config: dict[str, Any],
-    collector: SpanCollector,
-) -> tuple[bool, Any]:
-    """Run inside the live dashboard: ``(True, dashboard)``, or ``(False, None)`` if it
-    could not be used."""
-    show = _widgets_show()
-    if show is None:
-        return False, None
-    try:
-        board = show(runnable, params, config=config, controls=False)
-    except Exception as exc:
-        if collector.snapshot():  # the run itself started: do not run it twice
-            raise
-        warnings.warn(f"the live graph could not be shown: {exc!r}", RuntimeWarning, stacklevel=4)
-        return False, None
-    return True, board
-
-
 def _run(
     runnable: Runnable[Any, Any],
     params: dict[str, Any],
@@ -102,11 +69,12 @@ def _run(
     collector: SpanCollector,
     live: bool,
 ) -> tuple[bool, Any, BaseException | None]:
-    """Run the compiled pipeline: ``(shown live?, output, error)``."""
+    """Run the compiled pipeline: ``(shown in a dashboard?, output, error)``."""
     if live:
-        shown, board = run_live(runnable, params, config, collector)
-        if shown:
+        board = run_in_dashboard(runnable, params, config, collector)
+        if board is not None:
             return True, board.result, board.error
+        config = start_text(runnable, config)
     try:
         return False, runnable.invoke(params, config), None
     except Exception as exc:
@@ -178,5 +146,5 @@ def execute_pipeline(
         started_at=started_at,
     )
     if live and not shown:
-        print(result.timeline())
+        print(summary(result))
     return result

@@ -184,8 +184,10 @@ class Pipeline:
 
         Args:
             parameters: the initial parameters (they override ``parameters_file``).
-            live: show the live graph while it runs (``chainlab.widgets``) and print
-                the timeline at the end.
+            live: watch the run. In Jupyter: the live dashboard (graph, progress,
+                timeline; ``chainlab.widgets``). Elsewhere: the graph is printed
+                first, a line per task as it ends, then each step's status and
+                duration and the timeline (see :mod:`chainlab.workflow.live`).
             run_id: the run's id (default: a timestamp plus random suffix).
             run_dir: if given, executed notebooks are saved under ``run_dir/run_id/``.
             max_concurrency: at most this many tasks at once, over the whole run.
