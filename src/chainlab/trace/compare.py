@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.base import coerce_to_runnable, is_foreign_runnable
 from chainlab.engine.config import merge_configs
 from chainlab.trace.recording import Recording
 
@@ -130,7 +130,9 @@ def compare(
     """Run ``chain`` sequentially (``max_concurrency=1``) and in parallel; compare.
 
     Args:
-        chain: a runnable (or anything ``coerce_to_runnable`` accepts: a dict, a function).
+        chain: a runnable (or anything ``coerce_to_runnable`` accepts: a dict, a
+            function), or a langchain_core runnable (run by LangChain, with its own
+            ``max_concurrency=1``, and recorded through the LangChain bridge).
         input: the input of both runs.
         config: the config of the parallel run; the sequential run adds
             ``max_concurrency=1`` to it.
@@ -141,7 +143,7 @@ def compare(
     Returns:
         A :class:`Comparison`.
     """
-    runnable = coerce_to_runnable(chain)
+    target = _Target(chain, config)
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     if driver not in ("invoke", "ainvoke"):
@@ -152,23 +154,23 @@ def compare(
     for _ in range(repeat):
         for limit, runs in ((1, sequential), (None, parallel)):
             rec = Recording("sequential" if limit == 1 else "parallel")
-            cfg = _run_config(config, rec, limit)
+            cfg = target.config(rec, limit)
             if driver == "invoke":
-                output = runnable.invoke(input, cfg)
+                output = target.runnable.invoke(input, cfg)
             else:
-                output = _run_coroutine(functools.partial(runnable.ainvoke, input, cfg))
+                output = _run_coroutine(functools.partial(target.runnable.ainvoke, input, cfg))
             runs.append(rec)
             if limit is None:
                 outputs.append(output)
     middle = parallel.index(_median(parallel))
-    return Comparison(runnable.get_name(), sequential, parallel, outputs[middle])
+    return Comparison(target.name, sequential, parallel, outputs[middle])
 
 
 async def acompare(
     chain: Any, input: Any, *, config: Mapping[str, Any] | None = None, repeat: int = 1
 ) -> Comparison:
     """:func:`compare` with ``ainvoke``, awaited on the running loop (``await acompare(...)``)."""
-    runnable: Runnable[Any, Any] = coerce_to_runnable(chain)
+    target = _Target(chain, config)
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     sequential: list[Recording] = []
@@ -177,21 +179,37 @@ async def acompare(
     for _ in range(repeat):
         for limit, runs in ((1, sequential), (None, parallel)):
             rec = Recording("sequential" if limit == 1 else "parallel")
-            output = await runnable.ainvoke(input, _run_config(config, rec, limit))
+            output = await target.runnable.ainvoke(input, target.config(rec, limit))
             runs.append(rec)
             if limit is None:
                 outputs.append(output)
     middle = parallel.index(_median(parallel))
-    return Comparison(runnable.get_name(), sequential, parallel, outputs[middle])
+    return Comparison(target.name, sequential, parallel, outputs[middle])
 
 
-def _run_config(
-    config: Mapping[str, Any] | None, rec: Recording, limit: int | None
-) -> dict[str, Any]:
-    extra: dict[str, Any] = {"callbacks": [rec]}
-    if limit is not None:
-        extra["max_concurrency"] = limit
-    return merge_configs(config, extra)
+class _Target:
+    """What compare runs, and the config of each run: a chainlab runnable records
+    through the config's callbacks; a langchain_core one through the LangChain bridge."""
+
+    def __init__(self, chain: Any, config: Mapping[str, Any] | None) -> None:
+        self.foreign = is_foreign_runnable(chain)
+        self.runnable: Any = chain if self.foreign else coerce_to_runnable(chain)
+        self.name = str(self.runnable.get_name())
+        self.base = dict(config or {})
+
+    def config(self, rec: Recording, limit: int | None) -> dict[str, Any]:
+        if not self.foreign:
+            extra: dict[str, Any] = {"callbacks": [rec]}
+            if limit is not None:
+                extra["max_concurrency"] = limit
+            return merge_configs(self.base, extra)
+        from chainlab.trace.langchain import SpanBridge
+
+        callbacks = [*(self.base.get("callbacks") or []), SpanBridge((rec,))]
+        config = {**self.base, "callbacks": callbacks}
+        if limit is not None:  # LangChain's limit is per level: 1 at every level is sequential
+            config["max_concurrency"] = limit
+        return config
 
 
 def _median(recordings: list[Recording]) -> Recording:

@@ -19,6 +19,7 @@ objects, with times in seconds from the recording's start, only when you look.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -123,6 +124,7 @@ class Recording:
         self._spans: list[SpanRecord] = []
         self._analysis: Analysis | None = None
         self._analysis_key: tuple[int, int, int] | None = None
+        self._bridge: Any = None  # the LangChain bridge's token while in a with block
 
     # -- the listener: cheap and thread-safe --------------------------------------------
 
@@ -140,6 +142,10 @@ class Recording:
         self.t0_ns = time.perf_counter_ns()
         self.stop_ns = None
         add_listener(self)
+        if "langchain_core" in sys.modules:  # langchain_core runs are recorded too
+            from chainlab.trace.langchain import attach
+
+            self._bridge = attach()
         return self
 
     def __exit__(
@@ -150,6 +156,11 @@ class Recording:
     ) -> None:
         remove_listener(self)
         self.stop_ns = time.perf_counter_ns()
+        if self._bridge is not None:
+            from chainlab.trace.langchain import detach
+
+            detach(self._bridge)
+            self._bridge = None
 
     # -- the spans --------------------------------------------------------------------
 
