@@ -8,8 +8,9 @@
    is a Python keyword (``class``, ``from``) cannot be a variable: it is left out.
 2. **Execute** with nbclient in a fresh kernel (``python3``: this interpreter), in the
    notebook's directory. If the run is cancelled meanwhile (a sibling branch failed),
-   no further cell starts, the running cell is interrupted (and, if it does not stop
-   within :data:`INTERRUPT_WAIT` seconds, abandoned), and the kernel is shut down.
+   a kernel still starting is stopped, no further cell starts, the running cell is
+   interrupted (and abandoned if it does not stop within :data:`INTERRUPT_WAIT`
+   seconds), and the kernel is shut down.
 3. **Read back.** When ``returns`` is given, a last cell tagged ``chainlab-returns``
    displays the requested variables (pickled) under a private MIME type; chainlab reads
    them from that cell's output. A name the notebook never defined is an error.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import atexit
 import base64
 import contextlib
 import keyword
@@ -148,6 +150,13 @@ def _stdout(nb: Any) -> str:
     )
 
 
+def preload() -> None:
+    """Import nbformat and nbclient (slow the first time: seconds on a busy machine)."""
+    import jupyter_core.utils  # noqa: F401
+    import nbclient  # noqa: F401
+    import nbformat  # noqa: F401
+
+
 def save_path(run_dir: Path, run_id: str, span_path: str) -> Path:
     """Where the executed notebook of the task at ``span_path`` is saved."""
     safe = "".join(
@@ -226,17 +235,29 @@ async def _execute(client: Any, scope: CancelScope, owner: str) -> None:
     run = asyncio.ensure_future(client.async_execute())
     watch = asyncio.ensure_future(scope.asleep(_WEEK))  # raises Cancelled on cancellation
     await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
-    if not run.done() and ran_a_cell:  # (a starting kernel stops at its first cell)
+    if not run.done():  # cancelled while the kernel started, or while a cell ran
         client.shutdown_kernel = "immediate"
-        with contextlib.suppress(Exception):
-            await client.km.interrupt_kernel()
-        await asyncio.wait({run}, timeout=INTERRUPT_WAIT)
-        if not run.done():  # the cell ignores interrupts: shut the kernel down under it
+        if ran_a_cell:
+            with contextlib.suppress(Exception):
+                await client.km.interrupt_kernel()
+            await asyncio.wait({run}, timeout=INTERRUPT_WAIT)
+        if not run.done():  # still starting, or the cell ignores interrupts
             run.cancel()
-    await asyncio.wait({run})
+            await asyncio.wait({run})
+            await _shut_down_leftover(client)
     watch.cancel()
     await asyncio.gather(watch, return_exceptions=True)
     error = None if run.cancelled() else run.exception()
     if scope.cancelled and (run.cancelled() or error is not None):
         raise Cancelled(f"{owner} was stopped: its run was cancelled") from error
     run.result()
+
+
+async def _shut_down_leftover(client: Any) -> None:
+    """nbclient shuts a kernel down only once it has started: one cancelled while it
+    started is still ours to stop."""
+    if client.km is None:  # nbclient's own clean-up ran
+        return
+    with contextlib.suppress(Exception):
+        await client._async_cleanup_kernel()
+    atexit.unregister(client._cleanup_kernel)

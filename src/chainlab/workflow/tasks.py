@@ -169,6 +169,10 @@ def assign_returns(value: Any, returns: list[str], owner: str) -> dict[str, Any]
 class PythonTask(Task):
     """Call a Python function; its arguments are filled from the parameters by name.
 
+    If a sibling branch fails, the function is asked to stop, and waited for up to the
+    run's ``cancel_grace``: a long one should check ``chainlab.cancelled()`` now and
+    then, or wait with ``chainlab.sleep()`` (see :mod:`chainlab.workflow.settle`).
+
     Args:
         function: a plain or ``async def`` function.
         name: defaults to the function's name.
@@ -331,6 +335,12 @@ class NotebookTask(Task):
         self.notebook = Path(notebook)
         self.kernel_name = kernel_name
         self.timeout = timeout
+
+    def compile(self, ctx: RunContext) -> Runnable[Any, Any]:
+        from chainlab.workflow.notebook import preload
+
+        preload()  # seconds of imports, paid before the run rather than inside its timing
+        return super().compile(ctx)
 
     def run(self, params: Params, ctx: RunContext) -> dict[str, Any]:
         from chainlab.workflow.notebook import run_notebook, save_path
