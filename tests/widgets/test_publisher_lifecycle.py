@@ -224,15 +224,50 @@ def test_the_final_flush_waits_for_the_interval_after_a_recent_message() -> None
     assert sink.messages[-1][2]["status"] == "done"
 
 
-def test_finish_gives_up_waiting_for_spans_that_never_end() -> None:
+def test_finish_gives_up_waiting_for_spans_that_never_end_and_abandons_them() -> None:
     sink = Sink()
-    publisher = Publisher(Board(map_graph()), sink)
-    publisher.on_start(span(1, None, "root", "each"))
+    publisher = Publisher(Board(map_graph()), sink, interval=0.01)
+    root = span(1, None, "root", "each")
+    item = span(2, 1, "root/*", "each/0")
+    publisher.on_start(root)
+    publisher.on_start(item)
     t0 = time.monotonic()
     publisher.finish(settle=0.2)
     waited = time.monotonic() - t0
     assert 0.15 <= waited < 3
-    assert sink.messages[-1][2]["status"] == "running"  # shown as it is: still open
+    states, progress = sink.messages[-1][1:]
+    assert progress["status"] == "cancelled"  # the run is over: nothing shown running
+    assert progress["abandoned"] == 1  # the leaf call still open
+    assert states["root/*"]["state"] == "cancelled"
+    assert states["root/*"]["abandoned"] == 1
+    sent = len(sink.messages)
+    # the abandoned thread ends later, and starts a child: the picture does not change
+    late = span(3, 2, "root/*", "each/0/inner")
+    publisher.on_start(late)
+    publisher.on_end(end(late))
+    publisher.on_end(end(item))
+    publisher.on_end(end(root))
+    time.sleep(0.2)  # the publisher thread woke up for them, found nothing to publish
+    publisher.finish()
+    assert publisher.board.events == 2  # only the two starts before the finish
+    assert publisher.board.states()["root/*"]["state"] == "cancelled"
+    assert all(m[2]["status"] == "cancelled" for m in sink.messages[sent:])
+
+
+def test_late_events_of_an_abandoned_run_stay_out_of_the_next_run() -> None:
+    sink = Sink()
+    publisher = Publisher(Board(map_graph()), sink)
+    old = span(1, None, "root", "each")
+    publisher.on_start(old)
+    publisher.finish()  # nothing to wait for: abandoned at once
+    publisher.reset()  # a new run (LiveGraph.begin) on the same board
+    new = span(5, None, "root", "each")
+    publisher.on_start(new)
+    publisher.on_end(end(old, "error"))  # the old run's late end
+    publisher.on_end(end(new))
+    publisher.finish()
+    assert sink.messages[-1][2]["status"] == "done"
+    assert sink.messages[-1][2]["runs"] == 1
 
 
 def test_the_publisher_thread_exits_when_idle_and_returns_for_new_events() -> None:
@@ -278,4 +313,4 @@ def test_stop_while_the_thread_is_being_started_waits_for_it(
     assert errors == []
     publisher.finish()
     assert publisher._thread is None
-    assert sink.messages[-1][2]["status"] == "running"
+    assert sink.messages[-1][2]["status"] == "cancelled"  # its span never ended: abandoned

@@ -71,10 +71,19 @@ def _count_of(node: Any) -> int:
 class Tally:
     """What one graph node has seen: the latest status of each path."""
 
-    __slots__ = ("counts", "error", "first_ns", "last_end_ns", "paths", "static_total")
+    __slots__ = (
+        "abandoned",
+        "counts",
+        "error",
+        "first_ns",
+        "last_end_ns",
+        "paths",
+        "static_total",
+    )
 
     def __init__(self, static_total: int) -> None:
         self.static_total = static_total
+        self.abandoned = 0
         self.paths: dict[str, str] = {}
         self.counts = {"running": 0, "ok": 0, "error": 0, "cancelled": 0}
         self.first_ns: int | None = None
@@ -124,6 +133,8 @@ class Tally:
                     out[key] = self.counts[count]
         if self.error is not None and self.counts["error"]:
             out["error"] = describe_error(self.error)
+        if self.abandoned:
+            out["abandoned"] = self.abandoned
         return out
 
 
@@ -148,6 +159,7 @@ class Board:
         self.new_run_resets = new_run_resets
         self._resolved: dict[str, str | None] = {}
         nodes = getattr(graph, "nodes", {}) or {}
+        self._ignored: set[int] = set()  # spans abandoned by an earlier run: kept on reset
         self._static_leaves = 0
         self._leaf_gids: set[str] = set()
         self._pseudo: dict[str, str] = {}  # join / input / output nodes: no span of their own
@@ -173,7 +185,10 @@ class Board:
         self._roots: dict[int, str] = {}  # run -> final status of top-level runs
         self._root_of: dict[int, int] = {}  # root span -> its run (the first attempt's id)
         self._latest_root: dict[str, int] = {}  # path -> the latest run started there
+        self._open: dict[int, Any] = {}  # run id -> span, while it runs
         self._running = 0
+        self.abandoned = 0
+        """Leaf calls still running when the run was over (see :meth:`abandon_open`)."""
         self.runs = 0
         self.events = 0
         self.first_error: BaseException | None = None
@@ -196,7 +211,9 @@ class Board:
         return gid
 
     def fold(self, kind: int, span: Any) -> None:
-        """Apply one ``START`` or ``END`` event of ``span``."""
+        """Apply one ``START`` or ``END`` event of ``span`` (ignored if abandoned)."""
+        if self._ignored and self._abandoned_event(kind, span):
+            return
         self.events += 1
         if kind == START:
             self._start(span)
@@ -215,6 +232,7 @@ class Board:
                 self.runs += 1
                 self._root_of[span.run_id] = self._latest_root[span.path] = span.run_id
         self._running += 1
+        self._open[span.run_id] = span
         if self.started_ns is None:
             self.started_ns = span.start_ns
         gid = self.resolve(span.node_id)
@@ -242,6 +260,7 @@ class Board:
 
     def _end(self, span: Any) -> None:
         self._running = max(0, self._running - 1)
+        self._open.pop(span.run_id, None)
         status = span.status if span.status in FINISHED else "ok"
         end_ns = span.end_ns if span.end_ns is not None else time.perf_counter_ns()
         self.ended_ns = end_ns if self.ended_ns is None else max(self.ended_ns, end_ns)
@@ -269,6 +288,49 @@ class Board:
         self._leaves[key] = status
         self._leaf_counts[status] += 1
 
+    # -- abandoning what is still open when the run is over ---------------------------
+
+    def abandon_open(self) -> int:
+        """Mark every span still open cancelled, and ignore its (and its children's) late
+        events from now on, even after :meth:`reset`; return how many there were.
+
+        After Ctrl-C (or a timeout) a thread that never checks ``chainlab.cancelled()``
+        keeps running; when the run is over its span is *abandoned*: shown cancelled,
+        counted in ``abandoned``, and its end, whenever it comes, changes nothing.
+        """
+        now = time.perf_counter_ns()
+        for run_id, span in self._open.items():
+            self._ignored.add(run_id)
+            self._span_owner.pop(run_id, None)
+            gid = self._span_gid.pop(run_id, None)
+            if gid is not None:
+                tally = self.tallies[gid]
+                tally.set(span.path, "cancelled")
+                tally.abandoned += 1
+                tally.last_end_ns = max(tally.last_end_ns or now, now)
+            if span.kind == "leaf":
+                self._leaf((span.node_id, span.path), "cancelled")
+                self.abandoned += 1
+            if span.parent_id is None:
+                self._roots[self._root_of.pop(run_id, run_id)] = "cancelled"
+        count = len(self._open)
+        if count:
+            self.ended_ns = now
+        self._open.clear()
+        self._running = 0
+        return count
+
+    def _abandoned_event(self, kind: int, span: Any) -> bool:
+        if kind == START:
+            if span.parent_id in self._ignored:
+                self._ignored.add(span.run_id)
+                return True
+            return False
+        if span.run_id in self._ignored:
+            self._ignored.discard(span.run_id)
+            return True
+        return False
+
     def _static_total(self, gid: str) -> int:
         node = self.graph.nodes.get(gid)
         total = _count_of(node)
@@ -283,12 +345,15 @@ class Board:
 
     @property
     def status(self) -> str:
-        """``"idle"``, ``"running"``, ``"failed"`` (a top-level run failed) or ``"done"``."""
+        """``"idle"``, ``"running"``, ``"failed"`` (a top-level run failed),
+        ``"cancelled"`` (one was cancelled, none failed) or ``"done"``."""
         if not self.events:
             return "idle"
         if self._running:
             return "running"
-        return "failed" if self._roots_failed else "done"
+        if self._roots_failed:
+            return "failed"
+        return "cancelled" if "cancelled" in self._roots.values() else "done"
 
     @property
     def _roots_failed(self) -> int:
@@ -315,7 +380,7 @@ class Board:
         for gid, kind in self._pseudo.items():
             if kind == "input":
                 out[gid] = {"state": "done"}
-            elif kind == "output" and status == "done":
+            elif kind == "output" and status in ("done", "cancelled"):
                 out[gid] = {"state": status}
             elif kind == "output" and status == "failed":
                 out[gid] = {"state": status, "error": describe_error(self.first_error)}
@@ -326,11 +391,14 @@ class Board:
         return out
 
     def progress(self) -> dict[str, Any]:
-        """Leaf calls done / expected (or items done / total for a batch)."""
+        """Leaf calls done / expected (or items done / total for a batch), and how many
+        leaf calls were ``abandoned`` (only when some were)."""
+        extra = {"abandoned": self.abandoned} if self.abandoned else {}
         counts = self._leaf_counts
         finished = counts["ok"] + counts["error"] + counts["cancelled"]
         if self.batch_size:
             return {
+                **extra,
                 "unit": "items",
                 "done": len(self._roots),
                 "total": self.batch_size,
@@ -339,6 +407,7 @@ class Board:
                 "running": counts["running"],
             }
         return {
+            **extra,
             "unit": "leaf calls",
             "done": finished,
             "total": max(self._static_leaves + self._dynamic_leaves, len(self._leaves)),

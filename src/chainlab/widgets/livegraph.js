@@ -54,9 +54,16 @@ function badgeText(st, ms) {
   return parts.join(" · ");
 }
 
+function abandonedText(n) {
+  // a call that ignores a cancel (time.sleep, a blocking client) keeps its thread
+  return `${n} abandoned: their threads ignored the cancel and may still be running; ` +
+    "shown cancelled, their late ends ignored";
+}
+
 function hoverText(id, st, ms) {
   const lines = [id, [st.state, badgeText(st, ms)].filter(Boolean).join(" · ")];
   if (st.error) lines.push(st.error);
+  if (st.abandoned) lines.push(abandonedText(st.abandoned));
   return lines.join("\n");
 }
 
@@ -85,10 +92,12 @@ function render({ model, el }) {
   }
   const errors = document.createElement("div");
   errors.className = "cl-errors";
+  const abandoned = document.createElement("div");
+  abandoned.className = "cl-abandoned";
   const tip = document.createElement("div");
   tip.className = "cl-tip";
   tip.style.display = "none";
-  root.append(title, graph, bar, barText, legend, errors, tip);
+  root.append(title, graph, bar, barText, legend, errors, abandoned, tip);
   el.append(root);
   let hovered = null; // id of the node under the mouse
 
@@ -241,11 +250,13 @@ function render({ model, el }) {
     if (p.running) extra.push(`${p.running} running`);
     if (p.failed) extra.push(`${p.failed} failed`);
     if (p.cancelled) extra.push(`${p.cancelled} cancelled`);
+    if (p.abandoned) extra.push(`${p.abandoned} abandoned`);
     const label = p.run_label ? `${p.run_label} run · ` : "";
     barText.textContent =
       `${label}${p.status || "idle"} · ${done}/${total} ${p.unit || ""}` +
       (extra.length ? ` (${extra.join(", ")})` : "") +
       (p.elapsed_ms !== undefined ? ` · ${fmtMs(ms)}` : "");
+    abandoned.textContent = p.abandoned ? `${abandonedText(p.abandoned)}.` : "";
   }
 
   function drawTitle() {

@@ -117,6 +117,7 @@ class Publisher:
         """Fold every queued event into the board; return how many there were."""
         n = 0
         board = self.board
+        before = board.events
         while True:
             try:
                 kind, span = self._queue.get_nowait()
@@ -124,7 +125,7 @@ class Publisher:
                 break
             board.fold(kind, span)
             n += 1
-        if n:
+        if board.events != before:  # late events of abandoned spans change nothing
             self._dirty = True
         return n
 
@@ -192,11 +193,14 @@ class Publisher:
     def finish(self, timeout: float = 5.0, settle: float = 0.0) -> None:
         """Stop the thread and publish the final state, synchronously.
 
+        Spans still open after ``settle`` are abandoned (:meth:`Board.abandon_open`):
+        shown cancelled, and their late events ignored, so the final picture stays final.
+
         Args:
             timeout: how long to wait for the publisher thread to stop.
             settle: wait up to this long for spans still open to end. After a
-                fail-fast error the run returns at once, while cancelled siblings are
-                still stopping; their end events come a moment later.
+                fail-fast error or Ctrl-C the run returns at once, while cancelled
+                siblings are still stopping; their end events come a moment later.
         """
         self.stop(timeout)
         deadline = time.monotonic() + settle
@@ -204,7 +208,10 @@ class Publisher:
             with self._lock:
                 self.drain()
                 running = self.board.running
-            if not running or time.monotonic() >= deadline:
+                if running and time.monotonic() >= deadline:
+                    self.board.abandon_open()
+                    running = 0
+            if not running:
                 break
             time.sleep(0.01)
         # keep the spacing even for the last message: never more than 1/interval a second

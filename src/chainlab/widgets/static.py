@@ -54,6 +54,11 @@ def tooltip(node_id: str, state: dict[str, Any]) -> str:
     lines = [node_id, " · ".join(filter(None, [state.get("state", "pending"), badge_text(state)]))]
     if state.get("error"):
         lines.append(str(state["error"]))
+    if state.get("abandoned"):
+        lines.append(
+            f"{state['abandoned']} abandoned: their threads ignored the cancel and may still "
+            "be running; shown cancelled, their late ends ignored"
+        )
     return "\n".join(lines)
 
 
