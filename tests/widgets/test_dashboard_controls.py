@@ -18,6 +18,8 @@ from chainlab.widgets import Dashboard, find_tunables, show
 from chainlab.widgets import dashboard as dashboard_module
 from chainlab.widgets.controls import LIMITS, Controls
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
 
 class Concurrency:
     """A leaf that records how many calls overlap; with ``expect(n)``, calls also wait
@@ -212,14 +214,48 @@ def test_ctrl_c_is_shown_then_re_raised_and_the_dashboard_stays_usable() -> None
     with pytest.raises(KeyboardInterrupt):
         dash.run()
     assert isinstance(dash.error, KeyboardInterrupt)
-    assert dash.live.progress["status"] == "failed"
-    assert "KeyboardInterrupt" in dash.output.value
+    assert dash.live.progress["status"] == "cancelled"  # Ctrl-C is not a failure
+    assert "⏹ cancelled</b> (KeyboardInterrupt)" in dash.output.value
+    assert "failed" not in dash.output.value
     assert not dash._lock.locked()
     assert not dash.controls.run_button.disabled
     interrupt["on"] = False
     dash.run()
     assert dash.error is None
     assert dash.result == {"a": 1, "b": 1}
+
+
+def test_after_ctrl_c_calls_that_ignore_it_are_abandoned_and_their_ends_ignored() -> None:
+    stubborn_done = threading.Event()
+
+    def interrupt(x: Any) -> Any:
+        time.sleep(0.1)
+        raise KeyboardInterrupt
+
+    def stubborn(x: Any) -> Any:
+        time.sleep(2.0)  # never checks chainlab.cancelled()
+        stubborn_done.set()
+        return x
+
+    chain = RunnableParallel(a=interrupt, b=RunnableLambda(stubborn, name="stubborn"))
+    dash = Dashboard(chain, 1)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        dash.run()
+    assert time.monotonic() - started < 1.9  # did not wait for the stubborn thread
+    assert not stubborn_done.is_set()
+    final = {k: v["state"] for k, v in dash.live.states.items()}
+    assert final["root/b"] == "cancelled"
+    assert dash.live.states["root/b"]["abandoned"] == 1
+    assert dash.live.progress["status"] == "cancelled"
+    assert dash.live.progress["abandoned"] == 1
+    assert "1 call(s) ignored Ctrl-C and were abandoned" in dash.output.value
+    messages = dash.live.messages
+    assert stubborn_done.wait(5)
+    time.sleep(0.3)  # its end event reached the publisher, which ignores it
+    assert {k: v["state"] for k, v in dash.live.states.items()} == final
+    assert dash.live.messages == messages
+    assert 'data-state="running"' not in dash.live.static_svg()
 
 
 def test_run_again_runs_on_a_thread_once_at_a_time() -> None:
@@ -316,14 +352,15 @@ class FakeHandle:
 def test_one_display_per_cell_and_the_static_picture_is_refreshed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shown: list[dict[str, Any]] = []
-    handles: list[FakeHandle] = []
+    shown: list[dict[str, Any]] = []  # every output: the widget, then its picture
+    handles: list[FakeHandle] = []  # the pictures' display handles
     cell = {"n": 7}
 
-    def fake_display(data: dict[str, Any], **kwargs: Any) -> FakeHandle:
-        assert kwargs["display_id"] is True
+    def fake_display(data: dict[str, Any], **kwargs: Any) -> FakeHandle | None:
         assert kwargs["raw"] is True
         shown.append(data)
+        if not kwargs.get("display_id"):
+            return None
         handles.append(FakeHandle())
         return handles[-1]
 
@@ -332,17 +369,19 @@ def test_one_display_per_cell_and_the_static_picture_is_refreshed(
     monkeypatch.setattr(IPython.display, "display", fake_display)
     monkeypatch.setattr(dashboard_module, "_current_cell", lambda: cell["n"])
     dash = show(fan(lambda x: x), 3)
-    assert len(shown) == 1
-    assert "chainlab-static" in shown[0]["text/html"]  # shown before the run started
-    assert "✓ result" not in shown[0]["text/html"]
+    assert len(shown) == 2
+    widget, picture = shown
+    assert set(widget) == {WIDGET_VIEW, "text/plain"}  # no picture beside the view
+    assert "chainlab-static" in picture["text/html"]  # shown before the run started
+    assert "✓ result" not in picture["text/html"]
     (update,) = handles[0].updates  # the final picture, after the run
     assert "✓ result" in update["text/html"]
     assert "data:image/png;base64," in update["text/html"]  # the timeline
     dash._ipython_display_()  # the cell's last expression: not a second copy
-    assert len(shown) == 1
+    assert len(shown) == 2
     cell["n"] = 8
     dash._ipython_display_()  # a later cell shows it again
-    assert len(shown) == 2
+    assert len(shown) == 4
     dash.run()
     assert len(handles[0].updates) == 2
     assert len(handles[1].updates) == 1

@@ -55,12 +55,14 @@ def test_run_publishes_live_states_and_an_exact_final_state() -> None:
     assert seen[0]["root/0/a"]["state"] == "running"
 
 
-def test_the_bundle_carries_a_static_svg_of_the_final_state() -> None:
+def test_the_picture_is_a_static_svg_of_the_final_state() -> None:
     live = LiveGraph(fan())
     live.run([1])
     data, _ = live._repr_mimebundle_()
-    assert WIDGET_VIEW in data
-    svg = data["image/svg+xml"]
+    assert set(data) == {WIDGET_VIEW, "text/plain"}  # the picture is an output of its own
+    picture = live.picture()
+    assert 'class="chainlab-static"' in picture["text/html"]
+    svg = picture["image/svg+xml"]
     assert svg.count('data-state="done"') == len(live.graph.nodes)
     assert COLORS["done"][0] in svg
 

@@ -139,9 +139,9 @@ def test_a_display_handle_gets_the_final_svg(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(IPython.display, "display", fake_display)
     live = LiveGraph(fan())
     live._ipython_display_()
-    assert len(shown) == 1
+    assert len(shown) == 2  # the widget, then its picture
     assert "application/vnd.jupyter.widget-view+json" in shown[0]
-    assert 'data-state="done"' not in shown[0]["image/svg+xml"]  # nothing ran yet
+    assert 'data-state="done"' not in shown[1]["image/svg+xml"]  # nothing ran yet
     live.run(3)
     assert len(updates) == 1
     assert updates[0]["image/svg+xml"].count('data-state="done"') == len(live.graph.nodes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import copy
 import re
 import time
 from pathlib import Path
@@ -116,23 +117,54 @@ def test_widget_state_has_every_node_done(executed: Any) -> None:
     assert progress["done"] == progress["total"] == 4 + 1 + 2000
 
 
-def test_one_output_per_show_with_a_final_static_picture(executed: Any) -> None:
+def test_each_show_is_the_widget_then_its_final_static_picture(executed: Any) -> None:
     nb, _ = executed
     for index in (1, 3, 4):  # a statement, a last expression, a failing run
         outputs = nb.cells[index].outputs
         displays = [o for o in outputs if o["output_type"] != "stream"]
-        assert [o["output_type"] for o in displays] == ["display_data"], index
-        html = displays[0]["data"]["text/html"]
-        encoded = re.search(r"data:image/svg\+xml;base64,([^\"]+)", html)
-        assert encoded is not None
-        svg = base64.b64decode(encoded.group(1)).decode()
+        assert [o["output_type"] for o in displays] == ["display_data"] * 2, index
+        widget, picture = displays
+        assert set(widget["data"]) == {WIDGET_VIEW, "text/plain"}
+        html = picture["data"]["text/html"]
+        assert html.startswith('<div class="chainlab-static">')
+        svg = decoded_svg(html)
         assert 'data-state="pending"' not in svg
         assert 'data-state="running"' not in svg
         assert "data:image/png;base64," in html  # the timeline
-    assert "✓ result" in nb.cells[1].outputs[0]["data"]["text/html"]
-    failed = nb.cells[4].outputs[0]["data"]["text/html"]
+    assert "✓ result" in nb.cells[1].outputs[1]["data"]["text/html"]
+    failed = nb.cells[4].outputs[1]["data"]["text/html"]
     assert "ValueError" in failed
     assert "branch &#x27;poem&#x27;" in failed
+
+
+def decoded_svg(html: str) -> str:
+    encoded = re.search(r"data:image/svg\+xml;base64,([^\"]+)", html)
+    assert encoded is not None
+    return base64.b64decode(encoded.group(1)).decode()
+
+
+def test_nbconvert_html_shows_the_final_pictures_with_or_without_widget_state(
+    executed: Any,
+) -> None:
+    from nbconvert import HTMLExporter
+
+    nb, _ = executed
+    without_state = copy.deepcopy(nb)
+    del without_state.metadata["widgets"]
+    for notebook, views in ((nb, 4), (without_state, 0)):
+        html, _ = HTMLExporter().from_notebook_node(notebook)
+        # with stored state, nbconvert renders each widget output as its view only
+        assert html.count('<script type="application/vnd.jupyter.widget-view+json">') == views
+        pictures = html.split('<div class="chainlab-static">')[1:]
+        assert len(pictures) == 4  # three dashboards and a live graph: each picture once
+        for picture in pictures:
+            svg = decoded_svg(picture)
+            assert svg.count('data-state="done"') + svg.count('data-state="failed"') > 3
+            assert 'data-state="running"' not in svg
+            assert 'data-state="pending"' not in svg
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = "widgets-nbconvert" + ("" if views else "-no-state") + ".html"
+        (ARTIFACTS / name).write_text(html)
 
 
 def test_errors_are_shown_and_kept_not_raised(executed: Any) -> None:
@@ -142,8 +174,9 @@ def test_errors_are_shown_and_kept_not_raised(executed: Any) -> None:
 
 def test_a_displayed_live_graph_gets_its_final_svg(executed: Any) -> None:
     nb, _ = executed
-    (output,) = nb.cells[6].outputs
-    svg = output["data"]["image/svg+xml"]
+    widget, picture = nb.cells[6].outputs
+    assert WIDGET_VIEW in widget["data"]
+    svg = picture["data"]["image/svg+xml"]
     assert svg.count('data-state="done"') == svg.count('class="node"') > 3
 
 

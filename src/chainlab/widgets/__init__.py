@@ -9,13 +9,14 @@
 
 Span events become widget messages through one publisher thread at <= 20 Hz with a
 final exact flush (``publisher``), folded into per-node state (``board``); the final
-state is also drawn as a static SVG (``static``) so notebooks show it without a kernel.
+state is also drawn as a static SVG (``static``), shown in an output of its own after
+the widget (``outputs``), so notebooks show it without a kernel.
 """
 
 from chainlab.widgets.board import Board
 from chainlab.widgets.controls import find_tunables
-from chainlab.widgets.dashboard import Dashboard, show, show_batch
-from chainlab.widgets.livegraph import LiveGraph, close_all
+from chainlab.widgets.dashboard import Dashboard, close_all, show, show_batch
+from chainlab.widgets.livegraph import LiveGraph
 from chainlab.widgets.publisher import Publisher
 
 __all__ = [

@@ -34,12 +34,12 @@ def find_tunables(chain: Any) -> list[Any]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(getattr(node, "failure_rate", None), int | float):
-            found.append(node)
         children: list[Any] = []
         bound = getattr(node, "bound", None)
-        if isinstance(bound, Runnable):
+        if isinstance(bound, Runnable):  # a wrapper: a failure_rate it shows is its bound's
             children.append(bound)
+        elif isinstance(getattr(node, "failure_rate", None), int | float):
+            found.append(node)
         if isinstance(node, Runnable):
             try:
                 children.extend(child for _, _, child in node._children())

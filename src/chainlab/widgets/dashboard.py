@@ -20,6 +20,7 @@ import logging
 import pprint
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,12 +28,38 @@ import ipywidgets as w
 
 from chainlab.engine import Runnable, coerce_to_runnable
 from chainlab.engine.errors import origin
+from chainlab.widgets import livegraph
 from chainlab.widgets.board import describe_error
 from chainlab.widgets.controls import MODES, Controls, find_tunables
-from chainlab.widgets.livegraph import LiveGraph, with_callback
+from chainlab.widgets.livegraph import LiveGraph, name_of, status_of, with_callback
+from chainlab.widgets.outputs import display_with_picture, refresh, widget_only
 from chainlab.widgets.static import svg_img
 
 log = logging.getLogger(__name__)
+_dashboards: weakref.WeakSet[Dashboard] = weakref.WeakSet()
+
+
+def close_all(*, close_widgets: bool = False) -> None:
+    """Stop every live graph's publisher thread; with ``close_widgets=True`` also close
+    every dashboard (its controls, graph, result and timeline) and live graph.
+
+    Used when the Jupyter extension is unloaded.
+    """
+    if close_widgets:
+        for dashboard in list(_dashboards):
+            try:
+                dashboard.close()
+            except Exception as exc:
+                log.warning("could not close a dashboard: %r", exc)
+    livegraph.close_all(close_widgets=close_widgets)
+
+
+def _descendants(widget: Any) -> list[Any]:
+    """Every widget inside ``widget`` (its children, theirs, ...), innermost first."""
+    found: list[Any] = []
+    for child in getattr(widget, "children", ()) or ():
+        found += [*_descendants(child), child]
+    return found
 
 
 def _safe(what: str, fn: Callable[[], Any]) -> Any:
@@ -116,7 +143,7 @@ class Dashboard(w.VBox):
         self._handles: list[Any] = []
         self._displayed_in: int | None = None
         self._timeline_png = b""
-        name = title or self.chain.get_name()
+        name = title or name_of(self.chain)
         self._name = name
         self.live = LiveGraph(self.chain, summarize_over=summarize_over, title=name)
         self.output = w.HTML(layout=w.Layout(max_width="100%"))
@@ -133,6 +160,7 @@ class Dashboard(w.VBox):
         children = [self.controls, self.live, self.output, self.timeline]
         super().__init__(children=children if controls else children[1:])
         self.add_class("chainlab-dashboard")
+        _dashboards.add(self)
 
     # -- running ------------------------------------------------------------------------
 
@@ -210,7 +238,7 @@ class Dashboard(w.VBox):
 
     def _finish(self, wall_s: float) -> None:
         self.wall_s = wall_s
-        self.live.finish("failed" if self.error is not None else "done")
+        self.live.finish(status_of(self.error))
         _safe("show the result", self._show_result)
         _safe("draw the timeline", self._show_timeline)
         self.refresh_displays()
@@ -224,6 +252,8 @@ class Dashboard(w.VBox):
     def result_html(self) -> str:
         """The result, the error (with the branch that failed) or the comparison."""
         took = f" in {self.wall_s:.3f} s" if self.wall_s is not None else ""
+        if status_of(self.error) == "cancelled":
+            return self._cancelled_html()
         if self.error is not None:
             where = origin(self.error)
             described = describe_error(self.error)
@@ -247,6 +277,21 @@ class Dashboard(w.VBox):
             text = text[:1500] + " …"
         parts.append(f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>')
         return "".join(parts)
+
+    def _cancelled_html(self) -> str:
+        after = f" after {self.wall_s:.3f} s" if self.wall_s is not None else ""
+        abandoned = self.live.publisher.last_progress.get("abandoned", 0)
+        note = (
+            f"<div>{abandoned} call(s) ignored Ctrl-C and were abandoned: their threads "
+            "may still be running, and the graph no longer follows them.</div>"
+            if abandoned
+            else ""
+        )
+        return (
+            f'<div class="cl-cancelled" style="color:#4b5563"><b>⏹ cancelled</b> '
+            f"({html.escape(type(self.error).__name__)}){after}: the branches still "
+            f"running were cancelled.{note}</div>"
+        )
 
     def _show_result(self) -> None:
         self.output.value = self.result_html()
@@ -281,15 +326,13 @@ class Dashboard(w.VBox):
             parts.append(f'<img alt="timeline" src="data:image/png;base64,{data}"/>')
         return '<div class="chainlab-static">' + "".join(parts) + "</div>"
 
+    def picture(self) -> dict[str, str]:
+        """The static output shown after the widget (see :mod:`chainlab.widgets.outputs`)."""
+        return {"text/html": self.static_html(), "text/plain": repr(self)}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        try:
-            data["text/html"] = self.static_html()
-        except Exception as exc:  # the static picture is a fallback: never fail display
-            log.warning("no static picture of the dashboard: %r", exc)
-        return data, metadata
+        """The widget view only; the picture is its own output."""
+        return widget_only(super()._repr_mimebundle_(**kwargs), f"[live dashboard: {self._name}]")
 
     def __repr__(self) -> str:
         if self.wall_s is None:
@@ -301,16 +344,17 @@ class Dashboard(w.VBox):
         return f"<Dashboard {self._name!r}: ok in {self.wall_s:.3f} s>"
 
     def display(self) -> None:
-        """Show the dashboard (with a display id, so the static picture stays current).
+        """Show the dashboard, then its static picture (with a display id, so the picture
+        stays current).
 
         Outside IPython (a plain script) there is nowhere to show it: nothing happens.
         """
-        from IPython.display import display
-
         if _current_cell() is None:
             return
-        data, metadata = self._repr_mimebundle_()
-        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        bundle = self._repr_mimebundle_()
+        if bundle is None:  # closed
+            return
+        handle = display_with_picture(bundle[0], bundle[1], self.picture)
         if handle is not None:
             self._handles.append(handle)
         self._displayed_in = _current_cell()
@@ -323,14 +367,13 @@ class Dashboard(w.VBox):
 
     def refresh_displays(self) -> None:
         """Put the current static picture into every output showing this dashboard."""
-        if not self._handles:
-            return
-        try:
-            data, metadata = self._repr_mimebundle_()
-            for handle in self._handles:
-                handle.update(data, metadata=metadata, raw=True)
-        except Exception as exc:
-            log.warning("could not refresh the dashboard's static picture: %r", exc)
+        refresh(self._handles, self.picture)
+
+    def close(self) -> None:
+        """Close the dashboard and every widget in it (controls, graph, result, timeline)."""
+        for widget in _descendants(self):
+            widget.close()
+        super().close()
 
 
 def show(

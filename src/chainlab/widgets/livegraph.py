@@ -10,8 +10,9 @@ How it stays fast: the Graphviz SVG is sent once (trait ``svg``); during a run o
 node states travel (trait ``states``), at most 20 times a second, however many spans
 the run produces (see :mod:`chainlab.widgets.publisher`). The browser restyles the
 nodes by id. When the run ends, the final state is published exactly, and every place
-the widget was displayed gets a static SVG of it in its output bundle (for nbconvert,
-GitHub and notebooks executed without a browser).
+the widget was displayed gets a static SVG of it in the output that follows the widget
+(for nbconvert, GitHub and notebooks executed without a browser; see
+:mod:`chainlab.widgets.outputs`).
 
 A LiveGraph is a span listener: pass it per run (``config={"callbacks": [live]}``), or
 watch everything that runs in a block with ``with live.watch(): ...``.
@@ -19,7 +20,9 @@ watch everything that runs in a block with ``with live.watch(): ...``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import html
 import logging
 import pathlib
 import warnings
@@ -33,8 +36,9 @@ import traitlets
 
 from chainlab.engine import Runnable, listen
 from chainlab.widgets.board import Board
+from chainlab.widgets.outputs import display_with_picture, refresh, static_html, widget_only
 from chainlab.widgets.publisher import Publisher
-from chainlab.widgets.static import final_svg, pad_svg
+from chainlab.widgets.static import final_svg, pad_svg, svg_img
 
 log = logging.getLogger(__name__)
 _HERE = pathlib.Path(__file__).parent
@@ -44,14 +48,12 @@ _instances: weakref.WeakSet[LiveGraph] = weakref.WeakSet()
 def close_all(*, close_widgets: bool = False) -> None:
     """Stop every live graph's publisher thread (publishing its last state).
 
-    Used when the Jupyter extension is unloaded. With ``close_widgets=True`` the widgets
-    are closed too (their views disappear from the notebook).
+    With ``close_widgets=True`` the widgets are closed too (their views disappear from
+    the notebook). :func:`chainlab.widgets.close_all` also closes the dashboards.
     """
     for live in list(_instances):
         try:
-            live.publisher.finish()
-            if close_widgets:
-                live.close()
+            live.close() if close_widgets else live.publisher.finish()
         except Exception as exc:
             log.warning("could not stop a live graph: %r", exc)
 
@@ -80,12 +82,59 @@ def check_versions() -> list[str]:
 
 
 def build_graph(chain: Any, summarize_over: int = 12) -> Any:
-    """``chain``'s graph (a Graph passes through unchanged)."""
+    """``chain``'s graph (a Graph passes through unchanged).
+
+    If the graph cannot be built (a custom runnable whose ``_children()`` raises, say),
+    this warns and returns a graph of one node standing for the whole chain: the run
+    is still shown, only less finely.
+    """
     if not isinstance(chain, Runnable) and hasattr(chain, "to_svg") and hasattr(chain, "resolve"):
         return chain
     from chainlab.viz.graph import build_graph as build
 
-    return build(chain, summarize_over=summarize_over)
+    try:
+        return build(chain, summarize_over=summarize_over)
+    except Exception as exc:
+        warnings.warn(
+            f"cannot draw the graph of {name_of(chain)} ({exc!r}): the live view shows the "
+            "whole chain as one node; the run itself is not affected",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return one_node_graph(chain)
+
+
+def one_node_graph(chain: Any) -> Any:
+    """input → one node for the whole chain (every span lands on it) → output."""
+    from chainlab.viz.graph import INPUT_ID, OUTPUT_ID, Graph, GraphEdge, GraphNode
+
+    nodes = [
+        GraphNode(INPUT_ID, "input", "input"),
+        GraphNode("root", name_of(chain), "group", leaf=True),
+        GraphNode(OUTPUT_ID, "output", "output"),
+    ]
+    return Graph(
+        nodes={node.id: node for node in nodes},
+        edges=[GraphEdge(INPUT_ID, "root"), GraphEdge("root", OUTPUT_ID)],
+        display={"root": "root"},
+    )
+
+
+def name_of(chain: Any) -> str:
+    """The chain's name, or its type's if ``get_name()`` itself breaks."""
+    try:
+        return str(chain.get_name())
+    except Exception:
+        return type(chain).__name__
+
+
+def status_of(error: BaseException | None) -> str:
+    """The run's outcome for a view: ``done``, ``cancelled`` (Ctrl-C) or ``failed``."""
+    if error is None:
+        return "done"
+    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return "cancelled"
+    return "failed"
 
 
 def graph_svg(graph: Any) -> str:
@@ -204,8 +253,8 @@ class LiveGraph(anywidget.AnyWidget):
         try:
             with listen(self):
                 yield self
-        except BaseException:
-            self.finish("failed")
+        except BaseException as exc:
+            self.finish(status_of(exc))
             raise
         self.finish()
 
@@ -219,8 +268,8 @@ class LiveGraph(anywidget.AnyWidget):
         self.begin()
         try:
             output = self.chain.invoke(input, with_callback(config, self))
-        except BaseException:
-            self.finish("failed")
+        except BaseException as exc:
+            self.finish(status_of(exc))
             raise
         self.finish()
         return output
@@ -246,40 +295,50 @@ class LiveGraph(anywidget.AnyWidget):
         """The graph coloured with the latest state (exact after the run)."""
         return final_svg(self.svg, self.publisher.last_states)
 
+    def picture(self) -> dict[str, str]:
+        """The static output shown after the widget: the final graph as HTML and SVG."""
+        svg = self.static_svg()
+        progress = self.publisher.last_progress
+        line = ""
+        if progress:
+            line = (
+                f"<div><code>{html.escape(str(progress.get('status', '')))} · "
+                f"{progress.get('done', 0)}/{progress.get('total', 0)} "
+                f"{html.escape(str(progress.get('unit', '')))}"
+                + (f" · {progress['abandoned']} abandoned" if progress.get("abandoned") else "")
+                + "</code></div>"
+            )
+        title = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
+        return {
+            "text/html": static_html(title + svg_img(svg) + line),
+            "image/svg+xml": svg,
+            "text/plain": f"[chain graph{': ' + self.title if self.title else ''}]",
+        }
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is None:
-            return None
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data)
-        try:
-            data["image/svg+xml"] = self.static_svg()
-        except Exception as exc:  # the static picture is a fallback: never fail display
-            log.warning("no static picture of the live graph: %r", exc)
-        return data, metadata
+        """The widget view only; the picture is its own output (see ``outputs``)."""
+        return widget_only(super()._repr_mimebundle_(**kwargs), "[live chain graph]")
 
     def _ipython_display_(self) -> None:
-        """Display with a display id, so :meth:`finish` can refresh the static SVG."""
-        from IPython.display import display
-
+        """The widget, then its picture (with a display id: :meth:`finish` refreshes it)."""
         bundle = self._repr_mimebundle_()
         if bundle is None:
             return
-        data, metadata = bundle
-        handle = display(data, metadata=metadata, raw=True, display_id=True)
+        handle = display_with_picture(bundle[0], bundle[1], self.picture)
         if handle is not None:
             self._handles.append(handle)
 
     def refresh_displays(self) -> None:
-        """Put the current static SVG into every output showing this widget."""
-        if not self._handles:
-            return
+        """Put the current static picture into every output showing this widget."""
+        refresh(self._handles, self.picture)
+
+    def close(self) -> None:
+        """Stop the publisher thread (publishing the last state), then close the widget."""
         try:
-            data, metadata = self._repr_mimebundle_()
-            for handle in self._handles:
-                handle.update(data, metadata=metadata, raw=True)
+            self.publisher.finish()
         except Exception as exc:
-            log.warning("could not refresh the live graph's static picture: %r", exc)
+            log.warning("could not stop a live graph: %r", exc)
+        super().close()
 
 
 def with_callback(config: Mapping[str, Any] | None, listener: Any) -> dict[str, Any]:
