@@ -115,6 +115,17 @@ def reply_to(client: Any, msg_id: str, timeout: float) -> dict[str, Any]:
             return reply["content"]
 
 
+def wait_for_prints(client: Any, text: str, count: int, timeout: float = 60) -> None:
+    """Read IOPub until ``text`` was printed ``count`` times: the branches are running
+    (a fixed sleep is not enough on a loaded machine: the cell may not have started)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while seen < count:
+        msg = client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["msg_type"] == "stream":
+            seen += msg["content"]["text"].count(text)
+
+
 def test_kernel_interrupt_cancels_the_branches_and_the_kernel_stays_usable(
     kernel: tuple[KernelManager, Any],
 ) -> None:
@@ -122,11 +133,13 @@ def test_kernel_interrupt_cancels_the_branches_and_the_kernel_stays_usable(
     assert run(client, SETUP)["status"] == "ok"
     cell = (
         "%%chain --input 1 --view graph -o rep\n"
-        "def slow(x):\n    chainlab.sleep(30)\n    return x\n"
+        "def slow(x):\n    print('started', flush=True)\n    chainlab.sleep(30)\n"
+        "    return x\n"
         "{'a': slow, 'b': slow, 'c': slow}"
     )
     msg_id = client.execute(cell)
-    time.sleep(1.5)  # the branches are running
+    wait_for_prints(client, "started", 3)
+    time.sleep(0.3)  # the branches are running
     start = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(client, msg_id, timeout=20)
@@ -142,4 +155,86 @@ def test_kernel_interrupt_cancels_the_branches_and_the_kernel_stays_usable(
         "print('usable', 1 + 1)"
     )
     after = run(client, check)
+    assert after["status"] == "ok", after
+
+
+def test_kernel_interrupt_cancels_an_async_run_at_once(
+    kernel: tuple[KernelManager, Any],
+) -> None:
+    km, client = kernel
+    assert (
+        run(client, SETUP + "import asyncio, signal\nbefore = signal.getsignal(2)")["status"]
+        == "ok"
+    )
+    cell = (
+        "%%chain --async --input 1 --view graph -o arep\n"
+        "async def slow(x):\n    print('started', flush=True)\n"
+        "    await asyncio.sleep(30)\n    return x\n"
+        "{'a': slow, 'b': slow}"
+    )
+    msg_id = client.execute(cell)
+    wait_for_prints(client, "started", 2)
+    time.sleep(0.3)  # both branches are awaiting
+    start = time.monotonic()
+    km.interrupt_kernel()
+    reply = reply_to(client, msg_id, timeout=25)
+    assert time.monotonic() - start < 10  # not the 28 s left of the branches' sleep
+    assert reply["status"] == "error"
+    assert reply["ename"] == "KeyboardInterrupt"
+    check = (
+        "assert isinstance(arep.error, KeyboardInterrupt), arep  # -o stored it\n"
+        "assert arep.view.progress['status'] == 'cancelled', arep.view.progress\n"
+        "shown = {k: arep.view.states[k]['state'] for k in ('root/a', 'root/b')}\n"
+        "assert set(shown.values()) == {'cancelled'}, shown\n"
+        "leaves = [s.status for s in arep.recording.spans if s.is_leaf]\n"
+        "assert leaves == ['cancelled'] * 2, leaves\n"
+        "assert signal.getsignal(2) is before  # the kernel's own handler is back\n"
+    )
+    assert run(client, check)["status"] == "ok", run(client, "print(arep)")
+    again = (
+        "%%chain --async --input 2 --view none -o again\n"
+        "async def quick(x):\n    await asyncio.sleep(0.01)\n    return x\n"
+        "{'a': quick}"
+    )
+    assert run(client, again)["status"] == "ok"
+    assert run(client, "assert again.output == {'a': 2}")["status"] == "ok"
+
+
+def test_ctrl_c_in_the_dashboard_is_cancelled_and_stubborn_threads_are_abandoned(
+    kernel: tuple[KernelManager, Any],
+) -> None:
+    km, client = kernel
+    assert run(client, SETUP + "import matplotlib.pyplot")["status"] == "ok"
+    cell = (
+        "%%chain --input 1 -o rep\n"
+        "def stubborn(x):\n    print('started', flush=True)\n"
+        "    time.sleep(10)  # never looks at chainlab.cancelled()\n"
+        "    return x\n"
+        "{'a': stubborn, 'b': stubborn, 'c': stubborn}"
+    )
+    msg_id = client.execute(cell)
+    wait_for_prints(client, "started", 3)
+    time.sleep(0.3)
+    start = time.monotonic()
+    km.interrupt_kernel()
+    reply = reply_to(client, msg_id, timeout=30)
+    assert time.monotonic() - start < 7  # the threads had ~9.7 s to go: not waited for
+    assert reply["ename"] == "KeyboardInterrupt"
+    check = (
+        "d = rep.view\n"
+        "assert isinstance(rep.error, KeyboardInterrupt), rep  # filled after Ctrl-C\n"
+        "assert rep.recording is d.recording and rep.recording is not None\n"
+        "assert d.live.progress['status'] == 'cancelled', d.live.progress\n"
+        "assert d.live.progress['abandoned'] == 3, d.live.progress\n"
+        "final = {k: v['state'] for k, v in d.live.states.items()}\n"
+        "assert {final[k] for k in ('root/a', 'root/b', 'root/c')} == {'cancelled'}, final\n"
+        "assert 'cancelled' in d.output.value and 'failed' not in d.output.value\n"
+        "sent = d.live.messages\n"
+        "time.sleep(9)  # meanwhile the abandoned threads end\n"
+        "later = {k: v['state'] for k, v in d.live.states.items()}\n"
+        "assert later == final, later\n"
+        "assert d.live.messages == sent\n"
+        "assert d.live.progress['status'] == 'cancelled'\n"
+    )
+    after = run(client, check, timeout=40)
     assert after["status"] == "ok", after

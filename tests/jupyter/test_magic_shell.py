@@ -139,6 +139,12 @@ def test_raise_reraises_the_branch_error(ip: InteractiveShell) -> None:
         ("%%chain --input 1 --batch '[1]'\nlen\n", "either --input or --batch"),
         ("%%chain --input 1\ndef f(:\n", "not valid Python"),
         ("%%chain --input 1\n{'a': 5}\n", "for branch 'a'"),
+        ("%%chain --batch 5\nlen\n", "--batch needs a list of inputs"),
+        ("%%chain --batch 5 --view graph\nlen\n", "Write --batch '[5]'"),
+        ("%%chain --batch 5 --view none\nlen\n", "or --input 5 to run the chain once"),
+        ("%%chain --batch '\"abc\"' --view none\nlen\n", "would run once per character"),
+        ("%%chain --batch '{\"a\": 1}'\nlen\n", "evaluated to dict"),
+        ("%%chain --batch '[1, 2]' --mode compare\nlen\n", "does not take --batch"),
     ],
 )
 def test_bad_cells_get_one_paragraph_usage_errors(
@@ -162,9 +168,50 @@ def test_without_input_the_graph_is_drawn_and_nothing_runs(
     assert "Add --input" in capsys.readouterr().out
 
 
-def test_chain_graph_line_magic(ip: InteractiveShell) -> None:
+def test_a_bad_batch_never_runs_the_chain(ip: InteractiveShell) -> None:
+    calls: list[Any] = []
+    ip.user_ns["calls"] = calls
+    for batch in ("5", "'\"abc\"'", "'(x for x in [1])'"):
+        assert not run(ip, f"%%chain --batch {batch} --view none\ncalls.append").success
+    assert calls == []
+    assert run(ip, "%%chain --batch '(1, 2)' --view none -o rep\ncalls.append").success
+    assert calls == [1, 2]  # a tuple is a sequence of inputs too
+
+
+def test_o_without_input_stores_a_report_that_says_nothing_ran(ip: InteractiveShell) -> None:
+    ip.user_ns.pop("idle", None)
+    assert run(ip, "%%chain -o idle\n{'a': len}").success
+    report = ip.user_ns["idle"]
+    assert isinstance(report, ChainReport)
+    assert not report.ran
+    assert (report.output, report.error, report.recording) == (None, None, None)
+    assert report.chain.get_name() == "RunnableParallel<a>"
+    assert repr(report) == (
+        "ChainReport(RunnableParallel<a>, not run: add --input EXPR or --batch EXPR)"
+    )
+
+
+def test_chain_graph_line_magic(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(ip, "%chain_graph {'a': len, 'b': str.upper}").success
     assert not run(ip, "%chain_graph 42").success
+    capsys.readouterr()
+    assert not run(ip, "%chain_graph undefined_chain").success
+    err = capsys.readouterr().err
+    assert "name 'undefined_chain' is not defined" in err
+    assert "e.g. %chain_graph my_chain or %chain_graph {'a': f, 'b': g}" in err
+    assert "a topic" not in err  # a string is not a chain: no such hint
+
+
+def test_unload_closes_every_widget_the_magic_showed(ip: InteractiveShell) -> None:
+    assert run(ip, "%%chain --input 1 --view graph -o live_rep\n{'a': len, 'b': str}").success
+    assert run(ip, "%%chain --input 2 -o dash_rep\n{'a': str, 'b': str}").success
+    live, dash = ip.user_ns["live_rep"].view, ip.user_ns["dash_rep"].view
+    widgets = [live, dash, dash.live, dash.controls, dash.controls.run_button, dash.timeline]
+    assert all(widget.comm is not None for widget in widgets)
+    ip.run_line_magic("unload_ext", "chainlab")
+    ip.run_line_magic("load_ext", "chainlab")
+    assert [widget.comm for widget in widgets] == [None] * len(widgets)
+    assert live.publisher._thread is None
 
 
 def test_unload_removes_the_magics_and_reload_brings_them_back(ip: InteractiveShell) -> None:

@@ -190,7 +190,8 @@ def test_async_without_input_only_draws_the_graph(
     ip.user_ns.pop("rep", None)
     assert run(ip, "%%chain --async -o rep\n{'a': lambda x: calls.append(x)}").success
     assert calls == []
-    assert "rep" not in ip.user_ns
+    assert not report(ip).ran  # -o keeps a report that says nothing ran
+    assert "not run: add --input" in repr(report(ip))
     assert "Add --input" in capsys.readouterr().out
     assert any("RunnableParallel<a>  (fork)" in data.get("text/plain", "") for data in shown)
 
@@ -213,3 +214,71 @@ def test_the_graph_falls_back_to_text_without_dot(
         "├─ a ─▶ len",
         "└─ b ─▶ str",
     ]
+
+
+def test_compare_mode_shows_the_live_graph_ending_on_the_parallel_run(
+    ip: InteractiveShell, shown: list[dict[str, Any]]
+) -> None:
+    for flag in ("", "--async "):
+        shown.clear()
+        cell = f"%%chain {flag}--input 1 --mode compare --view graph -o rep\n"
+        assert run(ip, cell + "{'a': Gauge(), 'b': Gauge()}").success
+        rep = report(ip)
+        assert isinstance(rep.comparison, Comparison)
+        assert sum(WIDGET in data for data in shown) == 1
+        live = rep.view
+        assert live is not None
+        assert live.progress["runs"] == 2  # it watched both runs ...
+        assert live.progress["run_label"] == "parallel"  # ... and shows the second
+        assert live.progress["status"] == "done"
+        assert {live.states[k]["state"] for k in ("root/a", "root/b")} == {"done"}
+
+
+def test_a_chain_whose_graph_cannot_be_built_still_runs_as_one_node(
+    ip: InteractiveShell,
+) -> None:
+    ip.run_cell(
+        "from chainlab import RunnableLambda\n"
+        "class Mine(RunnableLambda):  # a custom runnable with a bug in _children\n"
+        "    def _children(self):\n"
+        "        raise RuntimeError('no children for you')\n",
+        store_history=False,
+    )
+    for view in ("graph", "both"):
+        cell = f"%%chain --input 21 --view {view} -o rep\n{{'a': Mine(lambda x: 2 * x)}}"
+        with pytest.warns(RuntimeWarning, match="shows the whole chain as one node"):
+            result = run(ip, cell)
+        assert result.success
+        rep = report(ip)
+        assert rep.error is None
+        assert rep.output == {"a": 42}
+        live = rep.view if view == "graph" else rep.view.live
+        assert set(live.graph.nodes) == {"__input__", "root", "__output__"}
+        assert live.states["root"]["state"] == "done"
+        assert live.progress["status"] == "done"
+
+
+def test_an_error_in_the_cell_body_shows_the_users_frames_only(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(ip, "%%chain --input 1 --view none\nx = undefined_name\nlen")
+    assert isinstance(result.error_in_exec, NameError)
+    out = "".join(capsys.readouterr())
+    assert "----> 1 x = undefined_name" in out
+    for ours in ("magics.py", "cell.py", "chainlab/"):
+        assert ours not in out, out
+
+
+@pytest.mark.parametrize("view", ["both", "graph", "none"])
+def test_raise_shows_one_traceback_of_the_users_frames(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str], view: str
+) -> None:
+    result = run(ip, f"%%chain --input 1 --raise --view {view}\n{{'ok': str, 'poem': fussy}}")
+    assert isinstance(result.error_in_exec, ValueError)
+    out = "".join(capsys.readouterr())
+    assert out.count("ValueError: no rhyme") == 1, out  # not printed and then raised too
+    assert out.count("Traceback") == 1, out
+    assert "raise ValueError('no rhyme')" in out  # the user's line
+    assert "in branch 'poem'" in out
+    for ours in ("dashboard.py", "engine", "magics.py", "present.py", "chainlab/"):
+        assert ours not in out, out

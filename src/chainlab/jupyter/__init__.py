@@ -8,8 +8,6 @@ from chainlab.jupyter.magics import ChainMagics, ChainReport, async_cell_transfo
 
 __all__ = ["ChainMagics", "ChainReport", "load_ipython_extension", "unload_ipython_extension"]
 
-_live_widgets: list[Any] = []
-
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics (loading twice is harmless)."""
@@ -20,8 +18,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """Remove the magics and the ``--async`` hook; stop every live widget's publisher
-    thread and the worker processes of named executors."""
+    """Remove the magics and the ``--async`` hook; close every live graph and dashboard
+    (their publisher threads stop, their views leave the notebook) and stop the worker
+    processes of named executors."""
     transformers = ipython.input_transformers_cleanup
     while async_cell_transformer in transformers:
         transformers.remove(async_cell_transformer)
@@ -31,7 +30,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     try:
         from chainlab.widgets import close_all
 
-        close_all()
+        close_all(close_widgets=True)
     except ImportError:
         pass
     from chainlab.engine.executors import close_named_executors

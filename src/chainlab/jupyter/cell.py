@@ -91,13 +91,18 @@ def build_chain(
     )
 
 
-def evaluate_option(name: str, expression: str, namespace: dict[str, Any]) -> Any:
-    """Evaluate ``--input`` / ``--batch`` in the user's namespace, with a clear error."""
+def evaluate_option(
+    name: str, expression: str, namespace: dict[str, Any], *, example: str | None = None
+) -> Any:
+    """Evaluate ``--input`` / ``--batch`` in the user's namespace, with a clear error.
+
+    ``example`` replaces the default hint (``NAME '"a topic"' or NAME my_variable``).
+    """
     try:
         return eval(expression, namespace)
     except Exception as exc:
+        example = example or f"{name} '\"a topic\"' or {name} my_variable"
         raise ChainCellError(
             f"could not evaluate {name} {expression!r}: {type(exc).__name__}: {exc}. "
-            f"{name} takes a Python expression evaluated in the notebook, e.g. "
-            f"{name} '\"a topic\"' or {name} my_variable."
+            f"{name} takes a Python expression evaluated in the notebook, e.g. {example}."
         ) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from chainlab.engine.base import Runnable
 from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
+from chainlab.jupyter.frames import without_own_frames
 
 MODES = ("parallel", "sequential", "compare")
 VIEWS = ("graph", "timeline", "both", "none")
@@ -41,9 +43,16 @@ class ChainReport:
     view: Any = None
     """The Dashboard or LiveGraph that showed the run (None with ``--view none``)."""
     options: dict[str, Any] = field(default_factory=dict)
+    ran: bool = True
+    """False when the cell had no ``--input``/``--batch``: only the graph was drawn."""
 
     def __repr__(self) -> str:
-        state = f"error={self.error!r}" if self.error else f"output={self.output!r:.80}"
+        if not self.ran:
+            state = "not run: add --input EXPR or --batch EXPR"
+        elif self.error:
+            state = f"error={self.error!r}"
+        else:
+            state = f"output={self.output!r:.80}"
         return f"ChainReport({self.chain.get_name()}, {state})"
 
 
@@ -123,18 +132,13 @@ class ChainMagics(Magics):
         The cell body runs in the notebook's namespace; its last line is the chain
         (a runnable, a dict of branches, or a function).
         """
+        __tracebackhide__ = True  # IPython: show the user's frames, not the magic's
         args = self._parse(line)
         ns = self.ip.user_ns
         chain = self._build(cell, ns)
-        options = vars(args)
-        if args.input is None and args.batch is None:
-            from chainlab.jupyter.present import show_graph
-
-            show_graph(chain)
-            print("Add --input EXPR (or --batch EXPR) to run this chain.")
+        report = self._report(chain, args)
+        if report is None:
             return None
-        inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
-        value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
         if args.use_async:
             raise ChainMagicError(
                 "--async needs the cell to run on the kernel's event loop; %load_ext chainlab "
@@ -142,30 +146,30 @@ class ChainMagics(Magics):
             )
         from chainlab.jupyter.present import run_and_show
 
-        report = ChainReport(chain, value if inputs is None else inputs, options=options)
         try:
-            run_and_show(report, batch=inputs is not None)
+            run_and_show(report, batch=args.batch is not None)
         finally:  # stored even when interrupted, so the run can be inspected
             self._store(report, args)
         return self._finish(report, args)
 
     async def chain_async(self, line: str, cell: str) -> Any:
-        """``%%chain --async``: the same, awaited on the kernel's running event loop."""
-        args = self._parse(line)
-        ns = self.ip.user_ns
-        chain = self._build(cell, ns)
-        if args.input is None and args.batch is None:  # as without --async: draw only
-            from chainlab.jupyter.present import show_graph
+        """``%%chain --async``: the same, awaited on the kernel's running event loop.
 
-            show_graph(chain)
-            print("Add --input EXPR (or --batch EXPR) to run this chain.")
+        A kernel interrupt cancels the run's task at once (see ``interrupt``).
+        """
+        __tracebackhide__ = True
+        args = self._parse(line)
+        chain = self._build(cell, self.ip.user_ns)
+        report = self._report(chain, args)
+        if report is None:
             return None
-        inputs = evaluate_or_usage("--batch", args.batch, ns) if args.batch else None
-        value = evaluate_or_usage("--input", args.input, ns) if args.input is not None else None
+        from chainlab.jupyter.interrupt import run_interruptibly
         from chainlab.jupyter.present import arun_and_show
 
-        report = ChainReport(chain, value if inputs is None else inputs, options=vars(args))
-        await arun_and_show(report, batch=inputs is not None)
+        try:
+            await run_interruptibly(arun_and_show(report, batch=args.batch is not None))
+        finally:
+            self._store(report, args)
         return self._finish(report, args)
 
     @line_magic
@@ -176,7 +180,8 @@ class ChainMagics(Magics):
         from chainlab.engine.base import coerce_to_runnable
         from chainlab.jupyter.present import show_graph
 
-        value = evaluate_or_usage("%chain_graph", line, self.ip.user_ns)
+        example = "%chain_graph my_chain or %chain_graph {'a': f, 'b': g}"
+        value = evaluate_or_usage("%chain_graph", line, self.ip.user_ns, example=example)
         try:
             chain = coerce_to_runnable(value)
         except TypeError as exc:
@@ -205,33 +210,76 @@ class ChainMagics(Magics):
             raise ChainMagicError(
                 f"%%chain: --max-concurrency must be a positive integer, got {got}."
             )
-        if args.batch and args.input is not None:
+        if args.batch is not None and args.input is not None:
             raise ChainMagicError("%%chain: give either --input or --batch, not both.")
+        if args.batch is not None and args.mode == "compare":
+            raise ChainMagicError(
+                "%%chain: --mode compare runs one input sequentially and then in parallel; "
+                "it does not take --batch. Compare one item with --input EXPR --mode "
+                "compare, or run the batch with --mode parallel (or sequential)."
+            )
         return args
 
     def _build(self, cell: str, ns: dict[str, Any]) -> Runnable[Any, Any]:
+        __tracebackhide__ = True
         filename = self.ip.compile.cache(cell)  # tracebacks show the cell's lines
         try:
             return build_chain(cell, ns, filename=filename, compile_fn=self.ip.compile)
         except ChainCellError as exc:
             raise ChainMagicError(f"%%chain: {exc}") from None
+        except Exception as exc:  # the user's own code failed: their frames only
+            raise without_own_frames(exc)  # noqa: B904 - the same error, its chain untouched
+
+    def _report(self, chain: Runnable[Any, Any], args: Any) -> ChainReport | None:
+        """The report of the run to make, or None (after drawing the graph) without input."""
+        ns = self.ip.user_ns
+        if args.input is None and args.batch is None:
+            from chainlab.jupyter.present import show_graph
+
+            show_graph(chain)
+            print("Add --input EXPR (or --batch EXPR) to run this chain.")
+            self._store(ChainReport(chain, options=vars(args), ran=False), args)
+            return None
+        if args.batch is not None:
+            inputs = batch_inputs(args.batch, ns)
+            return ChainReport(chain, inputs, options=vars(args))
+        value = evaluate_or_usage("--input", args.input, ns)
+        return ChainReport(chain, value, options=vars(args))
 
     def _store(self, report: ChainReport, args: Any) -> None:
         if args.output_name:
             self.ip.user_ns[args.output_name] = report
 
     def _finish(self, report: ChainReport, args: Any) -> Any:
+        __tracebackhide__ = True
         self._store(report, args)
         if report.error is not None and args.reraise:
-            raise report.error
+            raise without_own_frames(report.error)
         return None
 
 
-def evaluate_or_usage(name: str, expression: str, namespace: dict[str, Any]) -> Any:
+def evaluate_or_usage(
+    name: str, expression: str, namespace: dict[str, Any], *, example: str | None = None
+) -> Any:
     try:
-        return evaluate_option(name, expression, namespace)
+        return evaluate_option(name, expression, namespace, example=example)
     except ChainCellError as exc:
         raise ChainMagicError(str(exc)) from None
+
+
+def batch_inputs(expression: str, namespace: dict[str, Any]) -> Any:
+    """Evaluate ``--batch``: it must give a list (or another sequence) of inputs."""
+    inputs = evaluate_or_usage("--batch", expression, namespace)
+    if isinstance(inputs, Sequence) and not isinstance(inputs, str | bytes | Mapping):
+        return inputs
+    got = f"{type(inputs).__name__} {inputs!r:.60}"
+    if isinstance(inputs, str | bytes):
+        got += ", and a string would run once per character"
+    raise ChainMagicError(
+        f"%%chain: --batch needs a list of inputs (one run each), but {expression!r} "
+        f"evaluated to {got}. Write --batch '[{expression}]' (a list of one or more "
+        f"inputs), or --input {shlex.quote(expression)} to run the chain once."
+    )
 
 
 def async_cell_transformer(lines: list[str]) -> list[str]:

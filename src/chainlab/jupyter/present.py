@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
+
+from chainlab.jupyter.frames import _PACKAGE, print_user_traceback, user_frames
 
 if TYPE_CHECKING:
     from chainlab.jupyter.magics import ChainReport
 
-_PACKAGE = str(Path(__file__).resolve().parents[1])
+__all__ = ["_PACKAGE", "arun_and_show", "print_user_traceback", "run_and_show", "user_frames"]
 
 
 def show_graph(chain: Any) -> None:
     """Display the chain's graph (SVG through Graphviz, text if ``dot`` is missing)."""
     from IPython.display import display
 
-    graph = chain.get_graph()
+    try:
+        graph = chain.get_graph()
+    except Exception as exc:  # a custom runnable whose _children() breaks, say
+        print(f"(cannot draw this chain's graph: {exc!r})", file=sys.stderr)
+        return
     try:
         display(graph)
     except RuntimeError as exc:  # no Graphviz: the ASCII drawing still teaches the shape
@@ -37,22 +42,8 @@ def _config(report: ChainReport) -> dict[str, Any]:
     return config
 
 
-def _live(report: ChainReport) -> Any:
-    """A LiveGraph displayed now, or None when the graph view is off or unavailable."""
-    if report.options.get("view") not in ("graph", "both"):
-        return None
-    try:
-        from IPython.display import display
-
-        from chainlab.widgets import LiveGraph
-
-        live = LiveGraph(report.chain)
-        display(live)
-        report.view = live
-        return live
-    except Exception as exc:  # a broken widget must never stop the run
-        print(f"(live graph unavailable: {exc!r})", file=sys.stderr)
-        return None
+def _compare(report: ChainReport) -> bool:
+    return report.options.get("mode") == "compare"
 
 
 def run_and_show(report: ChainReport, *, batch: bool) -> None:
@@ -66,17 +57,25 @@ def run_and_show(report: ChainReport, *, batch: bool) -> None:
         return
     from chainlab.trace import compare
 
-    config = _config(report)
-    if report.options.get("mode") == "compare" and not batch:
-        try:  # a failing branch is shown like in the other modes, not raised
-            _keep_comparison(report, compare(report.chain, report.input, config=config))
-        except Exception as exc:
-            report.error = exc
-        _show_after(report)
-        return
     with _watched(report, batch=batch) as cfg:
-        run = report.chain.batch if batch else report.chain.invoke
-        report.output = run(report.input, cfg)
+        if _compare(report):  # the graph shows the sequential run, then the parallel one
+            _keep_comparison(report, compare(report.chain, report.input, config=cfg))
+        else:
+            run = report.chain.batch if batch else report.chain.invoke
+            report.output = run(report.input, cfg)
+    _show_after(report)
+
+
+async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
+    """``--async``: the same through ``ainvoke``/``abatch`` on the running loop."""
+    from chainlab.trace import acompare
+
+    with _watched(report, batch=batch) as cfg:
+        if _compare(report):
+            _keep_comparison(report, await acompare(report.chain, report.input, config=cfg))
+        else:
+            run = report.chain.abatch if batch else report.chain.ainvoke
+            report.output = await run(report.input, cfg)
     _show_after(report)
 
 
@@ -86,9 +85,7 @@ def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
     dashboard = Dashboard(
         report.chain,
         report.input,
-        mode="parallel"
-        if batch and report.options.get("mode") == "compare"
-        else report.options.get("mode", "parallel"),
+        mode=report.options.get("mode", "parallel"),
         config=_config(report),
         batch=batch,
     )
@@ -96,14 +93,13 @@ def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
     dashboard.display()
     try:
         dashboard.run()
-    finally:
+    finally:  # after Ctrl-C too: the report tells what happened
+        report.output = dashboard.result
+        report.error = dashboard.error
         report.recording = dashboard.recording
-    report.output = dashboard.result
-    report.error = dashboard.error
-    report.recording = dashboard.recording
-    report.comparison = dashboard.comparison
-    if report.error is not None:  # the dashboard shows the message; add the user's frames
-        print_user_traceback(report.error)
+        report.comparison = dashboard.comparison
+    if report.error is not None and not report.options.get("reraise"):
+        print_user_traceback(report.error)  # the dashboard shows the message; add frames
 
 
 def _keep_comparison(report: ChainReport, comparison: Any) -> None:
@@ -112,23 +108,26 @@ def _keep_comparison(report: ChainReport, comparison: Any) -> None:
     report.recording = comparison.parallel
 
 
-async def arun_and_show(report: ChainReport, *, batch: bool) -> None:
-    """``--async``: the same through ``ainvoke``/``abatch`` on the running loop."""
-    if report.options.get("mode") == "compare" and not batch:
-        from chainlab.trace import acompare
+def _live(report: ChainReport, *, batch: bool) -> Any:
+    """A LiveGraph displayed now, or None when the graph view is off or unavailable."""
+    if report.options.get("view") not in ("graph", "both"):
+        return None
+    try:
+        from IPython.display import display
 
-        try:
-            _keep_comparison(
-                report, await acompare(report.chain, report.input, config=_config(report))
-            )
-        except Exception as exc:
-            report.error = exc
-        _show_after(report)
-        return
-    with _watched(report, batch=batch) as cfg:
-        run = report.chain.abatch if batch else report.chain.ainvoke
-        report.output = await run(report.input, cfg)
-    _show_after(report)
+        from chainlab.widgets import LiveGraph
+
+        live = LiveGraph(report.chain)
+        if _compare(report):
+            live.begin(new_run_resets=True, run_labels=["sequential", "parallel"])
+        else:
+            live.begin(batch_size=len(report.input) if batch else None)
+        display(live)
+        report.view = live
+        return live
+    except Exception as exc:  # a broken widget must never stop the run
+        print(f"(live graph unavailable: {exc!r})", file=sys.stderr)
+        return None
 
 
 @contextmanager
@@ -136,18 +135,18 @@ def _watched(report: ChainReport, *, batch: bool) -> Iterator[dict[str, Any]]:
     """Record the run and show it on a live graph; yield the config to run with.
 
     An error of the chain is kept in ``report.error`` (shown afterwards, not raised);
-    Ctrl-C marks the graph cancelled and propagates.
+    Ctrl-C (``CancelledError`` under ``--async``) marks the graph cancelled and
+    propagates. A comparison records its own two runs.
     """
     from chainlab.trace import record
 
-    live = _live(report)
-    with record() as rec:
-        report.recording = rec
-        if live is not None:
-            live.begin(batch_size=len(report.input) if batch else None)
+    live = _live(report, batch=batch)
+    with nullcontext() if _compare(report) else record() as rec:
+        if rec is not None:
+            report.recording = rec
         try:
             yield {**_config(report), "callbacks": [live] if live is not None else []}
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             report.error = KeyboardInterrupt()
             _finish(live, "cancelled")
             raise
@@ -169,10 +168,10 @@ def _show_after(report: ChainReport) -> None:
     from IPython.display import display
 
     view = report.options.get("view", "both")
-    if report.error is not None:
-        print_user_traceback(report.error)
-    else:
+    if report.error is None:
         display(report.output)
+    elif not report.options.get("reraise"):  # with --raise, IPython shows it once
+        print_user_traceback(report.error)
     shown = report.comparison or report.recording  # None when a comparison failed
     if view in ("timeline", "both") and shown is not None:
         try:
@@ -183,17 +182,3 @@ def _show_after(report: ChainReport) -> None:
             plt.close(figure)
         except Exception as exc:
             print(f"(timeline unavailable: {exc!r})", file=sys.stderr)
-
-
-def user_frames(error: BaseException) -> traceback.TracebackException:
-    """The error's traceback without chainlab's own frames: the user's code only."""
-    tb = traceback.TracebackException.from_exception(error)
-    tb.stack = traceback.StackSummary.from_list(
-        [frame for frame in tb.stack if not frame.filename.startswith(_PACKAGE)]
-    )
-    return tb
-
-
-def print_user_traceback(error: BaseException) -> None:
-    """Print a branch error the way a learner needs it: their frames, then the notes."""
-    print("".join(user_frames(error).format()), file=sys.stderr, end="")
