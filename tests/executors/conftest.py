@@ -1,7 +1,8 @@
 """Executor backends for the conformance suite: one warm pool per test session.
 
 Starting workers is the slow part (a process ~0.1-0.3 s, an in-process Dask cluster
-~0.1 s), so each backend is created once and shut down when the session ends.
+~0.1 s, a Dask cluster of worker processes 2-3 s), so each backend is created once and
+shut down when the session ends.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from typing import Any
 
 import pytest
 
-from chainlab import DaskExecutor, ProcessExecutor, Span
+from chainlab import DaskExecutor, ProcessExecutor, Span, abandoned_calls
 
-BACKENDS = ["threads", "processes", "dask"]
+BACKENDS = ["threads", "processes", "dask", "dask-processes"]
+"""Every backend: threads, a process pool, Dask in-process, Dask worker processes."""
+QUICK_BACKENDS = ["threads", "processes", "dask"]
+"""Without Dask worker processes: for tests where they would add time, not coverage
+(Dask's side is the same in-process; real processes are covered by the pool)."""
 REMOTE_BACKENDS = ["processes", "dask"]
+"""The quick remote backends (the borrowed engine suite runs on these)."""
 
 
 @pytest.fixture(scope="session")
@@ -49,17 +55,39 @@ def dask_inproc() -> Iterator[DaskExecutor]:
     cluster.close()
 
 
+@pytest.fixture(scope="session")
+def dask_processes() -> Iterator[DaskExecutor]:
+    """``DaskExecutor()``: a LocalCluster of real worker processes (one per core, one
+    thread each) on 127.0.0.1, started by the executor itself."""
+    pytest.importorskip("distributed")
+    executor = DaskExecutor()
+    executor.client.wait_for_workers(1)
+    yield executor
+    executor.close()
+
+
+_FIXTURES = {"processes": "processes", "dask": "dask_inproc", "dask-processes": "dask_processes"}
+
+
 def get_backend(request: pytest.FixtureRequest, name: str) -> Any:
     """The ``config["executor"]`` value for a backend name."""
     if name == "threads":
         return "threads"
-    return request.getfixturevalue("processes" if name == "processes" else "dask_inproc")
+    return request.getfixturevalue(_FIXTURES[name])
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Each backend in turn; waits for its workers to be idle again after the test
     (a call that fail-fast abandoned may still be running remotely)."""
+    executor = get_backend(request, request.param)
+    yield executor
+    wait_idle(executor)
+
+
+@pytest.fixture(params=QUICK_BACKENDS)
+def quick_backend(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each backend but Dask worker processes."""
     executor = get_backend(request, request.param)
     yield executor
     wait_idle(executor)
@@ -73,8 +101,16 @@ def remote_backend(request: pytest.FixtureRequest) -> Iterator[Any]:
     wait_idle(executor)
 
 
+def out_of_process(executor: Any) -> bool:
+    """Whether leaves sent to ``executor`` run in other processes."""
+    if isinstance(executor, DaskExecutor):
+        return not executor.client.scheduler.address.startswith("inproc://")
+    return isinstance(executor, ProcessExecutor)
+
+
 def wait_idle(executor: Any, timeout: float = 10.0) -> None:
-    """Wait until no task is queued or running on ``executor`` (best effort)."""
+    """Wait until no task is queued or running on ``executor`` and no abandoned call
+    runs on (best effort)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if isinstance(executor, ProcessExecutor):
@@ -82,8 +118,8 @@ def wait_idle(executor: Any, timeout: float = 10.0) -> None:
         elif isinstance(executor, DaskExecutor):
             busy = any(executor.client.processing().values())
         else:
-            return
-        if not busy:
+            busy = False
+        if not busy and not abandoned_calls():
             return
         time.sleep(0.02)
 

@@ -16,6 +16,7 @@ import pytest
 from chainlab import DaskExecutor, RunnableLambda, RunnableParallel
 from chainlab.engine.executors import resolve_executor
 from tests.executors.conftest import Recorder
+from tests.executors.leaves import wait_for
 
 distributed = pytest.importorskip("distributed")
 
@@ -153,25 +154,29 @@ def test_dask_by_name_is_lazy() -> None:
     assert executor._client is None  # no cluster until the first call
 
 
-@pytest.mark.slow
+def worker_log_messages(executor: DaskExecutor) -> list[str]:
+    logs = executor.client.get_worker_logs()
+    return [message for records in logs.values() for _, message in records]
+
+
 def test_default_executor_runs_on_local_worker_processes(
-    recorder: Recorder, capfd: pytest.CaptureFixture[str]
+    dask_processes: DaskExecutor, recorder: Recorder
 ) -> None:
     """``DaskExecutor()``: a LocalCluster of real worker processes on 127.0.0.1."""
-    executor = DaskExecutor()
-    try:
-        chain = RunnableParallel({f"b{i}": (lambda x: time.sleep(0.2) or x) for i in range(4)})
-        assert chain.invoke(1, {"executor": executor, "callbacks": [recorder]}) == {
-            f"b{i}": 1 for i in range(4)
-        }
-        lanes = {s.lane for s in recorder.wait_for(5) if s.kind == "leaf"}
-        assert all(re.fullmatch(r"dask:tcp://127\.0\.0\.1:\d+", lane) for lane in lanes)
-        assert len(lanes) == len(executor.client.scheduler_info()["workers"]) >= 2
-        with pytest.raises(Broken) as info:
-            RunnableParallel(a=broken, b=lambda x: time.sleep(0.5)).invoke(
-                1, {"executor": executor}
-            )
-        assert "in branch 'a'" in info.value.__notes__[0]
-    finally:
-        executor.close()
-    assert "Compute Failed" not in capfd.readouterr().err  # the workers' stderr too
+    executor = dask_processes
+    chain = RunnableParallel({f"b{i}": (lambda x: time.sleep(0.2) or x) for i in range(4)})
+    assert chain.invoke(1, {"executor": executor, "callbacks": [recorder]}) == {
+        f"b{i}": 1 for i in range(4)
+    }
+    lanes = {s.lane for s in recorder.wait_for(5) if s.kind == "leaf"}
+    assert all(re.fullmatch(r"dask:tcp://127\.0\.0\.1:\d+", lane) for lane in lanes)
+    assert len(lanes) == len(executor.client.scheduler_info()["workers"]) >= 2
+    with pytest.raises(Broken) as info:
+        RunnableParallel(a=broken, b=lambda x: time.sleep(0.5)).invoke(1, {"executor": executor})
+    assert "in branch 'a'" in info.value.__notes__[0]
+    assert not [m for m in worker_log_messages(executor) if "Compute Failed" in m]
+    # the workers' logs do show the report for a task submitted the plain way
+    future = executor.client.submit(broken, 3, pure=False)
+    with pytest.raises(Broken):
+        future.result()
+    assert wait_for(lambda: any("Compute Failed" in m for m in worker_log_messages(executor)))

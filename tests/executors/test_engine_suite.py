@@ -5,6 +5,9 @@ Each test there takes ``drive`` (invoke / ainvoke) and sometimes ``config``; her
 ``drive`` adds ``executor`` to the config of every call. A few tests watch, from the
 test, state that a leaf changes (a list it appends to); a leaf in another process
 changes its own copy, so those cannot pass remotely by design and are listed below.
+Their remote-safe versions, whose leaves return their evidence, are in
+``test_conformance.py`` (config and tags) and ``test_conformance_wrappers.py`` (retries),
+with timeouts, partial results, error groups, streaming and batching.
 """
 
 from __future__ import annotations

@@ -26,7 +26,11 @@ calls travel, so nested parallels never deadlock on worker slots. What differs:
 * a remote leaf works on copies: changing a global or a captured list there is not
   seen by the caller;
 * ``chainlab.cancelled()`` is False on the other side: cancelling a running remote call
-  is best effort (one not started yet is dropped);
+  is best effort (one not started yet is dropped). One that started runs to its end
+  and counts as running work until then, as a thread would: it keeps its
+  ``max_concurrency`` slot, and once the caller stopped waiting for it (a
+  ``with_timeout``, a cancelled task under ``ainvoke``, Ctrl-C) ``abandoned_calls()``
+  counts it until its future is done;
 * a remote leaf's span gets the real start and end of the remote execution and a lane
   naming the worker (``"process-1234"``, ``"dask:tcp://127.0.0.1:40215"``), so a
   timeline shows the processes as lanes (listeners' ``on_start`` still sees the local

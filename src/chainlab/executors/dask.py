@@ -17,8 +17,9 @@ cancellation stay in the calling process. Each leaf call is one Dask task:
   can collide with Dask's own (``key``, ``workers``, ``retries``, ``pure``...);
 * exceptions come back with their original type and the remote traceback; the
   worker reports no "Compute Failed" (the task itself never fails);
-* cancelling is best effort: a task Dask has not started is dropped, one already
-  running finishes on its worker and its result is thrown away.
+* cancelling is best effort: a task no worker has yet is dropped; one a worker already
+  has runs to its end and its result is thrown away. Until then it counts as running
+  work (``abandoned_calls()``, its ``max_concurrency`` slot), as a thread would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 import re
 import threading
 import uuid
+import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,7 @@ class DaskExecutor(RemoteExecutor):
         self._cluster: Any = None
         self._owns_client = False
         self._executor: Any = None  # distributed's ClientExecutor
+        self._keys: weakref.WeakKeyDictionary[Future[bytes], str] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -91,7 +94,18 @@ class DaskExecutor(RemoteExecutor):
         executor = self._connect()
         key = f"{KEY_PREFIX}{_slug(frame.segment)}-{uuid.uuid4().hex}"
         future: Future[bytes] = executor.submit(run_on_dask, payload, key=key)
+        self._keys[future] = key
         return future
+
+    def _cancel(self, future: Future[bytes]) -> None:
+        """Drop the task unless a worker has it (in a thread: this asks the scheduler)."""
+        key, client = self._keys.get(future), self._client
+        if key is None or client is None:
+            future.cancel()
+            return
+        threading.Thread(
+            target=_drop_unless_started, args=(client, future, key), daemon=True
+        ).start()
 
     def _connect(self) -> Any:
         with self._lock:
@@ -131,6 +145,19 @@ def _open(spec: Any) -> tuple[Any, Any, bool]:
         "DaskExecutor expects a distributed.Client, a cluster or a scheduler address, "
         f"got {type(spec).__name__}: {spec!r:.60}"
     )
+
+
+def _drop_unless_started(client: Any, future: Future[bytes], key: str) -> None:
+    """Cancel the task if no worker has it yet. One a worker has keeps its future
+    pending until it really ends: cancelling it would mark it done while it runs.
+    (Best effort: a task a worker takes between the question and the cancel runs on
+    uncounted.)"""
+    try:
+        on_workers = any(key in keys for keys in client.processing().values())
+    except Exception:  # the client is closing: nothing runs for us any more
+        on_workers = False
+    if not on_workers:
+        future.cancel()
 
 
 def _slug(segment: str) -> str:

@@ -7,8 +7,13 @@ A :class:`RemoteExecutor` turns one leaf call into one task on a
    unpicklable leaf fails at once, naming its branch (``pickling.py``);
 2. **submit**: hand the bytes to the pool (subclasses implement :meth:`_submit`);
 3. **wait**: block this engine thread (``invoke``) or await (``ainvoke``) while watching
-   the run's cancel scope: when a sibling fails, stop waiting, cancel the task (best
-   effort: a task that already started runs to its end) and raise ``Cancelled``;
+   the run's cancel scope: when the run gives up on the call (a sibling failed, a
+   timeout), drop the task if it has not started and raise ``Cancelled``. A task that
+   already started runs to its end (nothing can stop it), and is still counted as
+   work until then, exactly like a thread running user code: under ``invoke`` this
+   engine thread stays with it until it ends; under ``ainvoke`` (and on Ctrl-C) the
+   caller moves on at once and the call is counted by ``abandoned_calls()`` and keeps
+   its ``max_concurrency`` slot until its future is done;
 4. **unpack**: return the result or re-raise the original exception, and move the
    leaf's span to the real remote start/end on a lane naming the worker.
 
@@ -21,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, wait
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled
 from chainlab.executors.errors import RemoteTraceback
@@ -56,24 +62,15 @@ class RemoteExecutor:
         if frame.scope.cancelled:
             raise self._cancelled(frame)
         future = self._submit(pack(frame, fn, args, self.where), frame)
-        scope = frame.scope
-        while True:
-            try:
-                outcome = future.result(timeout=POLL_S)
-                break
-            except TimeoutError:
-                if future.done():  # the task itself failed with a TimeoutError
-                    raise
-                if scope.cancelled:
-                    future.cancel()
-                    raise self._cancelled(frame) from None
-            except CancelledError:
-                raise self._cancelled(frame) from None
-            except BaseException as exc:
-                if _raised_by(future, exc):  # the pool failed, not the user's function
-                    raise self._failed(frame, exc)  # noqa: B904 (exc itself, or a clearer error)
-                future.cancel()  # Ctrl-C while waiting
-                raise
+        try:
+            outcome = self._wait(frame, future)
+        except Cancelled:  # the run gave up (a timeout, a failed sibling)
+            self._cancel(future)  # dropped if it has not started, else:
+            self._stay_until_done(frame, future)  # as a thread running it would
+            raise
+        except BaseException:  # Ctrl-C: stop waiting now, the call runs on
+            self._give_up(frame, future)
+            raise
         return self._unpack(frame, outcome)
 
     async def acall(self, frame: Frame, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -95,8 +92,8 @@ class RemoteExecutor:
                 raise self._cancelled(frame) from None
             except BaseException as exc:
                 raise self._failed(frame, exc)  # noqa: B904 (exc itself, or a clearer error)
-        except BaseException:
-            future.cancel()  # a no-op once it is done
+        except BaseException:  # cancelled: the task must end now, the call runs on
+            self._give_up(frame, future)
             raise
         return self._unpack(frame, outcome)
 
@@ -105,6 +102,10 @@ class RemoteExecutor:
     def _submit(self, payload: bytes, frame: Frame) -> Future[bytes]:
         """Start the task that runs ``payload`` (see ``worker.py``); return its future."""
         raise NotImplementedError
+
+    def _cancel(self, future: Future[bytes]) -> None:
+        """Drop the task if it has not started (a started one cannot be stopped)."""
+        future.cancel()
 
     def _failed(self, frame: Frame, exc: BaseException) -> BaseException:
         """The error to raise when the pool itself failed (not the user's function,
@@ -121,6 +122,51 @@ class RemoteExecutor:
         self.close()
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _wait(self, frame: Frame, future: Future[bytes]) -> bytes:
+        """The task's outcome; raises ``Cancelled`` as soon as the run gives up on it."""
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                if future.done():  # the task itself failed with a TimeoutError
+                    raise
+                if frame.scope.cancelled:
+                    raise self._cancelled(frame) from None
+            except CancelledError:
+                raise self._cancelled(frame) from None
+            except BaseException as exc:
+                if _raised_by(future, exc):  # the pool failed, not the user's function
+                    raise self._failed(frame, exc)  # noqa: B904 (exc itself, or a clearer error)
+                raise  # Ctrl-C while waiting
+
+    def _stay_until_done(self, frame: Frame, future: Future[bytes]) -> None:
+        """Block until the task ends, so the call holds its slot (and, after a
+        ``with_timeout``, counts as abandoned) as long as it really runs."""
+        try:
+            while not future.done():
+                wait((future,), timeout=POLL_S)  # in slices: Ctrl-C still gets through
+        except BaseException:
+            self._give_up(frame, future)
+            raise
+
+    def _give_up(self, frame: Frame, future: Future[bytes]) -> None:
+        """Stop waiting for ``future`` now: drop its task if it has not started, else
+        count it in ``abandoned_calls()`` until it ends, holding ``frame``'s slot."""
+        if future.done():
+            return
+        self._cancel(future)
+        call = AbandonableCall()
+        call.abandon()
+        held, frame.holds_slot = frame.holds_slot, False  # the engine releases nothing now
+
+        def ended(_: Future[bytes]) -> None:
+            call.ended()
+            if held:
+                for limiter in reversed(frame.limiters):
+                    limiter.release()
+
+        future.add_done_callback(ended)  # runs at once if it is done already
 
     def _cancelled(self, frame: Frame) -> Cancelled:
         return Cancelled(
