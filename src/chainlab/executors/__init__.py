@@ -31,6 +31,7 @@ calls travel, so nested parallels never deadlock on worker slots. What differs:
   ``max_concurrency`` slot, and once the caller stopped waiting for it (a
   ``with_timeout``, a cancelled task under ``ainvoke``, Ctrl-C) ``abandoned_calls()``
   counts it until its future is done;
+* every Dask worker needs the caller's chainlab (same version): checked on connecting;
 * a remote leaf's span gets the real start and end of the remote execution and a lane
   naming the worker (``"process-1234"``, ``"dask:tcp://127.0.0.1:40215"``), so a
   timeline shows the processes as lanes (listeners' ``on_start`` still sees the local
@@ -40,7 +41,12 @@ calls travel, so nested parallels never deadlock on worker slots. What differs:
 
 from chainlab.engine.executors import register_executor
 from chainlab.executors.dask import DaskExecutor
-from chainlab.executors.errors import RemoteError, RemoteTraceback, UnpicklableError
+from chainlab.executors.errors import (
+    IncompatibleWorkersError,
+    RemoteError,
+    RemoteTraceback,
+    UnpicklableError,
+)
 from chainlab.executors.processes import ProcessExecutor
 from chainlab.executors.remote import RemoteExecutor
 
@@ -49,6 +55,7 @@ register_executor("dask", DaskExecutor)
 
 __all__ = [
     "DaskExecutor",
+    "IncompatibleWorkersError",
     "ProcessExecutor",
     "RemoteError",
     "RemoteExecutor",

@@ -17,6 +17,10 @@ cancellation stay in the calling process. Each leaf call is one Dask task:
   can collide with Dask's own (``key``, ``workers``, ``retries``, ``pure``...);
 * exceptions come back with their original type and the remote traceback; the
   worker reports no "Compute Failed" (the task itself never fails);
+* every worker needs the caller's chainlab (the task runs
+  ``chainlab.executors.worker.run_on_dask``): on connecting to a cluster you gave it,
+  the executor asks every worker and raises :class:`IncompatibleWorkersError` naming
+  those that lack chainlab or have another version (see ``dask_check.py``);
 * cancelling is best effort: a task no worker has yet is dropped; one a worker already
   has runs to its end and its result is thrown away. Until then it counts as running
   work (``abandoned_calls()``, its ``max_concurrency`` slot), as a thread would.
@@ -33,6 +37,7 @@ import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from chainlab.executors.dask_check import check_workers
 from chainlab.executors.remote import RemoteExecutor
 from chainlab.executors.worker import KEY_PREFIX, quiet_dask_logs, run_on_dask
 
@@ -110,8 +115,16 @@ class DaskExecutor(RemoteExecutor):
     def _connect(self) -> Any:
         with self._lock:
             if self._executor is None:
-                self._client, self._cluster, self._owns_client = _open(self._spec)
-                self._executor = self._client.get_executor(pure=False)
+                client, cluster, owns = _open(self._spec)
+                if self._spec is not None:  # a cluster we did not start: check it
+                    try:
+                        check_workers(client)
+                    except BaseException:
+                        if owns:
+                            client.close()
+                        raise
+                self._client, self._cluster, self._owns_client = client, cluster, owns
+                self._executor = client.get_executor(pure=False)
                 quiet_dask_logs()  # for in-process workers
             return self._executor
 

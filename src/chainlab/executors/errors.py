@@ -30,3 +30,12 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\n{self.text}"""'
+
+
+class IncompatibleWorkersError(RuntimeError):
+    """Some Dask workers lack chainlab, or have another version of it.
+
+    Leaf calls run chainlab's own code on the workers, so every worker needs the same
+    chainlab as the caller. Raised when a :class:`~chainlab.DaskExecutor` connects to a
+    cluster you gave it; the message names the workers.
+    """

@@ -1,0 +1,20 @@
+"""What a Dask worker is asked before chainlab sends it leaf calls.
+
+Leaf calls run ``chainlab.executors.worker.run_on_dask``, which Dask pickles *by
+reference*: a worker without chainlab fails every call with ``ModuleNotFoundError``.
+This module is pickled *by value* instead (``dask.py`` registers it with cloudpickle),
+so the probe runs, and answers, even where chainlab is missing. Keep it free of
+chainlab imports at module level.
+"""
+
+from __future__ import annotations
+
+
+def chainlab_on_worker() -> tuple[str | None, str]:
+    """``(version, "")`` of the chainlab this worker would use, or ``(None, why)``."""
+    try:
+        import chainlab
+        import chainlab.executors.worker  # what leaf calls need
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return str(getattr(chainlab, "__version__", "?")), ""
