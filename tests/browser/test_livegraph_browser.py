@@ -5,6 +5,13 @@ Headless nbclient cannot see what the browser sees: whether nodes really change 
 stale state and prints "IOPub message rate exceeded"), whether the timeline appears.
 This test opens a notebook in JupyterLab, runs all cells, and watches the DOM with a
 MutationObserver installed before the run. It saves a screenshot in test-artifacts/.
+
+The notebook floods the live graph: a ``.map()`` over 5,000 items of ~1 ms makes
+~10,000 span events within a second or two. A widget sending one message per event
+would pass the server's limit (1,000 messages/s over a 3 s window); the test checks
+the notebook really produced that many events in 3 s, and that neither the page nor
+the server log shows a rate warning. A control at the end sends one message per event
+on purpose and checks that the warning does show up then (so the check can fail).
 """
 
 from __future__ import annotations
@@ -37,21 +44,63 @@ def nap(seconds, name):
         return x
     return RunnableLambda(work, name=name)
 
-# six branches of 0.3-1.5 s, and a .map() over 200 items to stress the updates
+# six branches of 0.3-1.5 s, and a .map() over 5,000 items of ~1 ms: a flood of span
+# events (thousands a second) that the live graph must coalesce
 branches = {f"b{i}": nap(0.3 + 0.24 * i, f"step{i}") for i in range(6)}
-items = RunnableLambda(lambda x: list(range(200)), name="split") | nap(0.02, "item").map()
+items = RunnableLambda(lambda x: list(range(5000)), name="split") | nap(0.001, "item").map()
 chain = RunnableParallel(**branches, items=items)
+
+def densest(recording, window=3.0):
+    # the most span events (starts and ends) within any `window` seconds
+    times = sorted(t for s in recording.spans for t in (s.start, s.end))
+    best = low = 0
+    for high, t in enumerate(times):
+        while t - times[low] > window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
 
 def boom(x):
     time.sleep(0.2)
     raise ValueError("no rhyme for orange")
 """,
-    "dash = chainlab.show(chain, 1, config={'max_concurrency': 10})",
+    "dash = chainlab.show(chain, 1, config={'max_concurrency': 32})",
     "bad = chainlab.show(RunnableParallel(poem=boom, joke=nap(0.5, 'joke')), 1)",
     "%%chain --input 1 -o magic\n{'fast': nap(0.2, 'fast'), 'slow': nap(0.6, 'slow')}",
     "print('RESULT', dash.error is None, len(dash.result['items']), dash.live.messages,"
-    " type(bad.error).__name__, magic.output == {'fast': 1, 'slow': 1})",
+    " type(bad.error).__name__, magic.output == {'fast': 1, 'slow': 1},"
+    " densest(dash.recording))",
 ]
+
+RATE_WARNINGS = (
+    "IOPub message rate exceeded",
+    "IOPub data rate exceeded",
+    "iopub messages resumed",
+)
+
+# the control: what a naive widget would do, one comm message per span event
+NAIVE = """
+import ipywidgets
+counter = ipywidgets.IntText()
+class Naive:
+    def on_start(self, span):
+        counter.value += 1
+    def on_end(self, span):
+        counter.value += 1
+items.invoke(1, {"callbacks": [Naive()], "max_concurrency": 32})
+"""
+
+RUN_NAIVE = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const texts = [];
+  const future = kernel.requestExecute({ code });
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === "stream") texts.push(msg.content.text);
+  };
+  await future.done;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return texts.join("");
+}"""
 
 OBSERVER = """() => {
   window.__cl = { nodes: [], status: [], both: false };
@@ -134,6 +183,10 @@ def test_nodes_go_from_running_to_done_while_the_chain_runs(browser: Any, lab: L
         )
         log = page.evaluate("() => window.__cl")
         text = page.evaluate("() => document.body.innerText")
+        statics = page.evaluate(
+            "() => [...document.querySelectorAll('.chainlab-static')].map(el =>"
+            " [el.closest('.jp-OutputArea-child') !== null, el.offsetParent === null])"
+        )
         result_line = page.evaluate(LAST_OUTPUT)[0]
         final = page.evaluate(
             "() => [...document.querySelectorAll('.chainlab-livegraph')].map(root =>"
@@ -162,6 +215,10 @@ def test_nodes_go_from_running_to_done_while_the_chain_runs(browser: Any, lab: L
             60,
             "the second run of the failing chain",
         )
+        server_log = lab.log.read_text(errors="replace")
+        # the control: one message per event does trip the limit, in the page and the log
+        naive_output = page.evaluate(RUN_NAIVE, NAIVE)
+        control_log = lab.log.read_text(errors="replace")[len(server_log) :]
     finally:
         context.close()
 
@@ -188,14 +245,22 @@ def test_nodes_go_from_running_to_done_while_the_chain_runs(browser: Any, lab: L
     assert final[1]["root/poem"] == "failed"
     assert set(final[2].values()) == {"done"}, final[2]
     assert "ValueError: no rhyme for orange" in tip_text, tip_text
-    # the server never throttled us, and the kernel's own view agrees
-    assert "IOPub message rate exceeded" not in text
-    assert "IOPub data rate exceeded" not in text
+    # the run was a flood: a message per event would have passed 1,000/s over 3 s ...
+    _, ok, n_items, messages, error, magic_ok, densest = result_line.split()
+    assert int(densest) > 2 * 3 * 1000, densest
+    # ... yet the server never throttled us: not in the page, not in its log
+    for warning in RATE_WARNINGS:
+        assert warning not in text
+        assert warning not in server_log
     assert "Traceback" not in text  # the failure was shown, not raised
-    _, ok, n_items, messages, error, magic_ok = result_line.split()
     assert magic_ok == "True"  # the %%chain cell ran its chain through the same dashboard
     assert ok == "True"
-    assert n_items == "200"
+    assert n_items == "5000"
     assert error == "ValueError"
     assert int(messages) <= 20 * elapsed + 2
+    # each widget's static picture (for nbconvert) is there, hidden beside the live view
+    assert statics == [[True, True]] * 3, statics
+    # the control shows the checks above can fail
+    assert "IOPub message rate exceeded" in naive_output, naive_output
+    assert "IOPub message rate exceeded" in control_log
     assert (ARTIFACTS / "browser-livegraph.png").stat().st_size > 10_000
