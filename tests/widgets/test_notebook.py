@@ -1,9 +1,10 @@
 """The widgets in a real kernel, executed headless by nbclient (``store_widget_state``).
 
-This checks what the notebook file keeps: the widget state (every node done), one
-output per ``show`` (no second copy from the cell's last expression), the static
-final-state picture refreshed after the run, errors shown and not swallowed, and the
-number of widget messages per second the publisher sent over IOPub.
+This checks what the notebook file keeps: the widget state (every node done), the
+widget and then its static final-state picture per ``show`` (no second copy from the
+cell's last expression; the picture refreshed after the run), what nbconvert's HTML
+shows with and without the stored widget state, errors shown and not swallowed, and
+the number of widget messages per second the publisher sent over IOPub.
 """
 
 from __future__ import annotations
