@@ -36,7 +36,12 @@ from chainlab.engine import (
     listen,
     sleep,
 )
-from chainlab.executors import DaskExecutor, ProcessExecutor, UnpicklableError
+from chainlab.executors import (
+    DaskExecutor,
+    IncompatibleWorkersError,
+    ProcessExecutor,
+    UnpicklableError,
+)
 from chainlab.trace import Comparison, Recording, compare, record
 
 __version__ = "0.1.0"
@@ -61,6 +66,7 @@ __all__ = [
     "Cancelled",
     "Comparison",
     "DaskExecutor",
+    "IncompatibleWorkersError",
     "Listener",
     "LiveGraph",
     "ProcessExecutor",

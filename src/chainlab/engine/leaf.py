@@ -144,7 +144,7 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             if not future.done():
-                _abandon(frame, future)
+                abandon_call(frame, future)
             raise
     except BaseException:
         give_back_slot_soon(frame)
@@ -178,9 +178,10 @@ def _release_all(limiters: tuple[Limiter, ...]) -> None:
         limiter.release()
 
 
-def _abandon(frame: Frame, future: Future[Any]) -> None:
-    """The task gave up on a call whose thread runs on: count it as abandoned, and let
-    the thread, not the task, give the concurrency slot back when it really ends."""
+def abandon_call(frame: Frame, future: Future[Any]) -> None:
+    """The caller gave up on a call that runs on (a thread, a worker process): count it
+    in ``abandoned_calls()`` and let the call, not the caller, give ``frame``'s
+    concurrency slot back when it really ends."""
     call = AbandonableCall()
     call.abandon()
     held, frame.holds_slot = frame.holds_slot, False  # the task releases nothing now

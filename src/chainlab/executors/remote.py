@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled
+from chainlab.engine.leaf import abandon_call
 from chainlab.executors.errors import RemoteTraceback
 from chainlab.executors.pickling import pack
 
@@ -156,17 +156,7 @@ class RemoteExecutor:
         if future.done():
             return
         self._cancel(future)
-        call = AbandonableCall()
-        call.abandon()
-        held, frame.holds_slot = frame.holds_slot, False  # the engine releases nothing now
-
-        def ended(_: Future[bytes]) -> None:
-            call.ended()
-            if held:
-                for limiter in reversed(frame.limiters):
-                    limiter.release()
-
-        future.add_done_callback(ended)  # runs at once if it is done already
+        abandon_call(frame, future)
 
     def _cancelled(self, frame: Frame) -> Cancelled:
         return Cancelled(
