@@ -17,21 +17,34 @@ from chainlab import cli
 from chainlab.lessons import LessonRun, runner
 
 ROOT = Path(__file__).resolve().parents[1]
-IMPORTS = "from chainlab.lessons import result_check"
+IMPORTS = "from chainlab.lessons import check_exercise, result_check"
+LESSONS = [
+    "LC9.1.1-passing-lesson",
+    "LC9.1.2-failing-check",
+    "LC9.1.3-cell-error",
+    "LC9.1.4-failing-solution",
+]
 
 
-def write_notebook(path: Path, *sources: str) -> Path:
-    nbformat.write(new_notebook(cells=[new_code_cell(s) for s in sources]), path)
+def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
+    """A notebook of code cells; a ``(source, tags)`` pair is a tagged cell."""
+    nb = new_notebook()
+    for cell in cells:
+        source, tags = cell if isinstance(cell, tuple) else (cell, [])
+        nb.cells.append(new_code_cell(source, metadata={"tags": tags} if tags else {}))
+    nbformat.write(nb, path)
     return path
 
 
 @pytest.fixture
 def lessons_dir(tmp_path: Path) -> Path:
-    """Three tiny lessons: one passes, one fails a result check, one raises."""
+    """Four tiny lessons: one passes (with an exercise not done yet), one fails a result
+    check, one raises, one has a hidden solution that fails its self-check."""
     write_notebook(
         tmp_path / "LC9.1.1-passing-lesson.ipynb",
         IMPORTS,
-        "result_check('speedup', 2.5, between=(2, 3), key_figure=True)",
+        "result_check('speedup', 1.0095757124995923, between=(1, 3), key_figure=True, unit='×')",
+        "check_exercise('todo', lambda: False)",  # the learner's part: not a failure
     )
     write_notebook(
         tmp_path / "LC9.1.2-failing-check.ipynb",
@@ -39,6 +52,12 @@ def lessons_dir(tmp_path: Path) -> Path:
         "result_check('calls', 12, equals=3)",
     )
     write_notebook(tmp_path / "LC9.1.3-cell-error.ipynb", "raise KeyError('topic')")
+    write_notebook(
+        tmp_path / "LC9.1.4-failing-solution.ipynb",
+        IMPORTS,
+        "result_check('wall time', 0.5, key_figure=True, unit=' s')",
+        ("check_exercise('first k', lambda: False, hint='stop iterating')", ["solution"]),
+    )
     (tmp_path / "README.md").write_text("not a lesson")
     return tmp_path
 
@@ -61,24 +80,20 @@ def table(out: str) -> dict[str, list[str]]:
 
 @pytest.mark.notebook
 def test_lessons_prints_the_table_and_fails_when_any_lesson_fails(
-    lessons_dir: Path, capsys: pytest.CaptureFixture[str]
+    lessons_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     code = cli.main(["lessons", "--dir", str(lessons_dir), "--timeout", "60", "--jobs", "2"])
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()  # capfd: the kernels' own stderr too
     assert code == 1
     header = out.splitlines()[0]
     assert header.split() == ["lesson", "status", "seconds", "key", "figure"]
     rows = table(out)
-    assert list(rows) == [
-        "LC9.1.1-passing-lesson",
-        "LC9.1.2-failing-check",
-        "LC9.1.3-cell-error",
-    ]
+    assert list(rows) == LESSONS
     passing = rows["LC9.1.1-passing-lesson"]
     assert passing[0].split()[1] == "ok"
     assert float(passing[0].split()[2]) > 0
-    assert passing[0].endswith("speedup = 2.5")
-    assert len(passing) == 1
+    assert passing[0].endswith("speedup = 1.01×")  # 3 significant digits and the unit
+    assert len(passing) == 1  # an exercise not done yet is not a failure
     failing = rows["LC9.1.2-failing-check"]
     assert failing[0].split()[1] == "FAILED"
     assert failing[1].startswith("check calls: 12 is outside the expected range (== 3)")
@@ -86,6 +101,11 @@ def test_lessons_prints_the_table_and_fails_when_any_lesson_fails(
     assert error[0].split()[1] == "FAILED"
     assert error[1].startswith("error: ")
     assert "KeyError" in error[1]
+    solution = rows["LC9.1.4-failing-solution"]
+    assert solution[0].split()[1] == "FAILED"  # as the test suite judges it
+    assert solution[0].endswith("wall time = 0.500 s")
+    assert solution[1] == "solution of first k: stop iterating"
+    assert "without encryption" not in out + err  # the kernels' TCP warning stays out
 
 
 @pytest.mark.notebook
@@ -164,13 +184,9 @@ def test_lessons_that_run_alone_run_after_the_others_one_at_a_time(
     monkeypatch.setattr(runner, "execute_notebook", fake)
     assert cli.main(["lessons", "--dir", str(lessons_dir), "--jobs", "2"]) == 0
     alone_start = spans.pop(first.name)[0]
-    assert len(spans) == 2
+    assert len(spans) == 3
     assert all(end <= alone_start for _, end in spans.values())  # nothing beside it
-    assert list(table(capsys.readouterr().out)) == [  # the table keeps curriculum order
-        "LC9.1.1-passing-lesson",
-        "LC9.1.2-failing-check",
-        "LC9.1.3-cell-error",
-    ]
+    assert list(table(capsys.readouterr().out)) == LESSONS  # the table keeps curriculum order
 
 
 # -- chainlab lab --------------------------------------------------------------------------

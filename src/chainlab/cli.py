@@ -69,14 +69,14 @@ def lessons(args: argparse.Namespace) -> int:
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:
         figure = run.key_figure
-        shown = f"{figure.name} = {figure.value}" if figure else ""
+        shown = f"{figure.name} = {figure.shown_value}" if figure else ""
         status = "ok" if run.ok else "FAILED"
         print(f"{run.path.stem:<{width}}  {status:<6}  {run.seconds:7.1f}  {shown}")
         if run.error:
             print(f"{'':<{width}}  error: {run.error}")
-        for check in run.checks:
-            if check.kind == "result" and not check.passed:
-                print(f"{'':<{width}}  check {check.name}: {check.message}")
+        for check in run.failures:  # failed result checks and hidden solutions
+            what = "check" if check.kind == "result" else "solution of"
+            print(f"{'':<{width}}  {what} {check.name}: {check.message}")
     return 0 if all(run.ok for run in runs) else 1
 
 

@@ -65,6 +65,29 @@ def test_equals(value: Any, equals: Any, passed: bool) -> None:
     assert result_check("calls", value, equals=equals).passed is passed
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "message", "shown"),
+    [
+        (1.0095757124995923, "×", "1.01×", "1.01×"),
+        (1.998, "×", "2×", "2.00×"),  # a table keeps 3 significant digits
+        (0.000123456, " s", "0.000123 s", "0.000123 s"),
+        (100.0, "", "100", "100"),
+        (12345.678, " µs", "1.23e+04 µs", "1.23e+04 µs"),
+        (math.inf, "", "inf", "inf"),
+        (3, " calls", "3 calls", "3 calls"),
+        (True, "", "True", "True"),
+        ("fast", "", "'fast'", "'fast'"),
+    ],
+)
+def test_values_are_shown_with_three_significant_digits_and_the_unit(
+    value: Any, unit: str, message: str, shown: str
+) -> None:
+    check = result_check("figure", value, unit=unit)
+    assert check.unit == unit
+    assert check.message == message
+    assert check.shown_value == shown
+
+
 def test_between_and_equals_must_both_hold() -> None:
     assert result_check("n", 4, between=(0, 10), equals=4).passed
     assert not result_check("n", 5, between=(0, 10), equals=4).passed
@@ -241,6 +264,7 @@ def test_inside_ipython_the_check_is_displayed_once_as_a_mime_bundle(
     assert record["passed"] is True
     assert record["value"] == 2.5
     assert record["key_figure"] is True
+    assert record["unit"] == "×"  # so that a table can print the figure as the lesson does
     assert output.data["text/markdown"] == "✅ **speedup**: 2.5×"
     assert output.data["text/plain"] == output.data["text/markdown"]
     assert "Check(" not in captured.stdout  # no repr from the display hook

@@ -37,7 +37,7 @@ def check_output(check: Check) -> Any:
 
 
 def test_collect_checks_reads_records_in_order_with_cell_tags() -> None:
-    first = Check("speedup", "result", True, "2.5×", 2.5, (2, None), True, {"run": 1})
+    first = Check("speedup", "result", True, "2.5×", 2.5, (2, None), True, {"run": 1}, "×")
     second = Check("ex", "exercise", False, "not yet")
     nb = new_notebook(
         cells=[
@@ -58,6 +58,8 @@ def test_collect_checks_reads_records_in_order_with_cell_tags() -> None:
     assert collected[1].extra == {"cell_tags": []}
     assert collected[1].bounds is None
     assert (collected[0].value, collected[0].key_figure) == (2.5, True)
+    assert (collected[0].unit, collected[1].unit) == ("×", "")
+    assert collected[0].shown_value == "2.50×"
     assert collect_checks(new_notebook()) == []
 
 
@@ -72,6 +74,18 @@ def test_lesson_run_ok_and_key_figure() -> None:
     assert not LessonRun(Path("x"), 1.0, [figure], error="ValueError: boom").ok
     assert LessonRun(Path("x"), 1.0, [unsolved]).key_figure is None
     assert LessonRun(Path("x"), 0.0).ok
+
+
+def test_a_failing_hidden_solution_fails_the_lesson() -> None:
+    unsolved = Check("ex", "exercise", False, "not done yet", extra={"cell_tags": []})
+    solved = Check("ex", "exercise", True, "well done!", extra={"cell_tags": ["solution"]})
+    broken = Check("ex2", "exercise", False, "took 1.03 s", extra={"cell_tags": ["solution"]})
+    failed = Check("calls", "result", False, "12 is outside")
+    assert LessonRun(Path("x"), 1.0, [unsolved, solved]).ok
+    run = LessonRun(Path("x"), 1.0, [unsolved, solved, broken, failed])
+    assert not run.ok
+    assert run.failures == [broken, failed]
+    assert not LessonRun(Path("x"), 1.0, [broken]).ok
 
 
 def test_short_error_keeps_the_last_error_line() -> None:
@@ -145,6 +159,25 @@ def test_a_passing_notebook_with_checks(tmp_path: Path) -> None:
     for cell in run.notebook.cells[1:]:
         assert [o["output_type"] for o in cell.outputs] == ["display_data"]
     assert nbformat.read(path, 4).cells[1].outputs == []  # the file itself is not rewritten
+
+
+@pytest.mark.notebook
+def test_a_transform_changes_what_runs_not_the_file(tmp_path: Path) -> None:
+    path = write_notebook(
+        tmp_path / "LC0-transform.ipynb",
+        IMPORTS,
+        "result_check('who', 'original', equals='swapped')",
+    )
+
+    def transform(nb: Any) -> Any:
+        nb.cells[1].source = nb.cells[1].source.replace("'original'", "'swapped'")
+        return nb
+
+    run = execute_notebook(path, timeout=60, transform=transform)
+    assert run.error is None
+    assert [(c.name, c.passed) for c in run.checks] == [("who", True)]
+    assert "'swapped'" in run.notebook.cells[1].source
+    assert "'original'" in nbformat.read(path, 4).cells[1].source
 
 
 @pytest.mark.notebook

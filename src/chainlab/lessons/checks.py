@@ -24,9 +24,28 @@ class Check:
     bounds: tuple[float | None, float | None] | None = None
     key_figure: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    unit: str = ""
 
     def _ipython_display_(self) -> None:
         """Already shown when it was made: a cell ending in a check shows it once."""
+
+    @property
+    def shown_value(self) -> str:
+        """The value for a table: exactly 3 significant digits (``2.00×``) and the unit."""
+        return format_value(self.value, self.unit, exact=True)
+
+
+def format_value(value: Any, unit: str = "", *, exact: bool = False) -> str:
+    """A float with 3 significant digits and its unit; other values as their repr.
+
+    ``1.0095757`` with unit ``"×"`` gives ``"1.01×"``; ``2.0`` gives ``"2×"``, or
+    ``"2.00×"`` with ``exact=True`` (trailing zeros kept, as in a table of figures).
+    """
+    if isinstance(value, float):
+        if exact and math.isfinite(value):
+            return f"{value:#.3g}".removesuffix(".") + unit
+        return f"{value:.3g}{unit}"
+    return f"{value!r}{unit}"
 
 
 def _emit(check: Check) -> Check:
@@ -81,7 +100,7 @@ def result_check(
         )
     if equals is not None:
         passed = passed and value == equals
-    shown = f"{value:.3g}{unit}" if isinstance(value, float) else f"{value!r}{unit}"
+    shown = format_value(value, unit)
     if passed:
         message = f"{shown}" + (f" ({explain})" if explain else "")
     else:
@@ -89,7 +108,7 @@ def result_check(
         message = f"{shown} is outside the expected range ({want}). " + (
             "If your machine is very busy, run the lesson again."
         )
-    return _emit(Check(name, "result", passed, message, value, between, key_figure))
+    return _emit(Check(name, "result", passed, message, value, between, key_figure, unit=unit))
 
 
 def _wanted(between: tuple[float | None, float | None] | None, equals: Any) -> str:

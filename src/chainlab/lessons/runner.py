@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,21 @@ class LessonRun:
     notebook: Any = None
 
     @property
+    def failures(self) -> list[Check]:
+        """Failed result checks, and hidden solutions that failed their self-check.
+
+        An exercise the learner has not done yet is not a failure; its hidden solution
+        failing is: the lesson would not teach what it says.
+        """
+        return [
+            c
+            for c in self.checks
+            if not c.passed and (c.kind == "result" or "solution" in c.extra.get("cell_tags", []))
+        ]
+
+    @property
     def ok(self) -> bool:
-        return self.error is None and all(c.passed for c in self.checks if c.kind == "result")
+        return self.error is None and not self.failures
 
     @property
     def key_figure(self) -> Check | None:
@@ -70,13 +84,21 @@ def execute_notebook(
     time_scale: float | None = None,
     store_widget_state: bool = True,
     kernel_name: str = "python3",
+    transform: Callable[[Any], Any] | None = None,
 ) -> LessonRun:
-    """Run every cell of a notebook in a fresh kernel; never raises for cell errors."""
+    """Run every cell of a notebook in a fresh kernel; never raises for cell errors.
+
+    ``transform`` turns the notebook read from ``path`` into the one to run (for
+    example :func:`chainlab.lessons.swap.to_langchain`); the run's ``notebook`` is
+    the transformed one, executed.
+    """
     import nbclient
     import nbformat
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    if transform is not None:
+        nb = transform(nb)
     # the kernel gets its own environment: os.environ stays untouched, so concurrent
     # runs (``chainlab lessons --jobs 2``) neither leak nor mix their time scales
     start_kernel: dict[str, Any] = {}
@@ -88,6 +110,8 @@ def execute_notebook(
         kernel_name=kernel_name,
         resources={"metadata": {"path": str(path.parent)}},
         store_widget_state=store_widget_state,
+        # ipykernel warns on stderr that its loopback TCP is unencrypted: noise in a table
+        extra_arguments=["--IPKernelApp.log_level=ERROR"] if kernel_name == "python3" else [],
     )
     start = time.perf_counter()
     error = None
@@ -125,6 +149,7 @@ def collect_checks(nb: Any) -> list[Check]:
                         bounds=tuple(bounds) if bounds else None,
                         key_figure=record.get("key_figure", False),
                         extra={**record.get("extra", {}), "cell_tags": tags},
+                        unit=record.get("unit", ""),
                     )
                 )
     return checks

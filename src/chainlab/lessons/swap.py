@@ -1,0 +1,71 @@
+"""Turn a lesson into its LangChain version: the promise "change the import" made testable.
+
+A lesson's code cells run on ``langchain_core.runnables`` once the runnables are
+imported from there, except cells tagged ``chainlab-only`` (they show what chainlab
+adds: live graphs, ``compare``, ``record``, timeouts, ...). :func:`to_langchain`
+rewrites the imports and drops those cells; the test suite runs the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+CHAINLAB_ONLY = "chainlab-only"
+
+#: names that ``from chainlab import ...`` takes from ``langchain_core.runnables`` instead
+RUNNABLE_NAMES = frozenset(
+    {
+        "Runnable",
+        "RunnableAssign",
+        "RunnableEach",
+        "RunnableLambda",
+        "RunnableMap",
+        "RunnableParallel",
+        "RunnablePassthrough",
+        "RunnablePick",
+        "RunnableSequence",
+        "chain",
+    }
+)
+
+# ``from chainlab import a, b`` or ``from chainlab import (a,\n b,\n)``; not chainlab.sim
+_IMPORT = re.compile(r"^([ \t]*)from chainlab import (\([^)]*\)|[^\n]*)", re.MULTILINE)
+
+
+def swap_imports(source: str) -> str:
+    """Import the runnable names of ``from chainlab import ...`` from LangChain instead.
+
+    Other names (``lessons``, ``BranchError``, ...) stay with chainlab, and so do
+    ``import chainlab`` and ``from chainlab.sim import ...``.
+    """
+
+    def rewrite(match: re.Match[str]) -> str:
+        indent, names = match.group(1), match.group(2)
+        names = re.sub(r"#[^\n]*", "", names).strip("() \t\n")
+        parts = [" ".join(part.split()) for part in names.split(",") if part.strip()]
+        runnables = [p for p in parts if p.split(" as ")[0].strip() in RUNNABLE_NAMES]
+        others = [p for p in parts if p not in runnables]
+        lines = []
+        if runnables:
+            lines.append(f"{indent}from langchain_core.runnables import {', '.join(runnables)}")
+        if others:
+            lines.append(f"{indent}from chainlab import {', '.join(others)}")
+        return "\n".join(lines) or f"{indent}pass"
+
+    return _IMPORT.sub(rewrite, source)
+
+
+def is_chainlab_only(cell: Any) -> bool:
+    return CHAINLAB_ONLY in cell.get("metadata", {}).get("tags", [])
+
+
+def to_langchain(nb: Any) -> Any:
+    """A copy of the notebook for langchain_core: imports swapped, chainlab-only cells gone."""
+    nb = copy.deepcopy(nb)
+    nb.cells = [cell for cell in nb.cells if not is_chainlab_only(cell)]
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = swap_imports(cell.source)
+    return nb
