@@ -19,6 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
 DEMOS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CI_TIME_SCALE = 0.2
+# the budget: each lesson executes in <= 20 s at the CI time scale (kernel start
+# included; 4.5-16 s measured one at a time on a shared 2-core machine). Other programs on a
+# busy test machine slow a run down, so a run may overshoot by a quarter before it fails.
+LESSON_BUDGET_S = 20
+BUSY_MACHINE_ALLOWANCE = 1.25
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 pytestmark = pytest.mark.notebook
@@ -98,7 +103,11 @@ def test_lesson_runs_and_keeps_its_promises(path: Path) -> None:
     assert sum(c.key_figure for c in results) == 1, f"{path.name}: exactly one key figure"
     solved = [c for c in run.checks if "solution" in c.extra.get("cell_tags", [])]
     assert len(solved) >= 2, f"{path.name}: the hidden solutions must run their checks"
-    assert run.seconds < 60, f"{path.name} took {run.seconds:.0f} s (budget: 20 s at CI scale)"
+    allowed = LESSON_BUDGET_S * BUSY_MACHINE_ALLOWANCE
+    assert run.seconds <= allowed, (
+        f"{path.name} took {run.seconds:.1f} s; the budget is {LESSON_BUDGET_S} s at time scale "
+        f"{CI_TIME_SCALE} ({allowed:.0f} s allowed on a busy machine)"
+    )
     graphs = [s["state"] for s in widget_states(run.notebook).values() if s["state"].get("svg")]
     for graph in graphs:  # every live graph was saved in its final state
         unsettled = {
