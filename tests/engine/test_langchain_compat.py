@@ -403,3 +403,25 @@ def test_langchain_runnables_inside_a_chainlab_chain() -> None:
     assert (chainlab.RunnableLambda(str) | lc.RunnableLambda(len)).invoke(12345) == 5
     names = {node.name for node in gather.get_graph().nodes.values()}
     assert {"RunnablePassthrough", "RunnableLambda"} <= names  # drawn as leaves
+
+
+def test_a_langchain_parallel_of_chainlab_steps_under_a_global_limit_of_one() -> None:
+    """Its branches join the chainlab run from LangChain's threads: they share the slot
+    the LangChain leaf lent them, so the run ends (it used to deadlock)."""
+    import threading
+
+    from chainlab.sim import FakeChatModel
+
+    step = chainlab.RunnableLambda(str.strip) | FakeChatModel(latency=0.01)
+    outer = chainlab.RunnableLambda(lambda x: x) | lc.RunnableParallel(a=step, b=step)
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        box["invoke"] = outer.invoke(" x ", {"max_concurrency": 1})
+        box["ainvoke"] = asyncio.run(outer.ainvoke(" x ", {"max_concurrency": 1}))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "deadlocked"
+    assert set(box["invoke"]) == set(box["ainvoke"]) == {"a", "b"}

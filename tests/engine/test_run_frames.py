@@ -402,3 +402,39 @@ def test_a_nested_batch_joins_the_run_with_item_paths() -> None:
     assert RunnableLambda(outer, name="outer").invoke(1, {"callbacks": [col]}) == 12
     items = sorted((s.node_id, s.path) for s in col.ended if s.node_id != "root")
     assert items == [("root/call:inner", f"outer/inner[{i}]") for i in range(3)]
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_several_nested_calls_of_one_leaf_at_once_share_its_lent_slot(limit: int) -> None:
+    """A leaf whose function runs nested calls side by side (its own threads or tasks,
+    or a langchain_core parallel of chainlab steps): they share the lent slot, the last
+    one takes it back, nothing deadlocks and the limit holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gauge = Gauge()
+    step = RunnableLambda(gauge.sleeper(0.02))
+    # call i has i + 1 steps: the first ends while the others still have steps to queue
+    inners: list[Runnable[Any, Any]] = [step, step | step, step | step | step, step | step]
+
+    def threads(x: int) -> list[int]:
+        with ThreadPoolExecutor(4) as pool:  # each thread joins the run through its context
+            calls = [pool.submit(contextvars.copy_context().run, i.invoke, x) for i in inners]
+            return [c.result() for c in calls]
+
+    async def tasks(x: int) -> list[int]:
+        return list(await asyncio.gather(*(i.ainvoke(x) for i in inners)))
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        box["threads"] = RunnableLambda(threads).invoke(1, {"max_concurrency": limit})
+        box["tasks"] = asyncio.run(RunnableLambda(tasks).ainvoke(2, {"max_concurrency": limit}))
+        box["tasks under invoke"] = RunnableLambda(tasks).invoke(3, {"max_concurrency": limit})
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "nested calls sharing a lent slot deadlocked"
+    assert box == {"threads": [1] * 4, "tasks": [2] * 4, "tasks under invoke": [3] * 4}
+    assert gauge.peak <= limit
+    assert gauge.calls == 3 * (1 + 2 + 3 + 2)

@@ -67,8 +67,11 @@ class Frame:
         "ended",
         "holds_slot",
         "id_segment",
+        "lends",
+        "lent",
         "limiters",
         "parent",
+        "reclaiming",
         "run",
         "scope",
         "segment",
@@ -98,6 +101,9 @@ class Frame:
         self.span: Span | None = None
         self.deferred: tuple[Runnable[Any, Any], Any, str, tuple[str, ...]] | None = None
         self.holds_slot = False
+        self.lends = 0  # nested calls running on this leaf's lent slot
+        self.lent = False  # the slot is lent out (to be taken back by the last of them)
+        self.reclaiming = False
         self.ended = False  # a leaf whose user code has returned (its config joins no more)
         self._path: str | None = None
         self._node_id: str | None = None
@@ -413,27 +419,63 @@ async def acall_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -
 # -- a leaf waiting on nested work (invoke, batch, stream) lends its slot meanwhile ------
 
 
+# A leaf may have several nested calls at once (its function starts threads or tasks,
+# or is a langchain_core parallel whose branches call chainlab): the slot is lent when
+# the first starts and taken back when the last ends. Taking it back waits for a slot;
+# a nested call starting meanwhile is counted, and the slot, once back, is lent again.
+_lending = threading.Lock()
+
+
 def lend_slot(holder: Frame | None) -> bool:
-    """Give back the slot(s) the leaf ``holder`` holds; True if it held any."""
-    if holder is None or not holder.holds_slot:
+    """Lend the slot(s) of the leaf ``holder`` to a nested call that is starting;
+    True if it had any, then :func:`reclaim_slot` must follow when that call ends."""
+    if holder is None or not holder.limiters:
         return False
+    with _lending:
+        holder.lends += 1
+        if holder.lent or holder.reclaiming or not holder.holds_slot:
+            return True  # already lent (or coming back: it will be lent again), or none
+        holder.holds_slot, holder.lent = False, True
     for limiter in holder.limiters:
         limiter.release()
-    holder.holds_slot = False
     return True
 
 
+def _last_lend_ended(holder: Frame) -> bool:
+    """Count a nested call out; True if the caller must now take the slot back."""
+    with _lending:
+        holder.lends -= 1
+        if holder.lends or not holder.lent or holder.reclaiming:
+            return False
+        holder.reclaiming = True
+        return True
+
+
+def _slot_back(holder: Frame) -> None:
+    """The slot is back: keep it, or lend it again if a nested call started meanwhile."""
+    with _lending:
+        holder.reclaiming = False
+        lend_again = holder.lends > 0
+        holder.holds_slot, holder.lent = not lend_again, lend_again
+    if lend_again:
+        for limiter in holder.limiters:
+            limiter.release()
+
+
 def reclaim_slot(holder: Frame) -> None:
-    """Take back the slot(s) lent with :func:`lend_slot` (waits its turn)."""
-    for limiter in holder.limiters:
-        limiter.acquire()
-    holder.holds_slot = True
+    """End a lend of :func:`lend_slot`; the last one takes the slot back (waits its turn)."""
+    if _last_lend_ended(holder):
+        for limiter in holder.limiters:
+            limiter.acquire()
+        _slot_back(holder)
 
 
 async def areclaim_slot(holder: Frame) -> None:
-    for limiter in holder.limiters:
-        await limiter.aacquire()
-    holder.holds_slot = True
+    """Async :func:`reclaim_slot`."""
+    if _last_lend_ended(holder):
+        for limiter in holder.limiters:
+            await limiter.aacquire()
+        _slot_back(holder)
 
 
 def lend_while_waiting(holder: Frame | None, chunks: Iterator[T]) -> Iterator[T]:
