@@ -90,17 +90,21 @@ class Naive:
 items.invoke(1, {"callbacks": [Naive()], "max_concurrency": 32})
 """
 
-RUN_NAIVE = """async (code) => {
+# resolves with the stream text seen, once the warning came (or the run ended: then
+# 0.5 s later; or after 60 s at most: a throttled run's reply sometimes never arrives)
+RUN_NAIVE = """(code) => new Promise((resolve) => {
   const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
   const texts = [];
+  const finish = () => resolve(texts.join(""));
   const future = kernel.requestExecute({ code });
   future.onIOPub = (msg) => {
-    if (msg.header.msg_type === "stream") texts.push(msg.content.text);
+    if (msg.header.msg_type !== "stream") return;
+    texts.push(msg.content.text);
+    if (msg.content.text.includes("rate exceeded")) finish();
   };
-  await future.done;
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  return texts.join("");
-}"""
+  future.done.then(() => setTimeout(finish, 500), finish);
+  setTimeout(finish, 60000);
+})"""
 
 OBSERVER = """() => {
   window.__cl = { nodes: [], status: [], both: false };

@@ -48,3 +48,12 @@ def without_own_frames(error: BaseException) -> BaseException:
     for entry in reversed(kept):
         rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
     return error.with_traceback(rebuilt)
+
+
+def interrupted() -> KeyboardInterrupt:
+    """The ``KeyboardInterrupt`` a ``%%chain`` cell raises after Ctrl-C: IPython shows it
+    as one line (``_render_traceback_``), since no frame of the user's was running."""
+    error = KeyboardInterrupt()
+    message = "KeyboardInterrupt: the run was cancelled; its view shows what was running"
+    error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
+    return error

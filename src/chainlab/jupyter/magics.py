@@ -24,7 +24,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from chainlab.engine.base import Runnable
 from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
-from chainlab.jupyter.frames import without_own_frames
+from chainlab.jupyter.frames import interrupted, without_own_frames
 
 MODES = ("parallel", "sequential", "compare")
 VIEWS = ("graph", "timeline", "both", "none")
@@ -148,6 +148,8 @@ class ChainMagics(Magics):
 
         try:
             run_and_show(report, batch=args.batch is not None)
+        except KeyboardInterrupt:  # the view shows it cancelled; chainlab's frames are noise
+            raise interrupted() from None
         finally:  # stored even when interrupted, so the run can be inspected
             self._store(report, args)
         return self._finish(report, args)
@@ -168,6 +170,8 @@ class ChainMagics(Magics):
 
         try:
             await run_interruptibly(arun_and_show(report, batch=args.batch is not None))
+        except KeyboardInterrupt:
+            raise interrupted() from None
         finally:
             self._store(report, args)
         return self._finish(report, args)
@@ -275,10 +279,11 @@ def batch_inputs(expression: str, namespace: dict[str, Any]) -> Any:
     got = f"{type(inputs).__name__} {inputs!r:.60}"
     if isinstance(inputs, str | bytes):
         got += ", and a string would run once per character"
+    as_list = shlex.quote(f"[{expression}]")
     raise ChainMagicError(
         f"%%chain: --batch needs a list of inputs (one run each), but {expression!r} "
-        f"evaluated to {got}. Write --batch '[{expression}]' (a list of one or more "
-        f"inputs), or --input {shlex.quote(expression)} to run the chain once."
+        f"evaluated to {got}. Write --batch {as_list} (a list of one or more inputs), "
+        f"or --input {shlex.quote(expression)} to run the chain once."
     )
 
 
