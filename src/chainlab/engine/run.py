@@ -338,7 +338,9 @@ def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
     started and waits for a slot records itself when its cancellation reaches it)."""
     tracer = frame.run.tracer
     if tracer is not None and frame.span is None and frame.deferred is None:
-        tracer.start(open_span(runnable, frame, input))
+        span = open_span(runnable, frame, input)
+        tracer.start(span)
+        span.end_ns = span.start_ns  # it never ran: no time, however slow the listeners
         close_span(frame, "cancelled")
 
 
