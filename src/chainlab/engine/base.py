@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from chainlab.engine import batching
 from chainlab.engine.config import merge_configs, validate_config
 from chainlab.engine.leaf import submit_in_frame
+from chainlab.engine.lending import (
+    acall_joined,
+    alend_while_waiting,
+    call_joined,
+    lend_while_waiting,
+)
 from chainlab.engine.limiter import Limiter
 from chainlab.engine.run import (
     Frame,
-    acall_joined,
     acall_node,
-    alend_while_waiting,
-    call_joined,
     call_node,
-    lend_while_waiting,
     start_run,
 )
 from chainlab.engine.streaming import astream_node, stream_node

@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import config_list, validate_config
 from chainlab.engine.fanout import Join, afan_out, aiter_completed, fan_out
+from chainlab.engine.lending import (
+    alend_while_waiting,
+    areclaim_slot,
+    lend_slot,
+    lend_while_waiting,
+    reclaim_slot,
+)
 from chainlab.engine.run import (
     ROOT_ID,
     Frame,
     acall_node,
-    alend_while_waiting,
-    areclaim_slot,
     call_node,
-    lend_slot,
-    lend_while_waiting,
-    reclaim_slot,
     shared_limit,
     skip_span,
     start_run,
