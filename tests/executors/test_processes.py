@@ -17,6 +17,7 @@ from chainlab import ProcessExecutor, RunnableLambda, RunnableParallel
 from chainlab.engine.executors import resolve_executor
 from chainlab.executors import RemoteError, UnpicklableError
 from tests.executors.conftest import Recorder
+from tests.executors.leaves import nap
 
 
 def pid(_: Any) -> int:
@@ -190,3 +191,16 @@ def test_importing_chainlab_starts_no_multiprocessing_and_no_dask() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_after_calls_one_at_a_time_two_calls_still_run_side_by_side() -> None:
+    """'spawn' pools start a worker only when a call finds none idle: every worker is
+    started with the pool, so one-at-a-time use never leaves a single worker behind."""
+    with ProcessExecutor(max_workers=2) as executor:
+        lone = RunnableLambda(nap)
+        for _ in range(3):  # one call at a time
+            lone.invoke(0, {"executor": executor})
+        pair = RunnableParallel(a=nap, b=nap)
+        out = pair.invoke(0, {"executor": executor})
+        (a_start, a_end), (b_start, b_end) = out["a"], out["b"]
+        assert max(a_start, b_start) < min(a_end, b_end)  # they overlapped

@@ -88,6 +88,7 @@ class ProcessExecutor(RemoteExecutor):
                     initializer=ignore_sigint,
                 )
                 weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
+                _start_every_worker(pool, self.max_workers)
                 self._pool = pool
             return self._pool
 
@@ -139,3 +140,15 @@ class ProcessExecutor(RemoteExecutor):
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_every_worker(pool: Any, max_workers: int) -> None:
+    """Start all the workers now. With 'spawn' a pool starts one worker per call that
+    finds none idle; after calls made one at a time it has one worker, and the next
+    side-by-side calls would queue on it, one after the other."""
+    launch = getattr(pool, "_launch_processes", None)  # CPython 3.11+; before any submit
+    if launch is not None:
+        launch()
+    else:  # another implementation: one submit each (returns at once; they start meanwhile)
+        for _ in range(max_workers):
+            pool.submit(os.getpid)
