@@ -99,7 +99,7 @@ def test_sync_functions_under_ainvoke_use_the_engine_pool_not_the_loop_executor(
 
     def where(x: int) -> int:
         names.append(threading.current_thread().name)
-        time.sleep(0.05)
+        time.sleep(0.5)  # long enough that no thread is free again before all have started
         return x
 
     async def main() -> None:
