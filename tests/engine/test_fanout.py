@@ -397,3 +397,25 @@ def test_aiter_completed_raises_the_first_failure_and_cancels_the_rest() -> None
 
     asyncio.run(main())
     assert cancelled.snapshot() == ["slow"]
+
+
+def test_settle_waits_after_a_failure_until_every_call_has_ended() -> None:
+    release = threading.Event()
+    ended: list[str] = []
+
+    def slow() -> str:
+        release.wait(5)
+        ended.append("slow")
+        return "slow"
+
+    def bad() -> None:
+        raise ValueError("bad")
+
+    join = fan_out([slow, bad], CancelScope(), skip=lambda i: None)
+    with pytest.raises(ValueError):
+        join.wait()  # fail-fast: at once, while slow still runs
+    assert not join.settle(0.05)  # slow has not ended: not settled within the time
+    release.set()
+    assert join.settle(5)
+    assert ended == ["slow"]
+    assert join.settle(0)  # already settled: True at once

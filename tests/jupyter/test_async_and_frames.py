@@ -12,8 +12,8 @@ import pytest
 import chainlab
 from chainlab import RunnableLambda, RunnableParallel
 from chainlab.jupyter import load_ipython_extension, unload_ipython_extension
+from chainlab.jupyter.frames import _PACKAGE, print_user_traceback, user_frames
 from chainlab.jupyter.magics import async_cell_transformer
-from chainlab.jupyter.present import _PACKAGE, print_user_traceback, user_frames
 
 
 def call_arguments(lines: list[str]) -> tuple[str, str]:

@@ -45,6 +45,7 @@ class Join:
         "_completions",
         "_done",
         "_lock",
+        "_settled",
         "error",
         "fail_fast",
         "remaining",
@@ -64,6 +65,7 @@ class Join:
         self._completions: SimpleQueue[tuple[int, Any, BaseException | None]] | None = (
             SimpleQueue() if stream else None
         )
+        self._settled: threading.Event | None = None  # see settle()
         if n == 0:
             self._done.release()
 
@@ -85,6 +87,8 @@ class Join:
                 self.results[index] = error
             self.remaining -= 1
             finished = self.remaining == 0 or (self.error is error and error is not None)
+            if self.remaining == 0 and self._settled is not None:
+                self._settled.set()
         if self._completions is not None:
             self._completions.put((index, value, error))
         if finished and self._done.locked():
@@ -103,6 +107,15 @@ class Join:
         if self.error is not None:
             raise self.error
         return self.results
+
+    def settle(self, seconds: float) -> bool:
+        """After a failure, wait (at most ``seconds``) until every call has ended or been
+        skipped, not only the first failure; True if they all have."""
+        with self._lock:
+            if self.remaining == 0:
+                return True
+            self._settled = threading.Event()
+        return self._settled.wait(seconds)
 
     def wait_for(self, seconds: float) -> bool:
         """Wait at most ``seconds`` for the fan-out to settle; True if it did."""

@@ -2,7 +2,7 @@
 
 Leaf calls run ``chainlab.executors.worker.run_on_dask``, which Dask pickles *by
 reference*: a worker without chainlab fails every call with ``ModuleNotFoundError``.
-This module is pickled *by value* instead (``dask.py`` registers it with cloudpickle),
+This module is pickled *by value* instead (``dask_check.py`` registers it with cloudpickle),
 so the probe runs, and answers, even where chainlab is missing. Keep it free of
 chainlab imports at module level.
 """

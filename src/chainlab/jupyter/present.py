@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from chainlab.jupyter.frames import _PACKAGE, print_user_traceback, user_frames
+from chainlab.jupyter.frames import print_user_traceback
 
 if TYPE_CHECKING:
     from chainlab.jupyter.magics import ChainReport
-
-__all__ = ["_PACKAGE", "arun_and_show", "print_user_traceback", "run_and_show", "user_frames"]
 
 
 def show_graph(chain: Any) -> None:

@@ -27,7 +27,6 @@ at most the engine's own ``CANCEL_GRACE``.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,42 +37,6 @@ from chainlab.engine.run import Frame
 
 CANCEL_GRACE = 10.0
 """Seconds a Parallel / Map waits for running branches after one failed."""
-
-
-class Settle:
-    """Counts the calls of one fan-out that have not ended (run or skipped) yet."""
-
-    def __init__(self, n: int) -> None:
-        self.left = n
-        self._ended = threading.Condition()
-
-    def _end(self) -> None:
-        with self._ended:
-            self.left -= 1
-            self._ended.notify_all()
-
-    def track(self, call: Callable[[], Any]) -> Callable[[], Any]:
-        def tracked() -> Any:
-            try:
-                return call()
-            finally:
-                self._end()
-
-        return tracked
-
-    def track_skip(self, skip: Skip) -> Skip:
-        def skipped(index: int) -> None:
-            try:
-                skip(index)
-            finally:
-                self._end()
-
-        return skipped
-
-    def wait(self, seconds: float) -> bool:
-        """Wait until every call has ended, at most ``seconds``; True if they have."""
-        with self._ended:
-            return self._ended.wait_for(lambda: self.left <= 0, timeout=seconds)
 
 
 def settled_fan_out(
@@ -87,15 +50,12 @@ def settled_fan_out(
 ) -> list[Any]:
     """``fan_out(...).wait()`` that, on a failure, also waits (up to ``grace``) for the
     calls still running to end before it raises."""
-    settle = Settle(len(calls))
-    join = fan_out(
-        [settle.track(call) for call in calls], scope, skip=settle.track_skip(skip), window=window
-    )
+    join = fan_out(list(calls), scope, skip=skip, window=window)
     try:
         return join.wait()
     except BaseException as exc:
         scope.cancel(exc)  # done already by a failing branch; not by Ctrl-C
-        if not settle.wait(grace):
+        if not join.settle(grace):
             running = [f.path for f in frames if f.span is not None and f.span.end_ns is None]
             warnings.warn(
                 f"abandoned after the {grace:g} s grace, still running although their run "
