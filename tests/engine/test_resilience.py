@@ -157,6 +157,25 @@ def test_timeout_under_invoke_raises_at_the_deadline_and_accounts_for_the_thread
     assert chainlab.abandoned_calls() == 0
 
 
+def test_timeout_is_judged_by_when_the_work_ended_not_when_the_waiter_woke(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a busy machine the waiting thread can be scheduled long after its deadline; by
+    # then the work may have finished. Work that took 50 ms must still fail a 10 ms limit.
+    from chainlab.engine.fanout import Join
+
+    punctual = Join.wait_for
+
+    def late_waiter(self: Join, seconds: float) -> bool:
+        time.sleep(0.2)  # the waiter is starved: the work ends before it looks
+        return punctual(self, seconds)
+
+    monkeypatch.setattr(Join, "wait_for", late_waiter)
+    with pytest.raises(TimeoutError, match=r"timed out after 0\.01 s"):
+        RunnableLambda(lambda x: time.sleep(0.05) or x).with_timeout(0.01).invoke(1)
+    assert RunnableLambda(lambda x: x + 1).with_timeout(1).invoke(1) == 2  # in time: passes
+
+
 def test_timeout_stops_cooperative_work() -> None:
     stopped = threading.Event()
 

@@ -10,11 +10,16 @@
   A sync function under ``ainvoke`` runs on a pool thread too: its task is cancelled at
   the deadline and its thread is abandoned the same way (it keeps its concurrency slot
   until it really ends, so a limit is never exceeded).
+
+The deadline is judged by when the work *ended*, not by when the waiting thread woke
+up: on a busy machine a waiter can be scheduled late, and work that took longer than
+``seconds`` must not pass just because nobody was looking at the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from chainlab.engine.abandon import AbandonableCall, abandoned_calls
@@ -50,15 +55,18 @@ class RunnableTimeout(Runnable[Any, Any]):
         scope = frame.scope.child()
         frame.scope = scope
         call = AbandonableCall()
+        deadline = time.monotonic() + self.seconds
+        ended_at = [deadline]
 
         def work() -> Any:
             try:
                 return call_node(self.bound, input, frame)
             finally:
+                ended_at[0] = time.monotonic()
                 call.ended()
 
         join = fan_out([work], scope, skip=lambda _: call.ended())
-        if join.wait_for(self.seconds):
+        if join.wait_for(self.seconds) and ended_at[0] <= deadline:
             return join.wait()[0]
         error = self._error(frame)
         scope.cancel(error)
