@@ -33,6 +33,11 @@ def nap(x: Any, seconds: float = 0.05) -> tuple[int, int]:
     return start, time.time_ns()
 
 
+def long_nap(x: Any) -> tuple[int, int]:
+    """:func:`nap` for half a second: long enough to overlap a sibling on a busy machine."""
+    return nap(x, 0.5)
+
+
 def fail_soon(x: Any) -> Any:
     time.sleep(0.05)
     raise Boom(f"bad input {x!r}")

@@ -17,7 +17,7 @@ from chainlab import ProcessExecutor, RunnableLambda, RunnableParallel
 from chainlab.engine.executors import resolve_executor
 from chainlab.executors import RemoteError, UnpicklableError
 from tests.executors.conftest import Recorder
-from tests.executors.leaves import nap
+from tests.executors.leaves import long_nap, nap
 
 
 def pid(_: Any) -> int:
@@ -200,7 +200,7 @@ def test_after_calls_one_at_a_time_two_calls_still_run_side_by_side() -> None:
         lone = RunnableLambda(nap)
         for _ in range(3):  # one call at a time
             lone.invoke(0, {"executor": executor})
-        pair = RunnableParallel(a=nap, b=nap)
+        pair = RunnableParallel(a=long_nap, b=long_nap)
         out = pair.invoke(0, {"executor": executor})
         (a_start, a_end), (b_start, b_end) = out["a"], out["b"]
         assert max(a_start, b_start) < min(a_end, b_end)  # they overlapped
