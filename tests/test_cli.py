@@ -11,10 +11,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from chainlab import cli
 from chainlab.lessons import LessonRun, runner
+from tests.lessons.helpers import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 IMPORTS = "from chainlab.lessons import check_exercise, result_check"
@@ -24,16 +24,6 @@ LESSONS = [
     "LC9.1.3-cell-error",
     "LC9.1.4-failing-solution",
 ]
-
-
-def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
-    """A notebook of code cells; a ``(source, tags)`` pair is a tagged cell."""
-    nb = new_notebook()
-    for cell in cells:
-        source, tags = cell if isinstance(cell, tuple) else (cell, [])
-        nb.cells.append(new_code_cell(source, metadata={"tags": tags} if tags else {}))
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture

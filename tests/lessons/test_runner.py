@@ -14,19 +14,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from chainlab.lessons import CHECK_MIME, Check, LessonRun, execute_notebook, find_lessons
 from chainlab.lessons.runner import _short_error, collect_checks, default_lessons_dir
+from tests.lessons.helpers import write_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 IMPORTS = "import os, pathlib\nfrom chainlab.lessons import result_check, check_exercise"
-
-
-def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
-    """A notebook of code cells; a ``(source, tags)`` pair is a tagged cell."""
-    nb = new_notebook()
-    for cell in cells:
-        source, tags = cell if isinstance(cell, tuple) else (cell, [])
-        nb.cells.append(new_code_cell(source, metadata={"tags": tags} if tags else {}))
-    nbformat.write(nb, path)
-    return path
 
 
 # -- collect_checks and LessonRun (no kernel) ----------------------------------------------
