@@ -126,7 +126,7 @@ class RunnableLambda(Runnable[Any, Any]):
     def _invoke(self, input: Any, frame: Frame) -> Any:
         if self.func is not None:
             if self._config_arg:
-                output = run_leaf(frame, _with_config, self.func, input, frame.public_config())
+                output = run_leaf(frame, call_with_config, self.func, input, frame.public_config())
             else:
                 output = run_leaf(frame, self.func, input)
         else:
@@ -144,7 +144,7 @@ class RunnableLambda(Runnable[Any, Any]):
         elif self._config_arg:
             assert self.func is not None
             output = await arun_sync_leaf(
-                frame, _with_config, self.func, input, frame.public_config()
+                frame, call_with_config, self.func, input, frame.public_config()
             )
         else:
             assert self.func is not None
@@ -165,10 +165,6 @@ class RunnableLambda(Runnable[Any, Any]):
         if self._config_arg:
             return await self.afunc(input, config=frame.public_config())
         return await self.afunc(input)
-
-
-def _with_config(func: Callable[..., Any], input: Any, config: dict[str, Any]) -> Any:
-    return func(input, config=config)
 
 
 def _is_async(func: Callable[..., Any]) -> bool:

@@ -39,12 +39,7 @@ def _not_started(frame: Frame) -> Cancelled:
 
 def run_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn(*args)`` as the leaf work of ``frame``, in this thread."""
-    limiters = frame.limiters
-    for limiter in limiters:
-        limiter.acquire()
-    frame.holds_slot = bool(limiters)
-    if frame.deferred is not None:
-        start_deferred(frame)  # the span starts now that the work can start
+    take_slot(frame)
     token = _current.set(frame)
     try:
         if frame.scope.cancelled:
@@ -67,11 +62,7 @@ def iter_leaf(frame: Frame, fn: Callable[..., Iterator[Any]], *args: Any) -> Ite
     The slot is held until the last chunk; the run is current only while the generator
     computes a chunk, never while the consumer handles it.
     """
-    for limiter in frame.limiters:
-        limiter.acquire()
-    frame.holds_slot = bool(frame.limiters)
-    if frame.deferred is not None:
-        start_deferred(frame)
+    take_slot(frame)
     chunks: Iterator[Any] | None = None
     try:
         if frame.scope.cancelled:
@@ -153,12 +144,21 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
         give_back_slot(frame)
 
 
+def take_slot(frame: Frame) -> None:
+    """Wait for a concurrency slot of every limit over ``frame``, then start its span
+    (a span starts when the work can start, not while it queues)."""
+    for limiter in frame.limiters:
+        limiter.acquire()
+    frame.holds_slot = bool(frame.limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)
+
+
 def give_back_slot(frame: Frame) -> None:
     """Release the concurrency slot(s) ``frame`` holds, if it still holds them."""
     if frame.holds_slot:
         frame.holds_slot = False
-        for limiter in reversed(frame.limiters):
-            limiter.release()
+        _release_all(frame.limiters)
 
 
 def give_back_slot_soon(frame: Frame) -> None:

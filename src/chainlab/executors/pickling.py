@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from chainlab.engine.lambdas import _with_config
+from chainlab.engine.lambdas import call_with_config
 from chainlab.engine.run import _RUN_KEY
 from chainlab.executors.errors import UnpicklableError
 
@@ -88,7 +88,7 @@ def explain(
 
 
 def _roots(fn: Callable[..., Any], args: tuple[Any, ...]) -> Iterator[tuple[str, Any]]:
-    if fn is _with_config and len(args) == 3:  # RunnableLambda(func) with a config param
+    if fn is call_with_config and len(args) >= 2:  # a leaf's function, maybe with config
         fn, args = args[0], args[1:2]
         yield f"function {_name(fn)!r}", fn
         yield "input", args[0]
