@@ -11,7 +11,7 @@ from typing import Any
 
 from chainlab.engine.base import Runnable
 from chainlab.engine.errors import name_failed_child
-from chainlab.engine.fanout import afan_out, fan_out
+from chainlab.engine.fanout import Join, afan_out, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, shared_limit, skip_span
 
 
@@ -58,10 +58,15 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
             window=frames[0].window if frames else None,
         )
         try:
-            return join.wait()
+            return self._wait(join, frames)
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise
+
+    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
+        """Wait for the items under ``invoke`` (a workflow's Map, on a failure, also
+        waits for the items it stopped)."""
+        return join.wait()
 
     async def _ainvoke(self, input: list[Any], frame: Frame) -> list[Any]:
         items, frames = self._items(input, frame)

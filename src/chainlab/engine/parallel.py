@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
 from chainlab.engine.errors import BranchError, name_failed_child
-from chainlab.engine.fanout import Skip, afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import Join, Skip, afan_out, aiter_completed, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
 
 OnError = Literal["raise", "partial", "group"]
@@ -118,11 +118,16 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             calls, scope, skip=skip, window=frame.window, fail_fast=self.on_error == "raise"
         )
         try:
-            results = join.wait()
+            results = self._wait(join, frames)
         except BaseException as exc:
             self._name_failure(exc, frames)
             raise
         return self._fan_in(results, frames)
+
+    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
+        """Wait for the branches under ``invoke`` (a workflow's Parallel, on a failure,
+        also waits for the siblings it stopped)."""
+        return join.wait()
 
     async def _ainvoke(self, input: Any, frame: Frame) -> dict[str, Any]:
         frames, acalls, skip = self._branches(input, frame, "async")

@@ -21,7 +21,6 @@ failing branch stops its siblings and waits for them (``settle.py``) before it r
 
 from __future__ import annotations
 
-import functools
 import inspect
 import threading
 from collections.abc import Callable, Mapping
@@ -31,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.each import RunnableEach
+from chainlab.engine.fanout import Join
 from chainlab.engine.parallel import RunnableParallel
-from chainlab.engine.run import Frame, call_node, current_frame, skip_span
+from chainlab.engine.run import Frame, call_node, current_frame
 from chainlab.workflow.errors import ParameterConflict, ParameterError, TerminatedWithFailure
-from chainlab.workflow.settle import CANCEL_GRACE, settled_fan_out
+from chainlab.workflow.settle import CANCEL_GRACE, wait_settled
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -210,16 +210,10 @@ class ParallelRunnable(RunnableParallel):
         return merged
 
     def _invoke(self, input: Params, frame: Frame) -> Params:
-        frames, calls, skip = self._branches(input, frame, "sync")
-        scope = frames[0].scope if frames else frame.scope
-        try:
-            results = settled_fan_out(
-                calls, frames, skip, scope=scope, window=frame.window, grace=self.ctx.cancel_grace
-            )
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
-        return self._merge(input, self._fan_in(results, frames))
+        return self._merge(input, super()._invoke(input, frame))
+
+    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
+        return wait_settled(join, frames, self.ctx.cancel_grace)
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:
         return self._merge(input, await super()._ainvoke(input, frame))
@@ -303,24 +297,10 @@ class MapRunnable(RunnableEach):
         return reduced
 
     def _invoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
-        items, frames = self._items(self._inputs(input), frame)
-        calls = [
-            functools.partial(call_node, self.bound, x, f)
-            for x, f in zip(items, frames, strict=True)
-        ]
-        try:
-            outputs = settled_fan_out(
-                calls,
-                frames,
-                lambda i: skip_span(self.bound, frames[i], items[i]),
-                scope=frames[0].scope if frames else frame.scope,
-                window=frames[0].window if frames else None,
-                grace=self.ctx.cancel_grace,
-            )
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
-        return self._reduce(input, outputs)
+        return self._reduce(input, super()._invoke(self._inputs(input), frame))
+
+    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
+        return wait_settled(join, frames, self.ctx.cancel_grace)
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
         return self._reduce(input, await super()._ainvoke(self._inputs(input), frame))

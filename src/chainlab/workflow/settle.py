@@ -28,33 +28,21 @@ at most the engine's own ``CANCEL_GRACE``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from chainlab.engine.cancel import CancelScope
-from chainlab.engine.fanout import Skip, fan_out
+from chainlab.engine.fanout import Join
 from chainlab.engine.run import Frame
 
 CANCEL_GRACE = 10.0
 """Seconds a Parallel / Map waits for running branches after one failed."""
 
 
-def settled_fan_out(
-    calls: Sequence[Callable[[], Any]],
-    frames: list[Frame],
-    skip: Skip,
-    *,
-    scope: CancelScope,
-    window: int | None,
-    grace: float,
-) -> list[Any]:
-    """``fan_out(...).wait()`` that, on a failure, also waits (up to ``grace``) for the
-    calls still running to end before it raises."""
-    join = fan_out(list(calls), scope, skip=skip, window=window)
+def wait_settled(join: Join, frames: list[Frame], grace: float) -> list[Any]:
+    """``join.wait()`` that, on a failure, also waits (up to ``grace``) for the calls
+    still running to end before it raises (the failure has cancelled their scope)."""
     try:
         return join.wait()
-    except BaseException as exc:
-        scope.cancel(exc)  # done already by a failing branch; not by Ctrl-C
+    except BaseException:
         if not join.settle(grace):
             running = [f.path for f in frames if f.span is not None and f.span.end_ns is None]
             warnings.warn(
