@@ -198,18 +198,15 @@ class _Target:
         self.base = dict(config or {})
 
     def config(self, rec: Recording, limit: int | None) -> dict[str, Any]:
-        if not self.foreign:
-            extra: dict[str, Any] = {"callbacks": [rec]}
-            if limit is not None:
-                extra["max_concurrency"] = limit
-            return merge_configs(self.base, extra)
-        from chainlab.trace.langchain import SpanBridge
+        listener: Any = rec
+        if self.foreign:
+            from chainlab.trace.langchain import SpanBridge
 
-        callbacks = [*(self.base.get("callbacks") or []), SpanBridge((rec,))]
-        config = {**self.base, "callbacks": callbacks}
+            listener = SpanBridge((rec,))
+        extra: dict[str, Any] = {"callbacks": [listener]}
         if limit is not None:  # LangChain's limit is per level: 1 at every level is sequential
-            config["max_concurrency"] = limit
-        return config
+            extra["max_concurrency"] = limit
+        return merge_configs(self.base, extra)
 
 
 def _median(recordings: list[Recording]) -> Recording:
