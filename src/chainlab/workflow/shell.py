@@ -1,6 +1,7 @@
 r"""How a ShellTask talks to its command, without ever building command text from values.
 
-**In: environment variables.** Each parameter is set in the command's environment:
+**In: environment variables.** Each parameter whose name can be a shell variable (a
+plain ASCII identifier) is set in the command's environment:
 strings as they are, anything else as JSON (``3``, ``true``, ``{"x": 1}``). The command
 text is run exactly as written, so a value such as ``'; rm -rf ~'`` or ``$(reboot)``
 arrives as those characters in ``$name`` and is never parsed by the shell (quote your

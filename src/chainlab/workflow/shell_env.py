@@ -7,7 +7,7 @@ runs first, ``PERL5OPT=-Mevil``, ``NODE_OPTIONS=--require ...``, ``GIT_SSH_COMMA
 the rule is mostly about *where* a name could come from:
 
 1. A name that is not a plain ASCII identifier (``with-dash``, ``BASH_FUNC_f%%``,
-   ``café``) cannot be a shell variable: it is not passed (silently, as before).
+   ``café``) cannot be a shell variable: it is not passed (silently).
 2. A name is **refused** (the task fails with :class:`UnsafeParameterName`, naming it)
    when
 

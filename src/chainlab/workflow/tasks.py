@@ -25,6 +25,7 @@ from chainlab.engine.lambdas import RunnableLambda
 from chainlab.workflow.compiled import Params, RunContext
 from chainlab.workflow.errors import ParameterError, ReturnsError, WorkflowDefinitionError
 from chainlab.workflow.nodes import Node, Pipeline
+from chainlab.workflow.shell_env import passable
 
 
 class ReturnName(str):
@@ -269,7 +270,7 @@ class ShellTask(Task):
         if not isinstance(command, str) or not command.strip():
             raise WorkflowDefinitionError(f"ShellTask {name!r} needs a command string")
         for returned in self.returns:
-            if not returned.isascii():
+            if not passable(returned):
                 raise WorkflowDefinitionError(
                     f"ShellTask {name!r}: {returned!r} cannot be a shell variable (ASCII only)"
                 )
