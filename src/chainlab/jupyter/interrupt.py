@@ -54,25 +54,25 @@ async def _keep_interrupts(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
 
 
 @contextmanager
-def sigint_calls(callback: Callable[[], None]) -> Iterator[bool]:
-    """Inside the block, SIGINT calls ``callback`` on the running loop; yield whether
-    that could be arranged (only in the main thread, on Unix)."""
+def sigint_calls(callback: Callable[[], None]) -> Iterator[None]:
+    """Inside the block, SIGINT calls ``callback`` on the running loop (only in the main
+    thread, on Unix; elsewhere the block runs without it)."""
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGINT)
     try:
         previous_fd = signal.set_wakeup_fd(-1)  # read it (asyncio overwrites it) ...
         signal.set_wakeup_fd(previous_fd)  # ... and put it back at once
     except ValueError:  # not the main thread: signals cannot be handled here
-        yield False
+        yield
         return
     try:
         loop.add_signal_handler(signal.SIGINT, callback)
     except (RuntimeError, NotImplementedError):  # Windows, a closed loop
         _restore(previous, previous_fd)
-        yield False
+        yield
         return
     try:
-        yield True
+        yield
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         _restore(previous, previous_fd)

@@ -255,8 +255,8 @@ class ChainMagics(Magics):
             self.ip.user_ns[args.output_name] = report
 
     def _finish(self, report: ChainReport, args: Any) -> Any:
+        """With ``--raise``, raise the run's error (showing the user's frames only)."""
         __tracebackhide__ = True
-        self._store(report, args)
         if report.error is not None and args.reraise:
             raise without_own_frames(report.error)
         return None

@@ -96,8 +96,7 @@ def _run_dashboard(report: ChainReport, *, batch: bool) -> None:
         report.error = dashboard.error
         report.recording = dashboard.recording
         report.comparison = dashboard.comparison
-    if report.error is not None and not report.options.get("reraise"):
-        print_user_traceback(report.error)  # the dashboard shows the message; add frames
+    _print_traceback(report)  # the dashboard shows the message; add the frames
 
 
 def _keep_comparison(report: ChainReport, comparison: Any) -> None:
@@ -114,12 +113,11 @@ def _live(report: ChainReport, *, batch: bool) -> Any:
         from IPython.display import display
 
         from chainlab.widgets import LiveGraph
+        from chainlab.widgets.livegraph import begin_args
 
         live = LiveGraph(report.chain)
-        if _compare(report):
-            live.begin(new_run_resets=True, run_labels=["sequential", "parallel"])
-        else:
-            live.begin(batch_size=len(report.input) if batch else None)
+        mode = report.options.get("mode", "parallel")
+        live.begin(**begin_args(mode, len(report.input) if batch else None))
         display(live)
         report.view = live
         return live
@@ -146,20 +144,29 @@ def _watched(report: ChainReport, *, batch: bool) -> Iterator[dict[str, Any]]:
             yield {**_config(report), "callbacks": [live] if live is not None else []}
         except (KeyboardInterrupt, asyncio.CancelledError):
             report.error = KeyboardInterrupt()
-            _finish(live, "cancelled")
+            _finish(live, report.error)
             raise
         except Exception as exc:
             report.error = exc
-    _finish(live, "failed" if report.error else None)
+    _finish(live, report.error)
 
 
-def _finish(live: Any, status: str | None) -> None:
+def _finish(live: Any, error: BaseException | None) -> None:
+    """Show the run's outcome on the live graph (if there is one)."""
     if live is None:
         return
+    from chainlab.widgets.livegraph import status_of
+
     try:
-        live.finish(status)
+        live.finish(status_of(error))
     except Exception as exc:
         print(f"(live graph could not finish: {exc!r})", file=sys.stderr)
+
+
+def _print_traceback(report: ChainReport) -> None:
+    """Print the error with the user's frames, unless ``--raise`` (IPython shows it then)."""
+    if report.error is not None and not report.options.get("reraise"):
+        print_user_traceback(report.error)
 
 
 def _show_after(report: ChainReport) -> None:
@@ -168,8 +175,7 @@ def _show_after(report: ChainReport) -> None:
     view = report.options.get("view", "both")
     if report.error is None:
         display(report.output)
-    elif not report.options.get("reraise"):  # with --raise, IPython shows it once
-        print_user_traceback(report.error)
+    _print_traceback(report)
     shown = report.comparison or report.recording  # None when a comparison failed
     if view in ("timeline", "both") and shown is not None:
         try:

@@ -186,7 +186,6 @@ class Board:
         self._root_of: dict[int, int] = {}  # root span -> its run (the first attempt's id)
         self._latest_root: dict[str, int] = {}  # path -> the latest run started there
         self._open: dict[int, Any] = {}  # run id -> span, while it runs
-        self._running = 0
         self.abandoned = 0
         """Leaf calls still running when the run was over (see :meth:`abandon_open`)."""
         self.runs = 0
@@ -225,13 +224,12 @@ class Board:
             if getattr(span, "attempt", 1) > 1:  # a retry: the same run again
                 self._root_of[span.run_id] = self._latest_root.get(span.path, span.run_id)
             else:
-                if self.new_run_resets and self._running == 0 and self.runs:
+                if self.new_run_resets and not self.running and self.runs:
                     runs = self.runs
                     self.reset()
                     self.runs = runs
                 self.runs += 1
                 self._root_of[span.run_id] = self._latest_root[span.path] = span.run_id
-        self._running += 1
         self._open[span.run_id] = span
         if self.started_ns is None:
             self.started_ns = span.start_ns
@@ -259,7 +257,6 @@ class Board:
             self._leaf((span.node_id, span.path), "running")
 
     def _end(self, span: Any) -> None:
-        self._running = max(0, self._running - 1)
         self._open.pop(span.run_id, None)
         status = span.status if span.status in FINISHED else "ok"
         end_ns = span.end_ns if span.end_ns is not None else time.perf_counter_ns()
@@ -290,9 +287,9 @@ class Board:
 
     # -- abandoning what is still open when the run is over ---------------------------
 
-    def abandon_open(self) -> int:
+    def abandon_open(self) -> None:
         """Mark every span still open cancelled, and ignore its (and its children's) late
-        events from now on, even after :meth:`reset`; return how many there were.
+        events from now on, even after :meth:`reset`.
 
         After Ctrl-C (or a timeout) a thread that never checks ``chainlab.cancelled()``
         keeps running; when the run is over its span is *abandoned*: shown cancelled,
@@ -307,18 +304,15 @@ class Board:
                 tally = self.tallies[gid]
                 tally.set(span.path, "cancelled")
                 tally.abandoned += 1
-                tally.last_end_ns = max(tally.last_end_ns or now, now)
+                tally.last_end_ns = now  # after every end seen so far
             if span.kind == "leaf":
                 self._leaf((span.node_id, span.path), "cancelled")
                 self.abandoned += 1
             if span.parent_id is None:
                 self._roots[self._root_of.pop(run_id, run_id)] = "cancelled"
-        count = len(self._open)
-        if count:
+        if self._open:
             self.ended_ns = now
         self._open.clear()
-        self._running = 0
-        return count
 
     def _abandoned_event(self, kind: int, span: Any) -> bool:
         if kind == START:
@@ -341,7 +335,7 @@ class Board:
     @property
     def running(self) -> int:
         """How many spans are open now."""
-        return self._running
+        return len(self._open)
 
     @property
     def status(self) -> str:
@@ -349,7 +343,7 @@ class Board:
         ``"cancelled"`` (one was cancelled, none failed) or ``"done"``."""
         if not self.events:
             return "idle"
-        if self._running:
+        if self.running:
             return "running"
         if self._roots_failed:
             return "failed"
@@ -366,7 +360,7 @@ class Board:
         """
         now = time.perf_counter_ns() if now_ns is None else now_ns
         out = {
-            gid: tally.as_dict(now, aggregate=tally.total > 1, live=self._running > 0)
+            gid: tally.as_dict(now, aggregate=tally.total > 1, live=self.running > 0)
             for gid, tally in self.tallies.items()
         }
         if self.events:
@@ -420,6 +414,6 @@ class Board:
         """Wall time from the first span's start to the last end (or now)."""
         if self.started_ns is None:
             return 0.0
-        end = self.ended_ns if self._running == 0 and self.ended_ns else now_ns
+        end = self.ended_ns if not self.running and self.ended_ns else now_ns
         end = time.perf_counter_ns() if end is None else end
         return round(max(0, end - self.started_ns) / 1e6, 1)

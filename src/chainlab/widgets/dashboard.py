@@ -1,9 +1,10 @@
 """The dashboard: ``chainlab.show(chain, input)`` runs a chain and shows it happen.
 
-One output holds, top to bottom: the controls (run again, mode, ``max_concurrency``,
+The widget holds, top to bottom: the controls (run again, mode, ``max_concurrency``,
 failure rate), the live graph with its progress bar, the result or the error (with
 the branch that failed), and after the run the timeline - or, with ``compare=True``,
-the sequential-vs-parallel comparison.
+the sequential-vs-parallel comparison. Each display is two outputs: the widget, then
+its static picture (see :mod:`chainlab.widgets.outputs`).
 
 Everything that changes during a run is a trait (the graph's states, HTML values, the
 timeline image), never ``with output:`` printing from a thread, and every update of
@@ -28,12 +29,18 @@ import ipywidgets as w
 
 from chainlab.engine import Runnable, coerce_to_runnable
 from chainlab.engine.errors import origin
-from chainlab.widgets import livegraph
+from chainlab.widgets import livegraph, outputs
 from chainlab.widgets.board import describe_error
 from chainlab.widgets.controls import MODES, Controls, find_tunables
-from chainlab.widgets.livegraph import LiveGraph, name_of, status_of, with_callback
+from chainlab.widgets.livegraph import (
+    LiveGraph,
+    begin_args,
+    name_of,
+    picture_html,
+    status_of,
+    with_callback,
+)
 from chainlab.widgets.outputs import display_with_picture, refresh, widget_only
-from chainlab.widgets.static import svg_img
 
 log = logging.getLogger(__name__)
 _dashboards: weakref.WeakSet[Dashboard] = weakref.WeakSet()
@@ -203,9 +210,7 @@ class Dashboard(w.VBox):
         _safe("clear the output", self._show_running)
         size = len(self.input) if self.batch else None
         self.live.begin(
-            batch_size=size,
-            new_run_resets=mode == "compare",
-            run_labels=["sequential", "parallel"] if mode == "compare" else None,
+            **begin_args(mode, size),
             title=f"{self._name} · {mode}" + (f" · {size} inputs" if size is not None else ""),
         )
         limit = 1 if mode == "sequential" else self.controls.max_concurrency
@@ -312,19 +317,15 @@ class Dashboard(w.VBox):
         """What shows without a kernel: the final graph, the result, the timeline."""
         import base64
 
-        parts = [f"<div><b>{html.escape(self._name)}</b></div>", svg_img(self.live.static_svg())]
-        progress = self.live.publisher.last_progress
-        if progress:
-            parts.append(
-                f"<div><code>{html.escape(str(progress.get('status', '')))} · "
-                f"{progress.get('done', 0)}/{progress.get('total', 0)} "
-                f"{html.escape(str(progress.get('unit', '')))}</code></div>"
-            )
-        parts.append(self.result_html() if self.wall_s is not None else "")
+        live = self.live
+        parts = [
+            picture_html(self._name, live.static_svg(), live.publisher.last_progress),
+            self.result_html() if self.wall_s is not None else "",
+        ]
         if self._timeline_png:
             data = base64.b64encode(self._timeline_png).decode()
             parts.append(f'<img alt="timeline" src="data:image/png;base64,{data}"/>')
-        return '<div class="chainlab-static">' + "".join(parts) + "</div>"
+        return outputs.static_html("".join(parts))
 
     def picture(self) -> dict[str, str]:
         """The static output shown after the widget (see :mod:`chainlab.widgets.outputs`)."""

@@ -137,6 +137,32 @@ def status_of(error: BaseException | None) -> str:
     return "failed"
 
 
+def begin_args(mode: str, batch_size: int | None = None) -> dict[str, Any]:
+    """:meth:`LiveGraph.begin`'s arguments for a run in ``mode``.
+
+    ``compare`` runs the chain twice (sequential, then parallel); the graph starts
+    afresh for the second run.
+    """
+    if mode == "compare":
+        return {"new_run_resets": True, "run_labels": ["sequential", "parallel"]}
+    return {"batch_size": batch_size}
+
+
+def picture_html(title: str, svg: str, progress: Mapping[str, Any]) -> str:
+    """The title, the graph ``svg`` and a ``status · done/total unit`` line, as HTML."""
+    parts = [f"<div><b>{html.escape(title)}</b></div>" if title else "", svg_img(svg)]
+    if progress:
+        abandoned = progress.get("abandoned")
+        parts.append(
+            f"<div><code>{html.escape(str(progress.get('status', '')))} · "
+            f"{progress.get('done', 0)}/{progress.get('total', 0)} "
+            f"{html.escape(str(progress.get('unit', '')))}"
+            + (f" · {abandoned} abandoned" if abandoned else "")
+            + "</code></div>"
+        )
+    return "".join(parts)
+
+
 def graph_svg(graph: Any) -> str:
     """The graph's SVG, with room for the state badges (a small SVG note if it fails)."""
     try:
@@ -232,7 +258,9 @@ class LiveGraph(anywidget.AnyWidget):
 
         Args:
             status: the run's outcome to show (default: from the spans).
-            settle: after a failure, wait up to this long for cancelled siblings to end.
+            settle: after a failure or Ctrl-C, wait up to this long for cancelled
+                siblings to end; spans still open then are abandoned (shown cancelled,
+                their late ends ignored).
         """
         extras = dict(self.publisher.extras)
         extras.pop("status", None)
@@ -298,19 +326,8 @@ class LiveGraph(anywidget.AnyWidget):
     def picture(self) -> dict[str, str]:
         """The static output shown after the widget: the final graph as HTML and SVG."""
         svg = self.static_svg()
-        progress = self.publisher.last_progress
-        line = ""
-        if progress:
-            line = (
-                f"<div><code>{html.escape(str(progress.get('status', '')))} · "
-                f"{progress.get('done', 0)}/{progress.get('total', 0)} "
-                f"{html.escape(str(progress.get('unit', '')))}"
-                + (f" · {progress['abandoned']} abandoned" if progress.get("abandoned") else "")
-                + "</code></div>"
-            )
-        title = f"<div><b>{html.escape(self.title)}</b></div>" if self.title else ""
         return {
-            "text/html": static_html(title + svg_img(svg) + line),
+            "text/html": static_html(picture_html(self.title, svg, self.publisher.last_progress)),
             "image/svg+xml": svg,
             "text/plain": f"[chain graph{': ' + self.title if self.title else ''}]",
         }
@@ -334,6 +351,8 @@ class LiveGraph(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop the publisher thread (publishing the last state), then close the widget."""
+        if self.comm is None:  # already closed (a dashboard closes its live graph)
+            return
         try:
             self.publisher.finish()
         except Exception as exc:

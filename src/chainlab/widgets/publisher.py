@@ -113,9 +113,8 @@ class Publisher:
 
     # -- folding and publishing ---------------------------------------------------
 
-    def drain(self) -> int:
-        """Fold every queued event into the board; return how many there were."""
-        n = 0
+    def drain(self) -> None:
+        """Fold every queued event into the board."""
         board = self.board
         before = board.events
         while True:
@@ -124,10 +123,8 @@ class Publisher:
             except Empty:
                 break
             board.fold(kind, span)
-            n += 1
         if board.events != before:  # late events of abandoned spans change nothing
             self._dirty = True
-        return n
 
     def flush(self, *, force: bool = False) -> bool:
         """Drain the queue and publish if anything changed (or ``force``)."""
@@ -207,12 +204,11 @@ class Publisher:
         while True:
             with self._lock:
                 self.drain()
-                running = self.board.running
-                if running and time.monotonic() >= deadline:
+                if not self.board.running:
+                    break
+                if time.monotonic() >= deadline:
                     self.board.abandon_open()
-                    running = 0
-            if not running:
-                break
+                    break
             time.sleep(0.01)
         # keep the spacing even for the last message: never more than 1/interval a second
         wait = self._last_publish + self.interval - time.monotonic()
