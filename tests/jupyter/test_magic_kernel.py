@@ -208,11 +208,12 @@ def test_ctrl_c_in_the_dashboard_is_cancelled_and_stubborn_threads_are_abandoned
     kernel: tuple[KernelManager, Any],
 ) -> None:
     km, client = kernel
-    assert run(client, SETUP + "import matplotlib.pyplot")["status"] == "ok"
+    setup = SETUP + "import matplotlib.pyplot, threading\nrelease = threading.Event()"
+    assert run(client, setup)["status"] == "ok"
     cell = (
         "%%chain --input 1 -o rep\n"
         "def stubborn(x):\n    print('started', flush=True)\n"
-        "    time.sleep(10)  # never looks at chainlab.cancelled()\n"
+        "    release.wait(30)  # never looks at chainlab.cancelled()\n"
         "    return x\n"
         "{'a': stubborn, 'b': stubborn, 'c': stubborn}"
     )
@@ -222,7 +223,7 @@ def test_ctrl_c_in_the_dashboard_is_cancelled_and_stubborn_threads_are_abandoned
     start = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(client, msg_id, timeout=30)
-    assert time.monotonic() - start < 7  # the threads had ~9.7 s to go: not waited for
+    assert time.monotonic() - start < 7  # the threads wait for `release`: not waited for
     assert reply["ename"] == "KeyboardInterrupt"
     assert "/chainlab/" not in "".join(reply["traceback"])  # none of our frames
     check = (
@@ -235,7 +236,15 @@ def test_ctrl_c_in_the_dashboard_is_cancelled_and_stubborn_threads_are_abandoned
         "assert {final[k] for k in ('root/a', 'root/b', 'root/c')} == {'cancelled'}, final\n"
         "assert 'cancelled' in d.output.value and 'failed' not in d.output.value\n"
         "sent = d.live.messages\n"
-        "time.sleep(9)  # meanwhile the abandoned threads end\n"
+        "board = d.live.board\n"
+        "assert len(board._ignored) >= 3, board._ignored  # their ends are still to come\n"
+        "release.set()  # the abandoned threads end now\n"
+        "deadline = time.monotonic() + 20\n"
+        "while board._ignored and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "assert not board._ignored, board._ignored  # their late ends were dropped\n"
+        "with d.live.publisher._lock:  # ... and handled to the end\n"
+        "    pass\n"
         "later = {k: v['state'] for k, v in d.live.states.items()}\n"
         "assert later == final, later\n"
         "assert d.live.messages == sent\n"

@@ -226,23 +226,27 @@ def test_ctrl_c_is_shown_then_re_raised_and_the_dashboard_stays_usable() -> None
 
 
 def test_after_ctrl_c_calls_that_ignore_it_are_abandoned_and_their_ends_ignored() -> None:
+    stubborn_started = threading.Event()
+    release = threading.Event()
     stubborn_done = threading.Event()
 
     def interrupt(x: Any) -> Any:
-        time.sleep(0.1)
+        assert stubborn_started.wait(5)
         raise KeyboardInterrupt
 
     def stubborn(x: Any) -> Any:
-        time.sleep(6.0)  # never checks chainlab.cancelled()
+        stubborn_started.set()
+        release.wait(30)  # never checks chainlab.cancelled(): runs until the test says
         stubborn_done.set()
         return x
 
     chain = RunnableParallel(a=interrupt, b=RunnableLambda(stubborn, name="stubborn"))
     dash = Dashboard(chain, 1)
+    board, publisher = dash.live.board, dash.live.publisher
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         dash.run()
-    assert time.monotonic() - started < 5  # 1 s to settle, the timeline, not 6 s
+    assert time.monotonic() - started < 5  # 1 s to settle, the timeline: not waited for
     assert not stubborn_done.is_set()  # it did not wait for the stubborn thread
     final = {k: v["state"] for k, v in dash.live.states.items()}
     assert final["root/b"] == "cancelled"
@@ -251,8 +255,15 @@ def test_after_ctrl_c_calls_that_ignore_it_are_abandoned_and_their_ends_ignored(
     assert dash.live.progress["abandoned"] == 1
     assert "1 call(s) ignored Ctrl-C and were abandoned" in dash.output.value
     messages = dash.live.messages
+    assert board._ignored  # the stubborn span's end is still to come
+    release.set()
     assert stubborn_done.wait(10)
-    time.sleep(0.3)  # its end event reached the publisher, which ignores it
+    deadline = time.monotonic() + 10
+    while board._ignored and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not board._ignored  # its end event reached the publisher, which dropped it
+    with publisher._lock:  # ... and finished handling it
+        pass
     assert {k: v["state"] for k, v in dash.live.states.items()} == final
     assert dash.live.messages == messages
     assert 'data-state="running"' not in dash.live.static_svg()
