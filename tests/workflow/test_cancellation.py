@@ -169,13 +169,20 @@ def test_a_failing_map_item_starts_no_queued_item_and_waits_for_running_ones() -
     finished: list[int] = []
     lock = threading.Lock()
 
+    second_started = threading.Event()
+
     def work(x: int) -> int:
         with lock:
             started.append(x)
         if x == 0:
-            time.sleep(0.2)
+            second_started.wait(5)  # fail only while item 1 runs, however busy the machine
             raise ValueError("bad item")
-        time.sleep(0.6)  # not cooperative: waited for
+        if x == 1:
+            second_started.set()
+            deadline = time.monotonic() + 5
+            while not chainlab.cancelled() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        time.sleep(0.1)  # told to stop, goes on anyway (not cooperative): waited for
         with lock:
             finished.append(x)
         return x
