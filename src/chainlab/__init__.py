@@ -9,6 +9,7 @@ on LangChain by changing the import.
 'ABC:3'
 """
 
+from chainlab._version import __version__
 from chainlab.engine import (
     BranchError,
     Cancelled,
@@ -43,8 +44,6 @@ from chainlab.executors import (
     UnpicklableError,
 )
 from chainlab.trace import Comparison, Recording, compare, record
-
-__version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -4,8 +4,9 @@ Orchestration (fan-out, limits, tracing, cancellation) always stays in the calli
 process; only leaf calls travel. An executor is chosen by the ``executor`` config key:
 
 * ``"threads"`` (default): the leaf runs in the engine's thread that reached it.
-* ``"processes"`` / ``"dask"``: registered by ``chainlab.executors`` (imported on first
-  use), which also has the ``ProcessExecutor`` and ``DaskExecutor`` classes.
+* ``"processes"`` / ``"dask"``: registered by ``chainlab.executors`` when it is
+  imported (``import chainlab`` does), which also has the ``ProcessExecutor`` and
+  ``DaskExecutor`` classes. The engine never imports that layer itself.
 * any object with ``call(frame, fn, args)`` and ``acall(frame, fn, args)``: see
   :class:`LeafExecutor`.
 """
@@ -64,10 +65,9 @@ def resolve_executor(spec: Any) -> LeafExecutor:
     if isinstance(spec, str):
         if spec not in _instances:
             if spec not in _NAMED:
-                import chainlab.executors  # noqa: F401  (registers "processes", "dask")
-            if spec not in _NAMED:
                 known = ", ".join(sorted(["threads", *_NAMED]))
-                raise ValueError(f"unknown executor {spec!r}; known executors: {known}")
+                hint = "" if _NAMED else " ('processes' and 'dask' come with chainlab.executors)"
+                raise ValueError(f"unknown executor {spec!r}; known executors: {known}{hint}")
             if not _instances:
                 atexit.register(close_named_executors)
             _instances[spec] = _NAMED[spec]()

@@ -27,7 +27,7 @@ def check_workers(client: Any) -> None:
     Workers that join later are not checked (a worker that lacks chainlab then fails
     its calls with ``ModuleNotFoundError``).
     """
-    from chainlab import __version__
+    from chainlab._version import __version__
 
     answers = client.run(probe.chainlab_on_worker, on_error="return")
     problems = []
