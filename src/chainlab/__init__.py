@@ -11,6 +11,7 @@ on LangChain by changing the import.
 
 from chainlab._version import __version__
 from chainlab.engine import (
+    AddableDict,
     BranchError,
     Cancelled,
     Listener,
@@ -66,6 +67,7 @@ __all__ = [
     "Comparison",
     "DaskExecutor",
     "IncompatibleWorkersError",
+    "AddableDict",
     "Listener",
     "LiveGraph",
     "ProcessExecutor",

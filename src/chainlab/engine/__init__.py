@@ -5,8 +5,10 @@ Read in this order: ``base`` (the interface), ``sequence`` and ``parallel`` (com
 (what a call shares with its tree), ``limiter``, ``pool``, ``cancel``, ``tracing``.
 """
 
+from chainlab.engine import interop
 from chainlab.engine.base import Runnable, RunnableBinding, coerce_to_runnable
 from chainlab.engine.cancel import Cancelled, asleep, cancelled, sleep
+from chainlab.engine.chunks import AddableDict
 from chainlab.engine.config import RunnableConfig
 from chainlab.engine.each import RunnableEach
 from chainlab.engine.errors import BranchError
@@ -19,7 +21,10 @@ from chainlab.engine.sequence import RunnableSequence
 from chainlab.engine.timeout import RunnableTimeout, abandoned_calls
 from chainlab.engine.tracing import Listener, Span, listen
 
+interop.install()  # chainlab runnables are LangChain runnables, once LangChain loads
+
 __all__ = [
+    "AddableDict",
     "BranchError",
     "Cancelled",
     "Listener",

@@ -37,12 +37,13 @@ from chainlab.engine.run import (
     call_node,
     start_run,
 )
-from chainlab.engine.streaming import astream_node, stream_node
+from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
 
 if TYPE_CHECKING:
     from chainlab.engine.each import RunnableEach
     from chainlab.engine.fallbacks import RunnableWithFallbacks
     from chainlab.engine.retry import RunnableRetry
+    from chainlab.engine.schema import Schema
     from chainlab.engine.sequence import RunnableSequence
 
 Input = TypeVar("Input")
@@ -62,6 +63,9 @@ class Runnable(Generic[Input, Output]):
     """True for wrappers that emit no span of their own (retries re-run their child)."""
     config: Mapping[str, Any] = _EMPTY
     """Config bound with :meth:`with_config` (empty for most runnables)."""
+    streams_input: bool = False
+    """True for runnables that take their input as a stream (``_transform``): a
+    passthrough, a parallel, a LangChain parser. The others get the chunks added up."""
 
     # -- what subclasses implement ---------------------------------------------------
 
@@ -77,6 +81,21 @@ class Runnable(Generic[Input, Output]):
 
     async def _astream(self, input: Input, frame: Frame) -> AsyncIterator[Output]:
         yield await self._ainvoke(input, frame)
+
+    def _transform(self, chunks: Iterator[Input], frame: Frame) -> Iterator[Output]:
+        """Only for ``streams_input`` runnables: stream output from streamed input."""
+        raise NotImplementedError
+
+    def _atransform(self, chunks: AsyncIterator[Input], frame: Frame) -> AsyncIterator[Output]:
+        raise NotImplementedError
+
+    def _with_kwargs(self, kwargs: dict[str, Any]) -> Runnable[Input, Output]:
+        """A copy whose function gets ``kwargs`` (what :meth:`bind` builds)."""
+        raise TypeError(
+            f"{self.get_name()} takes no keyword arguments, so .bind({_kw(kwargs)}) has "
+            "nothing to pass them to; bind them on the function or model that takes them "
+            "(a RunnableLambda, RunnablePassthrough(func), a LangChain model)"
+        )
 
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
         """Sub-runnables as ``(id_segment, edge_label, child)``, for graphs."""
@@ -106,7 +125,11 @@ class Runnable(Generic[Input, Output]):
     def invoke(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Output:
-        """Run on one input and return the output; parallel branches run on threads."""
+        """Run on one input and return the output; parallel branches run on threads.
+
+        Keyword arguments go to the function, as with :meth:`bind`."""
+        if kwargs:
+            return self.bind(**kwargs).invoke(input, config)
         frame = start_run(self, config)
         if frame.parent is not None:
             return call_joined(self, input, frame)
@@ -120,6 +143,8 @@ class Runnable(Generic[Input, Output]):
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Output:
         """Run on one input on the event loop; parallel branches run as tasks."""
+        if kwargs:
+            return await self.bind(**kwargs).ainvoke(input, config)
         frame = start_run(self, config)
         if frame.parent is not None:
             return await acall_joined(self, input, frame)
@@ -143,7 +168,8 @@ class Runnable(Generic[Input, Output]):
         all items together. After a failure no queued item starts (unless
         ``return_exceptions=True``, which puts each error in its item's place).
         """
-        return batching.batch(self, inputs, config, return_exceptions)
+        runnable = self.bind(**kwargs) if kwargs else self
+        return batching.batch(runnable, inputs, config, return_exceptions)
 
     async def abatch(
         self,
@@ -154,7 +180,8 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> list[Output]:
         """Async :meth:`batch`: items run as tasks under one global limit."""
-        return await batching.abatch(self, inputs, config, return_exceptions)
+        runnable = self.bind(**kwargs) if kwargs else self
+        return await batching.abatch(runnable, inputs, config, return_exceptions)
 
     def batch_as_completed(
         self,
@@ -165,7 +192,8 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> Iterator[tuple[int, Output | Exception]]:
         """Like :meth:`batch`, but yield ``(index, output)`` as each item finishes."""
-        return batching.batch_as_completed(self, inputs, config, return_exceptions)
+        runnable = self.bind(**kwargs) if kwargs else self
+        return batching.batch_as_completed(runnable, inputs, config, return_exceptions)
 
     def abatch_as_completed(
         self,
@@ -176,28 +204,67 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> AsyncIterator[tuple[int, Output | Exception]]:
         """Async :meth:`batch_as_completed`."""
-        return batching.abatch_as_completed(self, inputs, config, return_exceptions)
+        runnable = self.bind(**kwargs) if kwargs else self
+        return batching.abatch_as_completed(runnable, inputs, config, return_exceptions)
 
     def stream(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Iterator[Output]:
         """Yield the output in chunks: a RunnableParallel yields ``{key: value}`` as
-        each branch finishes; most runnables yield their whole output once."""
+        branch streams, adding up to the whole dict; a generator function or a
+        LangChain model yields its chunks; most runnables yield their whole output once."""
+        if kwargs:
+            yield from self.bind(**kwargs).stream(input, config)
+            return
         frame = start_run(self, config)
         if frame.parent is None:
             yield from stream_node(self, input, frame)
         else:  # streamed from inside a leaf: the leaf lends its slot while it waits
             yield from lend_while_waiting(frame.parent, stream_node(self, input, frame))
 
+    def transform(
+        self, input: Iterator[Input], config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Iterator[Output]:
+        """Like :meth:`stream`, for an input that itself arrives in chunks."""
+        if kwargs:
+            yield from self.bind(**kwargs).transform(input, config)
+            return
+        frame = start_run(self, config)
+        chunks = transform_node(self, iter(input), frame)
+        if frame.parent is None:
+            yield from chunks
+        else:
+            yield from lend_while_waiting(frame.parent, chunks)
+
     async def astream(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         """Async :meth:`stream`."""
+        if kwargs:
+            async for chunk in self.bind(**kwargs).astream(input, config):
+                yield chunk
+            return
         frame = start_run(self, config)
         chunks = astream_node(self, input, frame)
         if frame.parent is not None:  # streamed from inside a leaf: it lends its slot
             chunks = alend_while_waiting(frame.parent, chunks)
         async with aclosing(chunks):  # a consumer stopping early stops the work now
+            async for chunk in chunks:
+                yield chunk
+
+    async def atransform(
+        self,
+        input: AsyncIterator[Input],
+        config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Output]:
+        """Async :meth:`transform`."""
+        runnable = self.bind(**kwargs) if kwargs else self
+        frame = start_run(runnable, config)
+        chunks = atransform_node(runnable, aiter(input), frame)
+        if frame.parent is not None:
+            chunks = alend_while_waiting(frame.parent, chunks)
+        async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
 
@@ -236,6 +303,87 @@ class Runnable(Generic[Input, Output]):
         from chainlab.engine.passthrough import RunnablePick
 
         return self | RunnablePick(keys)
+
+    def bind(self, **kwargs: Any) -> Runnable[Input, Output]:
+        """A copy that passes ``kwargs`` to its function on every call (a model's
+        ``stop=...``, a function's options), as in langchain_core."""
+        return self._with_kwargs(kwargs) if kwargs else self
+
+    def with_listeners(
+        self,
+        *,
+        on_start: Callable[..., Any] | None = None,
+        on_end: Callable[..., Any] | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> Runnable[Input, Output]:
+        """Call ``on_start(run)`` before each call, ``on_end(run)`` after it and
+        ``on_error(run)`` when it fails; ``run`` has ``id``, ``name``, ``inputs``,
+        ``outputs``, ``error``, ``start_time``, ``end_time`` (a listener with a second
+        parameter also gets the config)."""
+        from chainlab.engine.binding import RunnableListeners
+
+        return RunnableListeners(self, on_start=on_start, on_end=on_end, on_error=on_error)
+
+    def with_types(
+        self, *, input_type: Any = None, output_type: Any = None
+    ) -> Runnable[Input, Output]:
+        """A copy whose declared input / output types (for the schemas) are these."""
+        from chainlab.engine.schema import check_type
+
+        check_type(self, "input_type", input_type)
+        check_type(self, "output_type", output_type)
+        return RunnableBinding(self, {}, input_type=input_type, output_type=output_type)
+
+    # -- types and schemas (pydantic, which langchain_core brings) ----------------------
+
+    @property
+    def InputType(self) -> Any:  # noqa: N802 - langchain_core's name
+        """The type of the input (``Any`` when not declared or inferable)."""
+        from chainlab.engine.schema import input_type
+
+        return input_type(self)
+
+    @property
+    def OutputType(self) -> Any:  # noqa: N802
+        """The type of the output."""
+        from chainlab.engine.schema import output_type
+
+        return output_type(self)
+
+    @property
+    def input_schema(self) -> type[Schema]:
+        """A pydantic model of the input."""
+        return self.get_input_schema()
+
+    @property
+    def output_schema(self) -> type[Schema]:
+        """A pydantic model of the output."""
+        return self.get_output_schema()
+
+    def get_input_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
+        """A pydantic model of the input (``config`` is accepted, as in langchain_core)."""
+        from chainlab.engine.schema import input_schema
+
+        return input_schema(self)
+
+    def get_output_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
+        """A pydantic model of the output."""
+        from chainlab.engine.schema import output_schema
+
+        return output_schema(self)
+
+    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the input."""
+        return self.get_input_schema(config).model_json_schema()
+
+    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the output."""
+        return self.get_output_schema(config).model_json_schema()
+
+    @property
+    def config_specs(self) -> list[Any]:
+        """Configurable fields (none: chainlab has no ``configurable_fields``)."""
+        return []
 
     def with_config(
         self, config: Mapping[str, Any] | None = None, **kwargs: Any
@@ -323,21 +471,27 @@ class Runnable(Generic[Input, Output]):
 class RunnableBinding(Runnable[Input, Output]):
     """A runnable with config bound to it (what :meth:`Runnable.with_config` returns)."""
 
-    def __init__(self, bound: Runnable[Input, Output], config: Mapping[str, Any]) -> None:
-        inner = bound.bound if isinstance(bound, RunnableBinding) else bound
-        self.bound: Runnable[Input, Output] = inner
-        self.config = (
-            merge_configs(bound.config, config)
-            if isinstance(bound, RunnableBinding)
-            else dict(config)
-        )
+    def __init__(
+        self,
+        bound: Runnable[Input, Output],
+        config: Mapping[str, Any],
+        *,
+        input_type: Any = None,
+        output_type: Any = None,
+    ) -> None:
+        outer = bound if isinstance(bound, RunnableBinding) else None
+        self.bound: Runnable[Input, Output] = outer.bound if outer else bound
+        self.config = merge_configs(outer.config, config) if outer else dict(config)
+        self.custom_input_type = input_type or (outer and outer.custom_input_type)
+        self.custom_output_type = output_type or (outer and outer.custom_output_type)
         self.kind = self.bound.kind
         self.transparent = self.bound.transparent  # no span over a retry's attempts
+        self.streams_input = self.bound.streams_input
 
     def __getattr__(self, name: str) -> Any:
         """Anything else comes from the bound runnable (``.steps``...); a method of it
         that returns a new runnable (``.with_partial_results()``) keeps this config."""
-        if name.startswith("__") or name in ("bound", "config"):  # copy, pickle
+        if name.startswith("__") or name in _OWN:  # copy, pickle
             raise AttributeError(name)
         attr = getattr(self.bound, name)
         if not inspect.ismethod(attr):
@@ -346,9 +500,23 @@ class RunnableBinding(Runnable[Input, Output]):
         @functools.wraps(attr)
         def keeping_config(*args: Any, **kwargs: Any) -> Any:
             out = attr(*args, **kwargs)
-            return RunnableBinding(out, self.config) if isinstance(out, Runnable) else out
+            return self._rebind(out) if isinstance(out, Runnable) else out
 
         return keeping_config
+
+    def _rebind(self, runnable: Runnable[Input, Output]) -> RunnableBinding[Input, Output]:
+        return RunnableBinding(
+            runnable,
+            self.config,
+            input_type=self.custom_input_type,
+            output_type=self.custom_output_type,
+        )
+
+    def _with_kwargs(self, kwargs: dict[str, Any]) -> Runnable[Input, Output]:
+        return self._rebind(self.bound._with_kwargs(kwargs))
+
+    def __repr__(self) -> str:
+        return repr(self.bound)
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         return self.bound.get_name(suffix, name=name or self.config.get("run_name"))
@@ -375,6 +543,19 @@ class RunnableBinding(Runnable[Input, Output]):
     def _astream(self, input: Input, frame: Frame) -> AsyncIterator[Output]:
         return self.bound._astream(input, self._bind(frame))
 
+    def _transform(self, chunks: Iterator[Input], frame: Frame) -> Iterator[Output]:
+        return self.bound._transform(chunks, self._bind(frame))
+
+    def _atransform(self, chunks: AsyncIterator[Input], frame: Frame) -> AsyncIterator[Output]:
+        return self.bound._atransform(chunks, self._bind(frame))
+
+
+_OWN = frozenset({"bound", "config", "custom_input_type", "custom_output_type"})
+
+
+def _kw(kwargs: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r:.30}" for k, v in kwargs.items())
+
 
 def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
     """A dict becomes a RunnableParallel, a callable a RunnableLambda.
@@ -389,9 +570,9 @@ def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
 
         return RunnableParallel(dict(thing))
     if is_foreign_runnable(thing):
-        from chainlab.engine.lambdas import from_foreign_runnable
+        from chainlab.engine.foreign import ForeignRunnable
 
-        return from_foreign_runnable(thing)
+        return ForeignRunnable(thing)
     if callable(thing):
         from chainlab.engine.lambdas import RunnableLambda
 
@@ -404,8 +585,9 @@ def coerce_to_runnable(thing: Any, *, where: str = "") -> Runnable[Any, Any]:
 
 
 def is_foreign_runnable(thing: Any) -> bool:
-    """A runnable of another library (langchain_core's): ``invoke``, ``ainvoke`` and
-    ``get_name`` methods, but not a chainlab :class:`Runnable`."""
-    return not isinstance(thing, Runnable) and all(
-        callable(getattr(thing, method, None)) for method in ("invoke", "ainvoke", "get_name")
-    )
+    """A langchain_core runnable (a real one: an object that merely has an ``invoke``
+    method, a ``Mock`` say, is not), and not a chainlab :class:`Runnable`."""
+    from chainlab.engine.interop import langchain_runnable_class
+
+    foreign = langchain_runnable_class()
+    return foreign is not None and isinstance(thing, foreign) and not isinstance(thing, Runnable)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chainlab.engine.base import Runnable
+from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable
 from chainlab.engine.errors import name_failed_child
 from chainlab.engine.fanout import Join, afan_out, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, shared_limit, skip_span
 
 
-class RunnableEach(Runnable[list[Any], list[Any]]):
+class RunnableEach(Runnable[list[Input], list[Output]]):
     """Apply ``bound`` to each item of the input list, items in parallel.
 
     >>> from chainlab import RunnableLambda
@@ -26,7 +26,7 @@ class RunnableEach(Runnable[list[Any], list[Any]]):
     kind = "map"
 
     def __init__(self, *, bound: Runnable[Any, Any], name: str | None = None) -> None:
-        self.bound = bound
+        self.bound = coerce_to_runnable(bound, where="as the bound runnable of RunnableEach")
         self.name = name
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable
 from chainlab.engine.run import Frame, acall_node, call_node
+from chainlab.engine.streaming import astream_node, stream_node
 
 
-class RunnableWithFallbacks(Runnable[Any, Any]):
+class RunnableWithFallbacks(Runnable[Input, Output]):
     """Try ``runnable``, then each fallback in turn, on ``exceptions_to_handle``.
 
     With ``exception_key="error"`` and a dict input, each fallback gets the previous
-    error in its input under that key. If every option fails, the first error is
-    raised (as in LangChain), or the last with ``raise_last=True``; the other one is
-    attached as a note.
+    error in its input under that key. If every option fails, ``invoke`` raises the
+    first error and ``batch`` the last one (both as in LangChain); ``raise_last=True``
+    makes it the last one everywhere; the other one is attached as a note.
     """
 
     kind = "fallbacks"
@@ -30,12 +31,18 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         raise_last: bool = False,
         name: str | None = None,
     ) -> None:
-        self.runnable = runnable
+        self.runnable = coerce_to_runnable(runnable, where="as the runnable of with_fallbacks")
         self.fallbacks = [coerce_to_runnable(f, where="as a fallback") for f in fallbacks]
         self.exceptions_to_handle = exceptions_to_handle
         self.exception_key = exception_key
         self.raise_last = raise_last
         self.name = name
+
+    def __getattr__(self, name: str) -> Any:
+        """An attribute of the main runnable (a model's ``temperature``...)."""
+        if name.startswith("_") or name == "runnable":
+            raise AttributeError(name)
+        return getattr(self.runnable, name)
 
     @property
     def runnables(self) -> list[Runnable[Any, Any]]:
@@ -49,6 +56,33 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
         return [
             (str(i), "try" if i == 0 else f"fallback {i}", r) for i, r in enumerate(self.runnables)
         ]
+
+    def _raising_last(self) -> RunnableWithFallbacks:
+        if self.raise_last:
+            return self
+        copy = RunnableWithFallbacks(
+            self.runnable,
+            self.fallbacks,
+            exceptions_to_handle=self.exceptions_to_handle,
+            exception_key=self.exception_key,
+            raise_last=True,
+            name=self.name,
+        )
+        copy.config = self.config
+        return copy
+
+    def batch(  # type: ignore[override]
+        self, inputs: Sequence[Any], config: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        """As :meth:`Runnable.batch`; an item whose options all fail gets the *last*
+        option's error, as langchain_core's batch does."""
+        return Runnable.batch(self._raising_last(), inputs, config, **kwargs)
+
+    async def abatch(  # type: ignore[override]
+        self, inputs: Sequence[Any], config: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        """Async :meth:`batch`."""
+        return await Runnable.abatch(self._raising_last(), inputs, config, **kwargs)
 
     def _check(self, input: Any, frame: Frame) -> None:
         """Refuse a non-dict input up front (as langchain_core does) when the fallbacks
@@ -111,3 +145,60 @@ def _settle(
         return last
     first.add_note(f"every fallback failed too; the last one raised {last!r}")
     return first
+
+
+def _stream(self: RunnableWithFallbacks, input: Any, frame: Frame) -> Iterator[Any]:
+    """Stream the first option whose *first* chunk comes; a failure after that is the
+    stream's (its chunks were already given out), as in langchain_core."""
+    self._check(input, frame)
+    first: BaseException | None = None
+    last: BaseException | None = None
+    for i, runnable in enumerate(self.runnables):
+        chunks = stream_node(
+            runnable, self._input_for(input, last), frame.child(runnable.get_name(), str(i))
+        )
+        try:
+            head = next(chunks)
+        except StopIteration:
+            return
+        except self.exceptions_to_handle as exc:
+            first, last = first or exc, exc
+            if frame.scope.cancelled:
+                break
+            continue
+        yield head
+        yield from chunks
+        return
+    raise _settle(first, last, self.raise_last)
+
+
+async def _astream(self: RunnableWithFallbacks, input: Any, frame: Frame) -> AsyncIterator[Any]:
+    """Async :func:`_stream`."""
+    self._check(input, frame)
+    first: BaseException | None = None
+    last: BaseException | None = None
+    for i, runnable in enumerate(self.runnables):
+        chunks = astream_node(
+            runnable, self._input_for(input, last), frame.child(runnable.get_name(), str(i))
+        )
+        try:
+            head = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except self.exceptions_to_handle as exc:
+            first, last = first or exc, exc
+            if frame.scope.cancelled:
+                break
+            continue
+        try:
+            yield head
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+        return
+    raise _settle(first, last, self.raise_last)
+
+
+RunnableWithFallbacks._stream = _stream  # type: ignore[method-assign,assignment]
+RunnableWithFallbacks._astream = _astream  # type: ignore[method-assign,assignment]

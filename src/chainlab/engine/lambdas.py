@@ -6,9 +6,11 @@ import functools
 import inspect
 import operator
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from typing import Any
 
-from chainlab.engine.base import Runnable
+from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable, is_foreign_runnable
+from chainlab.engine.describe import lambda_source
 from chainlab.engine.leaf import (
     arun_leaf,
     arun_sync_leaf,
@@ -17,6 +19,7 @@ from chainlab.engine.leaf import (
     run_leaf,
 )
 from chainlab.engine.run import Frame, acall_node, call_node
+from chainlab.engine.streaming import aiter_leaf, astream_node, stream_node
 
 
 def _function_name(func: Callable[..., Any]) -> str:
@@ -69,7 +72,7 @@ def _add(total: Any, chunk: Any) -> Any:
         return chunk
 
 
-class RunnableLambda(Runnable[Any, Any]):
+class RunnableLambda(Runnable[Input, Output]):
     """A function as a runnable: a leaf of the tree, where real work happens.
 
     >>> RunnableLambda(lambda x: x + 1).invoke(1)
@@ -78,8 +81,9 @@ class RunnableLambda(Runnable[Any, Any]):
     Sync and ``async def`` functions both work under ``invoke`` and ``ainvoke``; pass
     both as ``RunnableLambda(func, afunc)`` to pick the right one for each driver. A
     function with a ``config`` parameter receives the run's config. A function that
-    returns a runnable has it invoked on the same input (up to ``recursion_limit``).
-    A generator function streams its chunks with ``stream``; ``invoke`` adds them up:
+    returns a runnable (chainlab's or langchain_core's) has it run on the same input
+    (up to ``recursion_limit``). A generator function (``async def`` too) streams its
+    chunks with ``stream`` / ``astream``; ``invoke`` adds them up:
 
     >>> def words(text):
     ...     for word in text.split():
@@ -111,54 +115,110 @@ class RunnableLambda(Runnable[Any, Any]):
             raise TypeError(f"afunc must be an async function, got {afunc!r:.60}")
         main = func if func is not None else afunc
         assert main is not None
+        self._given = (func, afunc)  # as passed (for repr, bind and schemas)
         self.name = name or _function_name(main)
         self._config_arg = accepts_config(main)
         self._generator: Callable[..., Iterator[Any]] | None = (
             func if inspect.isgeneratorfunction(func) else None
         )
+        self._agenerator: Callable[..., AsyncIterator[Any]] | None = (
+            afunc if inspect.isasyncgenfunction(afunc) else None
+        )
         if self._generator is not None:  # invoke adds its chunks up; stream yields them
             func = functools.partial(accumulate, self._generator)
-        if inspect.isasyncgenfunction(afunc):
-            afunc = functools.partial(aaccumulate, afunc)
+        if self._agenerator is not None:
+            afunc = functools.partial(aaccumulate, self._agenerator)
         self.func = func
         self.afunc = afunc
 
-    def _invoke(self, input: Any, frame: Frame) -> Any:
+    def __repr__(self) -> str:
+        func, afunc = self._given
+        if isinstance(func, operator.itemgetter):
+            return f"RunnableLambda({str(func)[len('operator.') :]})"
+        if func is not None:
+            return f"RunnableLambda({lambda_source(func) or '...'})"
+        return f"RunnableLambda(afunc={lambda_source(afunc) or '...'})"
+
+    def _with_kwargs(self, kwargs: dict[str, Any]) -> RunnableLambda[Input, Output]:
+        func, afunc = self._given
+        for f in (func, afunc):
+            if f is not None and not takes_kwargs(f, kwargs):
+                raise TypeError(
+                    f"{self!r}.bind({', '.join(kwargs)}=...): its function "
+                    f"{_function_name(f)}{_signature(f)} takes no such keyword argument"
+                )
+        return RunnableLambda(
+            functools.partial(func, **kwargs) if func is not None else None,
+            functools.partial(afunc, **kwargs) if afunc is not None else None,
+            name=self.name,
+        )
+
+    def _call(self, input: Any, frame: Frame) -> Any:
         if self.func is not None:
             if self._config_arg:
-                output = run_leaf(frame, call_with_config, self.func, input, frame.public_config())
-            else:
-                output = run_leaf(frame, self.func, input)
-        else:
-            assert self.afunc is not None
-            output = run_coroutine_leaf(frame, self._acall, input, frame)
+                return run_leaf(frame, call_with_config, self.func, input, frame.public_config())
+            return run_leaf(frame, self.func, input)
+        assert self.afunc is not None
+        return run_coroutine_leaf(frame, self._acall, input, frame)
+
+    async def _acall_leaf(self, input: Any, frame: Frame) -> Any:
+        if self.afunc is not None and not self._config_arg:
+            return await arun_leaf(frame, self.afunc, input)
+        if self.afunc is not None:
+            return await arun_leaf(frame, self._acall, input, frame)
+        assert self.func is not None
+        if self._config_arg:
+            return await arun_sync_leaf(
+                frame, call_with_config, self.func, input, frame.public_config()
+            )
+        return await arun_sync_leaf(frame, self.func, input)
+
+    def _invoke(self, input: Any, frame: Frame) -> Any:
+        output = self._call(input, frame)
         if isinstance(output, Runnable):
             return call_node(output, input, _deeper(frame, output))
+        if _is_foreign(output):
+            return call_node(_coerce(output), input, _deeper(frame, output))
         return output
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
-        if self.afunc is not None and not self._config_arg:
-            output = await arun_leaf(frame, self.afunc, input)
-        elif self.afunc is not None:
-            output = await arun_leaf(frame, self._acall, input, frame)
-        elif self._config_arg:
-            assert self.func is not None
-            output = await arun_sync_leaf(
-                frame, call_with_config, self.func, input, frame.public_config()
-            )
-        else:
-            assert self.func is not None
-            output = await arun_sync_leaf(frame, self.func, input)
+        output = await self._acall_leaf(input, frame)
         if isinstance(output, Runnable):
             return await acall_node(output, input, _deeper(frame, output))
+        if _is_foreign(output):
+            return await acall_node(_coerce(output), input, _deeper(frame, output))
         return output
 
     def _stream(self, input: Any, frame: Frame) -> Iterator[Any]:
-        if self._generator is None:
-            yield from super()._stream(input, frame)
-            return
         config = (frame.public_config(),) if self._config_arg else ()
-        yield from iter_leaf(frame, call_with_config, self._generator, input, *config)
+        if self._generator is not None:
+            yield from iter_leaf(frame, call_with_config, self._generator, input, *config)
+            return
+        output = self._call(input, frame)
+        if isinstance(output, Runnable) or _is_foreign(output):
+            returned = _coerce(output)  # a returned runnable streams its own chunks
+            yield from stream_node(returned, input, _deeper(frame, returned))
+        else:
+            yield output
+
+    async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[Any]:
+        config = (frame.public_config(),) if self._config_arg else ()
+        if self._agenerator is not None:
+            chunks = aiter_leaf(frame, call_with_config, self._agenerator, input, *config)
+        elif self._generator is not None and self.afunc is None:  # its chunks, from a thread
+            chunks = _aiter(
+                await arun_sync_leaf(frame, _collect, self._generator, input, *config)
+            )
+        else:
+            output = await self._acall_leaf(input, frame)
+            if isinstance(output, Runnable) or _is_foreign(output):
+                returned = _coerce(output)
+                chunks = astream_node(returned, input, _deeper(frame, returned))
+            else:
+                chunks = _aiter([output])
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
 
     async def _acall(self, input: Any, frame: Frame) -> Any:
         assert self.afunc is not None
@@ -167,11 +227,50 @@ class RunnableLambda(Runnable[Any, Any]):
         return await self.afunc(input)
 
 
+def _collect(gen: Callable[..., Iterator[Any]], *args: Any) -> list[Any]:
+    return list(call_with_config(gen, *args))
+
+
+async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
+
+def _is_foreign(output: Any) -> bool:
+    return not isinstance(output, Runnable | str | int | float | dict | list | tuple) and (
+        is_foreign_runnable(output)
+    )
+
+
+def _coerce(output: Any) -> Runnable[Any, Any]:
+    return output if isinstance(output, Runnable) else coerce_to_runnable(output)
+
+
+def takes_kwargs(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether ``func`` accepts these keyword arguments (``**kwargs`` or by name)."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return True  # no signature to check (a builtin): let the call say
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return True
+    return all(
+        k in params and params[k].kind is not inspect.Parameter.POSITIONAL_ONLY for k in kwargs
+    )
+
+
+def _signature(func: Callable[..., Any]) -> str:
+    try:
+        return str(inspect.signature(func))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
 def _is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
-def _deeper(frame: Frame, runnable: Runnable[Any, Any]) -> Frame:
+def _deeper(frame: Frame, runnable: Any) -> Frame:
     """The frame for a runnable that a function returned, one level deeper."""
     limit = frame.run.recursion_limit
     if frame.depth + 1 > limit:
@@ -184,22 +283,7 @@ def _deeper(frame: Frame, runnable: Runnable[Any, Any]) -> Frame:
     return child
 
 
-def from_foreign_runnable(runnable: Any) -> RunnableLambda:
-    """A langchain_core runnable as one chainlab leaf (its insides are not drawn).
-
-    It is called without chainlab's config, which langchain_core would not understand.
-    """
-
-    def call(input: Any) -> Any:
-        return runnable.invoke(input)
-
-    async def acall(input: Any) -> Any:
-        return await runnable.ainvoke(input)
-
-    return RunnableLambda(call, acall, name=str(runnable.get_name()))
-
-
-def chain(func: Callable[..., Any]) -> RunnableLambda:
+def chain(func: Callable[..., Any]) -> RunnableLambda[Any, Any]:
     """Decorator: make a function a runnable (``@chain`` as in langchain_core).
 
     >>> @chain

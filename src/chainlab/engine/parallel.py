@@ -15,21 +15,28 @@ Opt in to the other policies with :meth:`RunnableParallel.with_partial_results`
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing, closing
+from queue import SimpleQueue
 from typing import Any, Literal
 
-from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.base import Input, Runnable, coerce_to_runnable
+from chainlab.engine.chunks import AddableDict
+from chainlab.engine.describe import indent_after_first
 from chainlab.engine.errors import BranchError, name_failed_child
-from chainlab.engine.fanout import Join, Skip, afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import Join, Skip, _cancel_all, afan_out, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
+from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
+
+cancel_tasks = _cancel_all
 
 OnError = Literal["raise", "partial", "group"]
 
 
-class RunnableParallel(Runnable[Any, dict[str, Any]]):
+class RunnableParallel(Runnable[Input, dict[str, Any]]):
     """Run several runnables on the same input concurrently; return a dict of outputs.
 
     >>> from chainlab import RunnableParallel
@@ -69,7 +76,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             raise ValueError(f"on_error must be 'raise', 'partial' or 'group', got {on_error!r}")
         self.on_error: OnError = on_error
 
-    def with_partial_results(self) -> RunnableParallel:
+    def with_partial_results(self) -> RunnableParallel[Input]:
         """A copy that runs every branch to the end: a failed branch's value is a
         :class:`~chainlab.BranchError` instead of an exception for the whole parallel.
 
@@ -81,7 +88,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         """
         return RunnableParallel(self.steps__, name=self.name, on_error="partial")
 
-    def with_error_group(self) -> RunnableParallel:
+    def with_error_group(self) -> RunnableParallel[Input]:
         """A copy that runs every branch to the end, then raises one ``ExceptionGroup``
         of all the failures (each with a note naming its branch)."""
         return RunnableParallel(self.steps__, name=self.name, on_error="group")
@@ -89,6 +96,12 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     @property
     def steps(self) -> dict[str, Runnable[Any, Any]]:
         return self.steps__
+
+    def __repr__(self) -> str:
+        lines = ",\n  ".join(
+            f"{k}: {indent_after_first(repr(v), '  ' + k + ': ')}" for k, v in self.steps__.items()
+        )
+        return "{\n  " + lines + "\n}"
 
     def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
         base = name or self.name or f"RunnableParallel<{key_list(self.steps__)}>"
@@ -152,31 +165,112 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
                 )
         return {f.segment: r for f, r in zip(frames, results, strict=True)}
 
+    streams_input = True
+
     def _stream(self, input: Any, frame: Frame) -> Iterator[dict[str, Any]]:
-        """Yield ``{key: value}`` as each branch finishes."""
-        frames, calls, skip = self._branches(input, frame, "sync")
-        scope = frames[0].scope if frames else frame.scope
-        join = fan_out(calls, scope, skip=skip, window=frame.window, stream=True)
+        """Yield ``AddableDict({key: chunk})`` as the branches stream (all at once)."""
+        return self._stream_branches(frame, lambda step, f: stream_node(step, input, f))
+
+    def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[dict[str, Any]]:
+        """Every branch gets the input's chunks (they are read first, then replayed)."""
+        got = list(chunks)
+        return self._stream_branches(frame, lambda step, f: transform_node(step, iter(got), f))
+
+    def _stream_branches(
+        self, frame: Frame, streams: Callable[[Runnable[Any, Any], Frame], Iterator[Any]]
+    ) -> Iterator[dict[str, Any]]:
+        scope = frame.scope.child()
+        keys = list(self.steps__)
+        frames = [frame.child(key, scope=scope) for key in keys]
+        steps = list(self.steps__.values())
+        queue: SimpleQueue[tuple[int, Any, BaseException | None, bool]] = SimpleQueue()
+
+        def pump(i: int) -> None:
+            try:
+                with closing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
+                    for chunk in chunks:
+                        if scope.cancelled:  # the consumer stopped, or a sibling failed
+                            break
+                        queue.put((i, chunk, None, False))
+            except BaseException as exc:
+                queue.put((i, None, exc, True))
+                raise
+            queue.put((i, None, None, True))
+
+        def skip(i: int) -> None:  # never started: the stream is over anyway
+            skip_span(steps[i], frames[i], None)
+            queue.put((i, None, None, True))
+
+        calls = [functools.partial(pump, i) for i in range(len(steps))]
+        fan_out(calls, scope, skip=skip, window=frame.window)
+        ended = 0
         try:
-            for index, value, error in join.as_completed():
+            while ended < len(steps):
+                try:
+                    index, chunk, error, end = queue.get()
+                except BaseException as exc:  # Ctrl-C while waiting
+                    scope.cancel(exc)
+                    raise
                 if error is not None:
                     self._name_failure(error, frames)
                     raise error
-                yield {frames[index].segment: value}
+                if end:
+                    ended += 1
+                else:
+                    yield AddableDict({keys[index]: chunk})
         finally:
-            if join.remaining:  # the consumer stopped early, or a branch failed
+            if ended < len(steps):  # the consumer stopped early, or a branch failed
                 scope.cancel()
 
-    async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[dict[str, Any]]:
-        frames, acalls, skip = self._branches(input, frame, "async")
-        scope = frames[0].scope if frames else frame.scope
+    def _astream(self, input: Any, frame: Frame) -> AsyncIterator[dict[str, Any]]:
+        return self._astream_branches(frame, lambda step, f: astream_node(step, input, f))
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], frame: Frame
+    ) -> AsyncIterator[dict[str, Any]]:
+        got = [chunk async for chunk in chunks]
+        stream = self._astream_branches(
+            frame, lambda step, f: atransform_node(step, _aiter(got), f)
+        )
+        async with aclosing(stream):  # type: ignore[type-var]
+            async for chunk in stream:
+                yield chunk
+
+    async def _astream_branches(
+        self, frame: Frame, streams: Callable[[Runnable[Any, Any], Frame], AsyncIterator[Any]]
+    ) -> AsyncIterator[dict[str, Any]]:
+        scope = frame.scope.child()
+        keys = list(self.steps__)
+        frames = [frame.child(key, scope=scope) for key in keys]
+        steps = list(self.steps__.values())
+        queue: asyncio.Queue[tuple[int, Any, BaseException | None, bool]] = asyncio.Queue()
+
+        async def pump(i: int) -> None:
+            try:
+                async with aclosing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
+                    async for chunk in chunks:
+                        queue.put_nowait((i, chunk, None, False))
+            except BaseException as exc:
+                queue.put_nowait((i, None, exc, True))
+                raise
+            queue.put_nowait((i, None, None, True))
+
+        tasks = [asyncio.ensure_future(pump(i)) for i in range(len(steps))]
+        ended = 0
         try:
-            async with aclosing(aiter_completed(acalls, scope, skip=skip)) as completed:
-                async for index, value in completed:
-                    yield {frames[index].segment: value}
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
+            while ended < len(steps):
+                index, chunk, error, end = await queue.get()
+                if error is not None:
+                    self._name_failure(error, frames)
+                    raise error
+                if end:
+                    ended += 1
+                else:
+                    yield AddableDict({keys[index]: chunk})
+        finally:
+            if ended < len(steps):
+                scope.cancel()
+                await cancel_tasks(tasks, lambda i: skip_span(steps[i], frames[i], None))
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"branch {f.segment!r}")
@@ -216,3 +310,8 @@ _RUNNERS: dict[tuple[bool, str], Any] = {  # (partial results?, driver) -> branc
 
 RunnableMap = RunnableParallel
 """``RunnableMap`` is another name for :class:`RunnableParallel`, as in LangChain."""
+
+
+async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item

@@ -6,17 +6,24 @@ These are structure, not work: they never take a slot of the concurrency limit.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-from chainlab.engine.base import Runnable
-from chainlab.engine.lambdas import acall_with_config, accepts_config, call_with_config
+from chainlab.engine.base import Other, Runnable
+from chainlab.engine.chunks import AddableDict, add
+from chainlab.engine.lambdas import (
+    acall_with_config,
+    accepts_config,
+    call_with_config,
+    takes_kwargs,
+)
 from chainlab.engine.leaf import arun_leaf, arun_sync_leaf, run_coroutine_leaf, run_leaf
 from chainlab.engine.parallel import RunnableParallel, key_list
 from chainlab.engine.run import Frame
 
 
-class RunnablePassthrough(Runnable[Any, Any]):
+class RunnablePassthrough(Runnable[Other, Other]):
     """Return the input unchanged (optionally calling ``func(input)`` on the side).
 
     >>> from chainlab import RunnableParallel
@@ -25,13 +32,15 @@ class RunnablePassthrough(Runnable[Any, Any]):
     """
 
     kind = "passthrough"
+    streams_input = True
 
     def __init__(
         self,
-        func: Callable[[Any], Any] | None = None,
-        afunc: Callable[[Any], Any] | None = None,
+        func: Callable[..., Any] | None = None,
+        afunc: Callable[..., Any] | None = None,
         *,
         name: str | None = None,
+        input_type: Any = None,
     ) -> None:
         if func is not None and inspect.iscoroutinefunction(func):
             func, afunc = None, func
@@ -42,6 +51,23 @@ class RunnablePassthrough(Runnable[Any, Any]):
         self._config_arg = side is not None and accepts_config(side)  # as in langchain_core
         if side is not None:
             self.kind = "leaf"  # it calls user code: that is work
+        self.custom_input_type = input_type
+
+    def __repr__(self) -> str:
+        return "RunnablePassthrough()"
+
+    def _with_kwargs(self, kwargs: dict[str, Any]) -> RunnablePassthrough[Other]:
+        """Invoke keyword arguments go to ``func`` (none: nothing to pass them to)."""
+        for side in (self.func, self.afunc):
+            if side is not None and not takes_kwargs(side, kwargs):
+                raise TypeError(
+                    f"RunnablePassthrough({getattr(side, '__name__', side)!s}): its function "
+                    f"takes no keyword argument {', '.join(kwargs)}"
+                )
+        bound = [functools.partial(f, **kwargs) if f else None for f in (self.func, self.afunc)]
+        copy = RunnablePassthrough(*bound, name=self.name, input_type=self.custom_input_type)
+        copy._config_arg, copy.kind = self._config_arg, self.kind
+        return copy
 
     @classmethod
     def assign(cls, **kwargs: Any) -> RunnableAssign:  # type: ignore[override]
@@ -67,6 +93,23 @@ class RunnablePassthrough(Runnable[Any, Any]):
         elif self.func is not None:
             await arun_sync_leaf(frame, call_with_config, self.func, input, *config)
         return input
+
+    def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[Any]:
+        """Chunks go through as they come; ``func`` sees them added up, at the end."""
+        total = None
+        for chunk in chunks:
+            total = add(total, chunk)
+            yield chunk
+        if self.func is not None or self.afunc is not None:
+            self._invoke(total, frame)
+
+    async def _atransform(self, chunks: AsyncIterator[Any], frame: Frame) -> AsyncIterator[Any]:
+        total = None
+        async for chunk in chunks:
+            total = add(total, chunk)
+            yield chunk
+        if self.func is not None or self.afunc is not None:
+            await self._ainvoke(total, frame)
 
 
 class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
@@ -103,6 +146,46 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         self._check(input, frame)
         return {**input, **await self.mapper._ainvoke(input, frame)}
 
+    streams_input = True
+
+    def _stream(self, input: dict[str, Any], frame: Frame) -> Iterator[dict[str, Any]]:
+        return self._transform(iter([input]), frame)
+
+    def _astream(self, input: dict[str, Any], frame: Frame) -> AsyncIterator[dict[str, Any]]:
+        return self._atransform(_aiter([input]), frame)
+
+    def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[dict[str, Any]]:
+        """First the input's chunks (less the keys the mapper computes) as they come,
+        then the mapper's chunks, as in langchain_core."""
+        total = None
+        for chunk in chunks:
+            self._check(chunk, frame)
+            total = add(total, chunk)
+            kept = AddableDict({k: v for k, v in chunk.items() if k not in self.mapper.steps__})
+            if kept:
+                yield kept
+        if total is not None:
+            yield from self.mapper._transform(iter([total]), frame)
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], frame: Frame
+    ) -> AsyncIterator[dict[str, Any]]:
+        total = None
+        async for chunk in chunks:
+            self._check(chunk, frame)
+            total = add(total, chunk)
+            kept = AddableDict({k: v for k, v in chunk.items() if k not in self.mapper.steps__})
+            if kept:
+                yield kept
+        if total is not None:
+            async for out in self.mapper._atransform(_aiter([total]), frame):
+                yield out
+
+
+async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item
+
 
 class RunnablePick(Runnable[dict[str, Any], Any]):
     """Keep some keys of a dict: a str key gives its value (None if missing), a list
@@ -137,3 +220,26 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
 
     async def _ainvoke(self, input: dict[str, Any], frame: Frame) -> Any:
         return self._invoke(input, frame)
+
+    streams_input = True
+
+    def _picked(self, chunk: Any, frame: Frame) -> Any:
+        """The picked part of one streamed chunk, or None when it has none."""
+        if not isinstance(chunk, Mapping):
+            raise ValueError(f"{frame.path}: .pick() needs dict chunks, got {type(chunk).__name__}")
+        if isinstance(self.keys, str):
+            return chunk.get(self.keys)
+        return AddableDict({k: chunk[k] for k in self.keys if k in chunk}) or None
+
+    def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[Any]:
+        """Each chunk's picked part, as it comes (chunks without it are dropped)."""
+        for chunk in chunks:
+            picked = self._picked(chunk, frame)
+            if picked is not None:
+                yield picked
+
+    async def _atransform(self, chunks: AsyncIterator[Any], frame: Frame) -> AsyncIterator[Any]:
+        async for chunk in chunks:
+            picked = self._picked(chunk, frame)
+            if picked is not None:
+                yield picked

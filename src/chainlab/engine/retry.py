@@ -14,12 +14,12 @@ from typing import Any
 
 import tenacity
 
-from chainlab.engine.base import Runnable
+from chainlab.engine.base import Input, Output, Runnable
 from chainlab.engine.cancel import Cancelled, CancelScope
 from chainlab.engine.run import Frame, acall_node, call_node
 
 
-class RunnableRetry(Runnable[Any, Any]):
+class RunnableRetry(Runnable[Input, Output]):
     """Retry ``bound`` on ``retry_exception_types``, up to ``max_attempt_number`` tries."""
 
     transparent = True

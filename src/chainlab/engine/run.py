@@ -215,6 +215,10 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
     """
     parent: Frame | None = None
     if config:
+        if "callbacks" in config:  # maybe from langchain_core: keep chainlab's listeners
+            from chainlab.engine.interop import own_config
+
+            config = own_config(config)
         try:
             parent = config.get(_RUN_KEY)
         except AttributeError:  # not a dict: say so clearly

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
 
-from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable
+from chainlab.engine.describe import indent_after_first
 from chainlab.engine.run import Frame, acall_node, call_node
-from chainlab.engine.streaming import astream_node, stream_node
+from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
 
 
-class RunnableSequence(Runnable[Any, Any]):
+class RunnableSequence(Runnable[Input, Output]):
     """Steps run one after another.
 
     >>> from chainlab import RunnableLambda
@@ -58,11 +59,16 @@ class RunnableSequence(Runnable[Any, Any]):
     def last(self) -> Runnable[Any, Any]:
         return self.steps[-1]
 
-    def __or__(self, other: Any) -> RunnableSequence:
+    def __or__(self, other: Any) -> RunnableSequence[Any, Any]:
         return RunnableSequence(*self.steps, coerce_to_runnable(other), name=self.name)
 
-    def __ror__(self, other: Any) -> RunnableSequence:
+    def __ror__(self, other: Any) -> RunnableSequence[Any, Any]:
         return RunnableSequence(coerce_to_runnable(other), *self.steps, name=self.name)
+
+    def _with_kwargs(self, kwargs: dict[str, Any]) -> RunnableSequence[Input, Output]:
+        """Keyword arguments go to the first step, as in langchain_core."""
+        first, *rest = self.steps
+        return RunnableSequence(first._with_kwargs(kwargs), *rest, name=self.name)
 
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
         return [(str(i), "", step) for i, step in enumerate(self.steps)]
@@ -77,18 +83,44 @@ class RunnableSequence(Runnable[Any, Any]):
             input = await acall_node(step, input, frame.child(step.get_name(), str(i)))
         return input
 
-    def _stream(self, input: Any, frame: Frame) -> Iterator[Any]:
-        """All steps but the last run normally; the last one streams."""
-        *head, last = self.steps
-        for i, step in enumerate(head):
-            input = call_node(step, input, frame.child(step.get_name(), str(i)))
-        yield from stream_node(last, input, frame.child(last.get_name(), str(len(head))))
+    def __repr__(self) -> str:
+        return "\n| ".join(
+            repr(s) if i == 0 else indent_after_first(repr(s), "| ")
+            for i, s in enumerate(self.steps)
+        )
 
-    async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[Any]:
-        *head, last = self.steps
-        for i, step in enumerate(head):
-            input = await acall_node(step, input, frame.child(step.get_name(), str(i)))
-        chunks = astream_node(last, input, frame.child(last.get_name(), str(len(head))))
-        async with aclosing(chunks):
+    streams_input = True
+
+    def _stream(self, input: Any, frame: Frame) -> Iterator[Any]:
+        """The first step streams; each next one takes the chunks as they come (a
+        step that cannot stream its input adds them up and runs once)."""
+        first = self.steps[0]
+        chunks = stream_node(first, input, frame.child(first.get_name(), "0"))
+        return self._pipe(chunks, frame, 1)
+
+    def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[Any]:
+        return self._pipe(chunks, frame, 0)
+
+    def _pipe(self, chunks: Iterator[Any], frame: Frame, start: int) -> Iterator[Any]:
+        for i in range(start, len(self.steps)):
+            step = self.steps[i]
+            chunks = transform_node(step, chunks, frame.child(step.get_name(), str(i)))
+        return chunks
+
+    def _astream(self, input: Any, frame: Frame) -> AsyncIterator[Any]:
+        first = self.steps[0]
+        chunks = astream_node(first, input, frame.child(first.get_name(), "0"))
+        return self._apipe(chunks, frame, 1)
+
+    def _atransform(self, chunks: AsyncIterator[Any], frame: Frame) -> AsyncIterator[Any]:
+        return self._apipe(chunks, frame, 0)
+
+    async def _apipe(
+        self, chunks: AsyncIterator[Any], frame: Frame, start: int
+    ) -> AsyncIterator[Any]:
+        for i in range(start, len(self.steps)):
+            step = self.steps[i]
+            chunks = atransform_node(step, chunks, frame.child(step.get_name(), str(i)))
+        async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 yield chunk

@@ -1,0 +1,301 @@
+"""Types and schemas of runnables: ``input_schema``, ``get_output_jsonschema()`` ...
+
+As in langchain_core, a schema is a pydantic model: a function's annotations give the
+types, a lambda reading ``x["key"]`` takes a dict with that key, a parallel's output
+has one field per branch, a sequence takes what its first step takes and gives what
+its last gives. pydantic is imported only when a schema is asked for (it comes with
+langchain_core; ``pip install pydantic`` otherwise).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import operator
+import textwrap
+import typing
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel as Schema
+
+    from chainlab.engine.base import Runnable
+else:
+    Schema = Any
+
+
+def check_type(runnable: Runnable[Any, Any], param: str, value: Any) -> None:
+    """A ``with_types`` argument must be a type (``int``, ``list[str]``, a model)."""
+    if value is None or isinstance(value, type) or typing.get_origin(value) is not None:
+        return
+    if value is Any or isinstance(value, typing.TypeVar | typing.ForwardRef):
+        return
+    raise TypeError(
+        f"{runnable.get_name()}.with_types({param}=...) needs a type (int, dict[str, Any], "
+        f"a pydantic model), got {type(value).__name__}: {value!r:.60}"
+    )
+
+
+def input_type(r: Runnable[Any, Any]) -> Any:
+    """The declared or inferred input type (``Any`` when unknown)."""
+    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
+
+    custom = getattr(r, "custom_input_type", None)
+    if custom is not None:
+        return custom
+    if isinstance(r, base.RunnableBinding):
+        return input_type(r.bound)
+    if isinstance(r, sequence.RunnableSequence):
+        return input_type(r.first)
+    if isinstance(r, foreign.ForeignRunnable):
+        return r.runnable.InputType
+    if isinstance(r, lambdas.RunnableLambda):
+        func = _main(r)
+        try:
+            first = next(iter(inspect.signature(func).parameters.values()), None)
+        except (TypeError, ValueError):
+            first = None
+        if first is not None and first.annotation is not inspect.Parameter.empty:
+            return _resolved(func, first.name, first.annotation)
+    if isinstance(r, parallel.RunnableParallel):
+        types = {input_type(step) for step in r.steps__.values()} - {Any}
+        return types.pop() if len(types) == 1 else Any
+    if isinstance(r, passthrough.RunnableAssign | passthrough.RunnablePick):
+        return dict[str, Any]
+    return _subscript(r, 0)
+
+
+def output_type(r: Runnable[Any, Any]) -> Any:
+    """The declared or inferred output type."""
+    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
+
+    custom = getattr(r, "custom_output_type", None)
+    if custom is not None:
+        return custom
+    if isinstance(r, base.RunnableBinding):
+        return output_type(r.bound)
+    if isinstance(r, sequence.RunnableSequence):
+        return output_type(r.last)
+    if isinstance(r, foreign.ForeignRunnable):
+        return r.runnable.OutputType
+    if isinstance(r, lambdas.RunnableLambda):
+        func = _main(r)
+        try:
+            returns = inspect.signature(func).return_annotation
+        except (TypeError, ValueError):
+            returns = inspect.Signature.empty
+        if returns is not inspect.Signature.empty:
+            returns = _resolved(func, "return", returns)
+            if typing.get_origin(returns) in (Iterator, AsyncIterator):
+                return (typing.get_args(returns) or (Any,))[0]
+            return returns
+    if isinstance(r, passthrough.RunnablePassthrough):
+        return input_type(r)
+    if isinstance(r, parallel.RunnableParallel | passthrough.RunnableAssign):
+        return dict[str, Any]
+    return _subscript(r, 1)
+
+
+def input_schema(r: Runnable[Any, Any]) -> type[Schema]:
+    """A pydantic model of what ``r`` takes."""
+    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
+
+    if getattr(r, "custom_input_type", None) is None:
+        if isinstance(r, base.RunnableBinding):
+            return input_schema(r.bound)
+        if isinstance(r, foreign.ForeignRunnable):
+            return r.runnable.get_input_schema()  # type: ignore[no-any-return]
+        if isinstance(r, sequence.RunnableSequence):
+            return _sequence_input(r.steps)
+        if isinstance(r, passthrough.RunnableAssign):
+            mapped = input_schema(r.mapper)
+            if not _is_root(mapped):
+                return mapped
+        if isinstance(r, parallel.RunnableParallel):
+            fields = _parallel_input_fields(r)
+            if fields is not None:
+                return model(title(r, "Input"), fields)
+        if isinstance(r, lambdas.RunnableLambda) and input_type(r) is Any:
+            keys = _dict_keys(_main(r))
+            if keys is not None:
+                return model(title(r, "Input"), dict.fromkeys(keys, (Any, ...)))
+    return _root(title(r, "Input"), input_type(r))
+
+
+def output_schema(r: Runnable[Any, Any]) -> type[Schema]:
+    """A pydantic model of what ``r`` gives."""
+    from chainlab.engine import base, foreign, parallel, passthrough, sequence
+
+    if getattr(r, "custom_output_type", None) is None:
+        if isinstance(r, base.RunnableBinding):
+            return output_schema(r.bound)
+        if isinstance(r, foreign.ForeignRunnable):
+            return r.runnable.get_output_schema()  # type: ignore[no-any-return]
+        if isinstance(r, sequence.RunnableSequence):
+            return _sequence_output(r.steps)
+        if isinstance(r, parallel.RunnableParallel):
+            fields = {k: (output_type(s), ...) for k, s in r.steps__.items()}
+            return model(title(r, "Output"), fields)
+        if isinstance(r, passthrough.RunnableAssign):
+            given, mapped = input_schema(r.mapper), output_schema(r.mapper)
+            if not _is_root(given):
+                return model("RunnableAssignOutput", {**_fields(given), **_fields(mapped)})
+            return mapped
+    return _root(title(r, "Output"), output_type(r))
+
+
+def _sequence_input(steps: list[Runnable[Any, Any]]) -> type[Schema]:
+    from chainlab.engine.passthrough import RunnableAssign, RunnablePick
+
+    first = steps[0]
+    if len(steps) > 1 and isinstance(first, RunnablePick):
+        return _sequence_input(steps[1:])
+    if len(steps) > 1 and isinstance(first, RunnableAssign):
+        after = _sequence_input(steps[1:])
+        if not _is_root(after):  # the next step takes a dict: what assign does not add
+            fields = {k: v for k, v in _fields(after).items() if k not in first.mapper.steps__}
+            return model("RunnableSequenceInput", fields)
+    return first.get_input_schema()
+
+
+def _sequence_output(steps: list[Runnable[Any, Any]]) -> type[Schema]:
+    from chainlab.engine.passthrough import RunnableAssign, RunnablePick
+
+    last = steps[-1]
+    if len(steps) == 1:
+        return last.get_output_schema()
+    before = _sequence_output(steps[:-1])
+    if isinstance(last, RunnableAssign) and not _is_root(before):
+        mapped = _fields(last.mapper.get_output_schema())
+        return model("RunnableSequenceOutput", {**_fields(before), **mapped})
+    if isinstance(last, RunnablePick) and not _is_root(before):
+        fields = _fields(before)
+        if isinstance(last.keys, str):
+            return _root("RunnableSequenceOutput", fields[last.keys][0])
+        return model("RunnableSequenceOutput", {k: fields[k] for k in last.keys if k in fields})
+    return last.get_output_schema()
+
+
+def _parallel_input_fields(r: Any) -> dict[str, Any] | None:
+    """The branches' dict fields merged, when every branch takes a dict (or anything)."""
+    schemas = [step.get_input_schema() for step in r.steps__.values()]
+    fields: dict[str, Any] = {}
+    for schema in schemas:
+        if _is_root(schema):
+            root = schema.model_fields["root"].annotation
+            if root is not Any:
+                return None
+            continue
+        if schema.model_json_schema().get("type", "object") != "object":
+            return None
+        fields.update(_fields(schema))
+    return fields
+
+
+# -- pydantic models ------------------------------------------------------------------
+
+
+def title(r: Runnable[Any, Any], suffix: str) -> str:
+    """langchain_core's naming: ``RunnableLambdaInput``, ``get_value_input``."""
+    from chainlab.engine.lambdas import RunnableLambda
+
+    name = r.get_name()
+    if isinstance(r, RunnableLambda) and (not name.isidentifier() or name == "lambda"):
+        name = "RunnableLambda"  # a lambda, an itemgetter(...)
+    return name + suffix if name[:1].isupper() else f"{name}_{suffix.lower()}"
+
+
+def model(name: str, fields: dict[str, Any]) -> type[Schema]:
+    """A pydantic model with these ``{name: (type, default)}`` fields."""
+    import pydantic
+
+    return pydantic.create_model(name, **fields)  # type: ignore[call-overload,no-any-return]
+
+
+def _root(name: str, tp: Any) -> type[Schema]:
+    import pydantic
+
+    if inspect.isclass(tp) and issubclass(tp, pydantic.BaseModel):
+        return tp
+    return pydantic.create_model(name, __base__=pydantic.RootModel[tp])  # type: ignore[valid-type,no-any-return]
+
+
+def _is_root(schema: type[Schema]) -> bool:
+    import pydantic
+
+    return issubclass(schema, pydantic.RootModel)
+
+
+def _fields(schema: type[Schema]) -> dict[str, Any]:
+    return {
+        k: (f.annotation, ... if f.is_required() else f.default)
+        for k, f in schema.model_fields.items()
+    }
+
+
+# -- inference ------------------------------------------------------------------------
+
+
+def _main(r: Any) -> Callable[..., Any]:
+    func, afunc = r._given
+    return func if func is not None else afunc  # type: ignore[no-any-return]
+
+
+def _subscript(r: Any, index: int) -> Any:
+    """A type given as ``RunnableLambda[int, str](f)``."""
+    args = typing.get_args(getattr(r, "__orig_class__", None))
+    return args[index] if len(args) > index else Any
+
+
+def _resolved(func: Callable[..., Any], name: str, annotation: Any) -> Any:
+    if isinstance(annotation, str):  # from __future__ import annotations
+        try:
+            return typing.get_type_hints(func).get(name, Any)
+        except Exception:  # noqa: BLE001 - an unresolvable name: untyped
+            return Any
+    return annotation
+
+
+def _dict_keys(func: Callable[..., Any]) -> list[str] | None:
+    """The keys a function reads from its first argument (``x["a"]``, ``x.get("b")``),
+    sorted; None when it reads none (or its source is not available)."""
+    if isinstance(func, operator.itemgetter):
+        keys = [k for k in _itemgetter_keys(func)]
+        return keys if keys and all(isinstance(k, str) for k in keys) else None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        arg = next(iter(inspect.signature(func).parameters))
+    except (OSError, TypeError, ValueError, SyntaxError, StopIteration):
+        return None
+    keys = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == arg
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            keys.add(node.slice.value)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == arg
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            keys.add(node.args[0].value)
+    return sorted(keys) or None
+
+
+def _itemgetter_keys(getter: operator.itemgetter[Any]) -> list[Any]:
+    inner = repr(getter)[len("operator.itemgetter(") : -1]
+    try:
+        value = ast.literal_eval(inner)
+    except (ValueError, SyntaxError):
+        return []
+    return list(value) if isinstance(value, tuple) else [value]
