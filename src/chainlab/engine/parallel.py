@@ -185,13 +185,22 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         steps = list(self.steps__.values())
         queue: SimpleQueue[tuple[int, Any, BaseException | None, bool]] = SimpleQueue()
 
+        partial = self.on_error == "partial"
+
         def pump(i: int) -> None:
+            start = time.perf_counter()
             try:
                 with closing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
                     for chunk in chunks:
                         if scope.cancelled:  # the consumer stopped, or a sibling failed
                             break
                         queue.put((i, chunk, None, False))
+            except Exception as exc:
+                if not partial:
+                    queue.put((i, None, exc, True))
+                    raise
+                failed = BranchError(keys[i], frames[i].path, exc, time.perf_counter() - start)
+                queue.put((i, failed, None, False))
             except BaseException as exc:
                 queue.put((i, None, exc, True))
                 raise
@@ -245,11 +254,20 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         steps = list(self.steps__.values())
         queue: asyncio.Queue[tuple[int, Any, BaseException | None, bool]] = asyncio.Queue()
 
+        partial = self.on_error == "partial"
+
         async def pump(i: int) -> None:
+            start = time.perf_counter()
             try:
                 async with aclosing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
                     async for chunk in chunks:
                         queue.put_nowait((i, chunk, None, False))
+            except Exception as exc:
+                if not partial:
+                    queue.put_nowait((i, None, exc, True))
+                    raise
+                failed = BranchError(keys[i], frames[i].path, exc, time.perf_counter() - start)
+                queue.put_nowait((i, failed, None, False))
             except BaseException as exc:
                 queue.put_nowait((i, None, exc, True))
                 raise

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.chunks import aadd_all, add_all
+from chainlab.engine.errors import mark_origin
 from chainlab.engine.leaf import _not_started, give_back_slot, give_back_slot_soon
 from chainlab.engine.run import (
     Frame,
@@ -59,6 +60,7 @@ def _traced(
             last = chunk
             yield chunk
     except BaseException as exc:
+        mark_origin(exc, frame.path)  # so that a parallel can name the failed branch
         if frame.parent is None or isinstance(exc, GeneratorExit):
             frame.scope.cancel(exc)
         if tracer is not None and not runnable.transparent:
@@ -115,6 +117,7 @@ async def _atraced(
             if aclose is not None:
                 await aclose()
     except BaseException as exc:
+        mark_origin(exc, frame.path)  # so that a parallel can name the failed branch
         if frame.parent is None or isinstance(exc, GeneratorExit):
             frame.scope.cancel(exc)
         if tracer is not None and not runnable.transparent:
