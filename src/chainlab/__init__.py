@@ -62,12 +62,12 @@ def unload_ipython_extension(ipython: object) -> None:
 
 
 __all__ = [
+    "AddableDict",
     "BranchError",
     "Cancelled",
     "Comparison",
     "DaskExecutor",
     "IncompatibleWorkersError",
-    "AddableDict",
     "Listener",
     "LiveGraph",
     "ProcessExecutor",

@@ -301,9 +301,9 @@ def test_a_streaming_pipeline_runs_under_a_limit_of_one() -> None:
 
 def test_a_subscript_of_the_wrong_arity_names_the_class() -> None:
     with pytest.raises(TypeError, match="RunnableLambda"):
-        RunnableLambda[int]  # noqa: B018
+        RunnableLambda[int]
     with pytest.raises(TypeError, match="RunnablePassthrough"):
-        RunnablePassthrough[int, int, int]  # noqa: B018
+        RunnablePassthrough[int, int, int]
 
 
 def test_bind_on_a_runnable_that_takes_no_kwargs_names_it() -> None:

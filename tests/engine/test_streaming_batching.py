@@ -4,9 +4,9 @@ consumers that stop early, errors in the middle of a stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import operator
-import contextlib
 import threading
 import time
 from typing import Any

@@ -9,16 +9,11 @@ from pydantic import BaseModel
 from pydantic.v1 import BaseModel as BaseModelV1
 
 
-
 # Function to replace allOf with $ref
 def replace_all_of_with_ref(schema: Any) -> None:
     if isinstance(schema, dict):
         # If the schema has an allOf key with a single item that contains a $ref
-        if (
-            "allOf" in schema
-            and len(schema["allOf"]) == 1
-            and "$ref" in schema["allOf"][0]
-        ):
+        if "allOf" in schema and len(schema["allOf"]) == 1 and "$ref" in schema["allOf"][0]:
             schema["$ref"] = schema["allOf"][0]["$ref"]
             del schema["allOf"]
             if "default" in schema and schema["default"] is None:
@@ -114,10 +109,7 @@ def _remove_additionalproperties(schema: Any) -> Any:
     generating JSON schemas for `TypedDict`.
     """
     if isinstance(schema, dict):
-        if (
-            schema.get("type") == "object"
-            and schema.get("additionalProperties") is True
-        ):
+        if schema.get("type") == "object" and schema.get("additionalProperties") is True:
             schema.pop("additionalProperties", None)
 
         # Recursively scan children
@@ -155,9 +147,6 @@ def _normalize_schema(obj: Any) -> dict[str, Any]:
     return data
 
 
-
-
-
 class AnyStr(str):
     __slots__ = ()
 
@@ -165,7 +154,6 @@ class AnyStr(str):
         return isinstance(other, str)
 
     __hash__ = str.__hash__
-
 
 
 def _any_id_ai_message_chunk(**kwargs: Any) -> Any:

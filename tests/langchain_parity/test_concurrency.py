@@ -70,9 +70,7 @@ async def test_abatch_as_completed_concurrency() -> None:
 
     config = RunnableConfig(max_concurrency=max_concurrency)
     results = []
-    async for _idx, result in runnable.abatch_as_completed(
-        list(range(num_tasks)), config=config
-    ):
+    async for _idx, result in runnable.abatch_as_completed(list(range(num_tasks)), config=config):
         results.append(result)
 
     assert len(results) == num_tasks
@@ -136,9 +134,7 @@ def test_batch_as_completed_concurrency() -> None:
 
     config = RunnableConfig(max_concurrency=max_concurrency)
     results = []
-    for _idx, result in runnable.batch_as_completed(
-        list(range(num_tasks)), config=config
-    ):
+    for _idx, result in runnable.batch_as_completed(list(range(num_tasks)), config=config):
         results.append(result)
 
     assert len(results) == num_tasks

@@ -12,9 +12,6 @@ from typing import (
 )
 
 import pytest
-from pydantic import BaseModel
-from typing_extensions import override
-
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import (
     BaseChatModel,
@@ -25,6 +22,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.prompts import PromptTemplate
 from langchain_core.tools import BaseTool
+from pydantic import BaseModel
+from typing_extensions import override
 
 from chainlab import (
     Runnable,
@@ -79,9 +78,9 @@ def _dont_raise_error(inputs: dict[str, Any]) -> str:
 @pytest.fixture
 def chain_pass_exceptions() -> Runnable[Any, str]:
     fallback = RunnableLambda(_dont_raise_error)
-    return {"text": RunnablePassthrough()} | RunnableLambda(
-        _raise_error
-    ).with_fallbacks([fallback], exception_key="exception")
+    return {"text": RunnablePassthrough()} | RunnableLambda(_raise_error).with_fallbacks(
+        [fallback], exception_key="exception"
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +114,7 @@ def _runnable(inputs: dict[str, Any]) -> str:
     if inputs["text"] == "bar":
         return "second"
     if isinstance(inputs["exception"], ValueError):
-        raise RuntimeError  # noqa: TRY004
+        raise RuntimeError
     return "third"
 
 
@@ -129,9 +128,7 @@ def _assert_potential_error(actual: list[Any], expected: list[Any]) -> None:
 
 def test_invoke_with_exception_key() -> None:
     runnable = RunnableLambda(_runnable)
-    runnable_with_single = runnable.with_fallbacks(
-        [runnable], exception_key="exception"
-    )
+    runnable_with_single = runnable.with_fallbacks([runnable], exception_key="exception")
     with pytest.raises(ValueError, match="missing exception"):
         runnable_with_single.invoke({"text": "baz"})
 
@@ -139,9 +136,7 @@ def test_invoke_with_exception_key() -> None:
     expected = "second"
     _assert_potential_error([actual], [expected])
 
-    runnable_with_double = runnable.with_fallbacks(
-        [runnable, runnable], exception_key="exception"
-    )
+    runnable_with_double = runnable.with_fallbacks([runnable, runnable], exception_key="exception")
     actual = runnable_with_double.invoke({"text": "baz"})
 
     expected = "third"
@@ -150,9 +145,7 @@ def test_invoke_with_exception_key() -> None:
 
 async def test_ainvoke_with_exception_key() -> None:
     runnable = RunnableLambda(_runnable)
-    runnable_with_single = runnable.with_fallbacks(
-        [runnable], exception_key="exception"
-    )
+    runnable_with_single = runnable.with_fallbacks([runnable], exception_key="exception")
     with pytest.raises(ValueError, match="missing exception"):
         await runnable_with_single.ainvoke({"text": "baz"})
 
@@ -160,9 +153,7 @@ async def test_ainvoke_with_exception_key() -> None:
     expected = "second"
     _assert_potential_error([actual], [expected])
 
-    runnable_with_double = runnable.with_fallbacks(
-        [runnable, runnable], exception_key="exception"
-    )
+    runnable_with_double = runnable.with_fallbacks([runnable, runnable], exception_key="exception")
     actual = await runnable_with_double.ainvoke({"text": "baz"})
     expected = "third"
     _assert_potential_error([actual], [expected])
@@ -178,9 +169,7 @@ def test_batch() -> None:
     expected = ["first", ValueError(), ValueError()]
     _assert_potential_error(actual, expected)
 
-    runnable_with_single = runnable.with_fallbacks(
-        [runnable], exception_key="exception"
-    )
+    runnable_with_single = runnable.with_fallbacks([runnable], exception_key="exception")
     with pytest.raises(RuntimeError):
         runnable_with_single.batch([{"text": "foo"}, {"text": "bar"}, {"text": "baz"}])
     actual = runnable_with_single.batch(
@@ -189,9 +178,7 @@ def test_batch() -> None:
     expected = ["first", "second", RuntimeError()]
     _assert_potential_error(actual, expected)
 
-    runnable_with_double = runnable.with_fallbacks(
-        [runnable, runnable], exception_key="exception"
-    )
+    runnable_with_double = runnable.with_fallbacks([runnable, runnable], exception_key="exception")
     actual = runnable_with_double.batch(
         [{"text": "foo"}, {"text": "bar"}, {"text": "baz"}], return_exceptions=True
     )
@@ -222,9 +209,7 @@ async def test_abatch() -> None:
     expected = ["first", ValueError(), ValueError()]
     _assert_potential_error(actual, expected)
 
-    runnable_with_single = runnable.with_fallbacks(
-        [runnable], exception_key="exception"
-    )
+    runnable_with_single = runnable.with_fallbacks([runnable], exception_key="exception")
     with pytest.raises(RuntimeError):
         await runnable_with_single.abatch(
             [
@@ -239,9 +224,7 @@ async def test_abatch() -> None:
     expected = ["first", "second", RuntimeError()]
     _assert_potential_error(actual, expected)
 
-    runnable_with_double = runnable.with_fallbacks(
-        [runnable, runnable], exception_key="exception"
-    )
+    runnable_with_double = runnable.with_fallbacks([runnable, runnable], exception_key="exception")
     actual = await runnable_with_double.abatch(
         [{"text": "foo"}, {"text": "bar"}, {"text": "baz"}], return_exceptions=True
     )
@@ -281,14 +264,10 @@ def _generate_delayed_error(_: Any) -> Iterator[str]:
 
 
 def test_fallbacks_stream() -> None:
-    runnable = RunnableLambda(_generate_immediate_error).with_fallbacks(
-        [RunnableLambda(_generate)]
-    )
+    runnable = RunnableLambda(_generate_immediate_error).with_fallbacks([RunnableLambda(_generate)])
     assert list(runnable.stream({})) == list("foo bar")
 
-    runnable = RunnableLambda(_generate_delayed_error).with_fallbacks(
-        [RunnableLambda(_generate)]
-    )
+    runnable = RunnableLambda(_generate_delayed_error).with_fallbacks([RunnableLambda(_generate)])
     with pytest.raises(ValueError, match="delayed error"):
         list(runnable.stream({}))
 
@@ -316,9 +295,7 @@ async def test_fallbacks_astream() -> None:
     async for c in runnable.astream({}):
         assert c == next(expected)
 
-    runnable = RunnableLambda(_agenerate_delayed_error).with_fallbacks(
-        [RunnableLambda(_agenerate)]
-    )
+    runnable = RunnableLambda(_agenerate_delayed_error).with_fallbacks([RunnableLambda(_agenerate)])
     with pytest.raises(ValueError, match="delayed error"):
         _ = [_ async for _ in runnable.astream({})]
 
@@ -340,9 +317,7 @@ class FakeStructuredOutputModel(BaseChatModel):
     @override
     def bind_tools(
         self,
-        tools: Sequence[
-            dict[str, Any] | type[BaseModel] | Callable[..., Any] | BaseTool
-        ],
+        tools: Sequence[dict[str, Any] | type[BaseModel] | Callable[..., Any] | BaseTool],
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         return self.bind(tools=tools)
@@ -375,9 +350,7 @@ class FakeModel(BaseChatModel):
     @override
     def bind_tools(
         self,
-        tools: Sequence[
-            dict[str, Any] | type[BaseModel] | Callable[..., Any] | BaseTool
-        ],
+        tools: Sequence[dict[str, Any] | type[BaseModel] | Callable[..., Any] | BaseTool],
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         return self.bind(tools=tools)

@@ -16,12 +16,10 @@ Adaptations (each test below is LangChain's, with these changes only):
   xfails: chainlab reports to its own span listeners (see README.md).
 """
 
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from functools import partial
-from operator import itemgetter
-from typing import Any, cast
 import unittest.mock
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from operator import itemgetter
+from typing import Any
 
 import pytest
 from langchain_core.callbacks.manager import (
@@ -48,7 +46,6 @@ from langchain_core.runnables import Runnable as LCRunnable
 from langchain_core.runnables import RunnableConfig, RunnableGenerator
 from langchain_core.tracers import BaseTracer, Run
 from langchain_core.tracers.context import collect_runs
-
 from pydantic import BaseModel
 from typing_extensions import TypedDict, override
 
@@ -72,7 +69,6 @@ from tests.langchain_parity.lc_helpers import (
 )
 
 pytestmark = pytest.mark.anyio
-
 
 
 CALLBACKS = (
@@ -148,10 +144,7 @@ class FakeSplitIntoListParser(BaseOutputParser[list[str]]):
 
     @override
     def get_format_instructions(self) -> str:
-        return (
-            "Your response should be a list of comma separated values, "
-            "eg: `foo, bar, baz`"
-        )
+        return "Your response should be a list of comma separated values, eg: `foo, bar, baz`"
 
     @override
     def parse(self, text: str) -> list[str]:
@@ -177,9 +170,7 @@ def test_passthrough_assign_schema() -> None:
     fake_llm = FakeListLLM(responses=["a"])  # str -> list[list[str]]
 
     seq_w_assign = (
-        RunnablePassthrough.assign(context=itemgetter("question") | retriever)
-        | prompt
-        | fake_llm
+        RunnablePassthrough.assign(context=itemgetter("question") | retriever) | prompt | fake_llm
     )
 
     assert seq_w_assign.get_input_jsonschema() == {
@@ -194,8 +185,7 @@ def test_passthrough_assign_schema() -> None:
     }
 
     invalid_seq_w_assign = (
-        RunnablePassthrough.assign(context=itemgetter("question") | retriever)
-        | fake_llm  # type: ignore[operator]
+        RunnablePassthrough.assign(context=itemgetter("question") | retriever) | fake_llm  # type: ignore[operator]
     )
 
     # fallback to RunnableAssign.input_schema if next runnable doesn't have
@@ -225,7 +215,7 @@ def test_lambda_schemas() -> None:
         "required": ["bye", "hello"],
     }
 
-    def get_value(value):  # type: ignore[no-untyped-def] # noqa: ANN001,ANN202
+    def get_value(value):  # type: ignore[no-untyped-def]
         return value["variable_name"]
 
     assert RunnableLambda(get_value).get_input_jsonschema() == {
@@ -235,7 +225,7 @@ def test_lambda_schemas() -> None:
         "required": ["variable_name"],
     }
 
-    async def aget_value(value):  # type: ignore[no-untyped-def] # noqa: ANN001,ANN202
+    async def aget_value(value):  # type: ignore[no-untyped-def]
         return (value["variable_name"], value.get("another"))
 
     assert RunnableLambda(aget_value).get_input_jsonschema() == {
@@ -248,7 +238,7 @@ def test_lambda_schemas() -> None:
         "required": ["another", "variable_name"],
     }
 
-    async def aget_values(value):  # type: ignore[no-untyped-def] # noqa: ANN001,ANN202
+    async def aget_values(value):  # type: ignore[no-untyped-def]
         return {
             "hello": value["variable_name"],
             "bye": value["variable_name"],
@@ -456,9 +446,7 @@ def test_passthrough_tap() -> None:
         assert call in mock.call_args_list
     mock.reset_mock()
 
-    assert list(
-        seq.stream("hello", {"metadata": {"key": "value"}}, my_kwarg="value")
-    ) == [5]
+    assert list(seq.stream("hello", {"metadata": {"key": "value"}}, my_kwarg="value")) == [5]
     assert mock.call_args_list == [
         unittest.mock.call("hello", my_kwarg="value"),
         unittest.mock.call(5),
@@ -490,9 +478,7 @@ async def test_passthrough_tap_async() -> None:
         assert call in mock.call_args_list
     mock.reset_mock()
 
-    assert await seq.abatch(
-        ["hello", "byebye"], my_kwarg="value", return_exceptions=True
-    ) == [
+    assert await seq.abatch(["hello", "byebye"], my_kwarg="value", return_exceptions=True) == [
         5,
         6,
     ]
@@ -529,9 +515,7 @@ async def test_passthrough_tap_async() -> None:
 
     assert [
         part
-        async for part in seq.astream(
-            "hello", {"metadata": {"key": "value"}}, my_kwarg="value"
-        )
+        async for part in seq.astream("hello", {"metadata": {"key": "value"}}, my_kwarg="value")
     ] == [5]
     assert mock.call_args_list == [
         unittest.mock.call("hello", my_kwarg="value"),
@@ -540,10 +524,7 @@ async def test_passthrough_tap_async() -> None:
 
 
 def test_with_listeners() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     chat = FakeListChatModel(responses=["foo"])
 
     chain = RunnableSequence(prompt, chat)
@@ -551,9 +532,7 @@ def test_with_listeners() -> None:
     mock_start = unittest.mock.Mock()
     mock_end = unittest.mock.Mock()
 
-    chain.with_listeners(on_start=mock_start, on_end=mock_end).invoke(
-        {"question": "Who are you?"}
-    )
+    chain.with_listeners(on_start=mock_start, on_end=mock_end).invoke({"question": "Who are you?"})
 
     assert mock_start.call_count == 1
     assert mock_start.call_args[0][0].name == "RunnableSequence"
@@ -573,10 +552,7 @@ def test_with_listeners() -> None:
 
 
 async def test_with_listeners_async() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     chat = FakeListChatModel(responses=["foo"])
 
     chain = RunnableSequence(prompt, chat)
@@ -607,9 +583,7 @@ async def test_with_listeners_async() -> None:
 
 def test_higher_order_lambda_runnable() -> None:
     math_chain = RunnableSequence(
-        ChatPromptTemplate.from_template(
-            "You are a math genius. Answer the question: {question}"
-        ),
+        ChatPromptTemplate.from_template("You are a math genius. Answer the question: {question}"),
         FakeListLLM(responses=["4"]),
     )
     english_chain = RunnableSequence(
@@ -647,9 +621,7 @@ def test_higher_order_lambda_runnable() -> None:
 
 async def test_higher_order_lambda_runnable_async() -> None:
     math_chain = RunnableSequence(
-        ChatPromptTemplate.from_template(
-            "You are a math genius. Answer the question: {question}"
-        ),
+        ChatPromptTemplate.from_template("You are a math genius. Answer the question: {question}"),
         FakeListLLM(responses=["4"]),
     )
     english_chain = RunnableSequence(
@@ -698,10 +670,7 @@ async def test_higher_order_lambda_runnable_async() -> None:
 
 
 def test_map_stream() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
 
     chat_res = "i'm a chatbot"
     # sleep to better simulate a real stream
@@ -744,9 +713,7 @@ def test_map_stream() -> None:
     assert chat_message is not None
     assert chat_message.content == "i'm a chatbot"
     assert final_value.get("llm") == "i'm a textbot"
-    assert final_value.get("passthrough") == prompt.invoke(
-        {"question": "What is your name?"}
-    )
+    assert final_value.get("passthrough") == prompt.invoke({"question": "What is your name?"})
 
     chain_pick_one = chain.pick("llm")
 
@@ -803,8 +770,7 @@ def test_map_stream() -> None:
     ]
     if not (
         # TODO: Rewrite properly the statement above
-        streamed_chunks_picked[0] == {"llm": "i"}
-        or {"chat": _any_id_ai_message_chunk(content="i")}
+        streamed_chunks_picked[0] == {"llm": "i"} or {"chat": _any_id_ai_message_chunk(content="i")}
     ):
         msg = f"Got an unexpected chunk: {streamed_chunks_picked[0]}"
         raise AssertionError(msg)
@@ -813,10 +779,7 @@ def test_map_stream() -> None:
 
 
 def test_map_stream_iterator_input() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
 
     chat_res = "i'm a chatbot"
     # sleep to better simulate a real stream
@@ -864,10 +827,7 @@ def test_map_stream_iterator_input() -> None:
 
 
 async def test_map_astream() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
 
     chat_res = "i'm a chatbot"
     # sleep to better simulate a real stream
@@ -911,16 +871,11 @@ async def test_map_astream() -> None:
     assert chat_message.content == "i'm a chatbot"
     chat_message.id = AnyStr()
     assert final_value.get("llm") == "i'm a textbot"
-    assert final_value.get("passthrough") == prompt.invoke(
-        {"question": "What is your name?"}
-    )
+    assert final_value.get("passthrough") == prompt.invoke({"question": "What is your name?"})
 
 
 async def test_map_astream_iterator_input() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
 
     chat_res = "i'm a chatbot"
     # sleep to better simulate a real stream
@@ -1014,10 +969,7 @@ async def test_bind_with_lambda_async() -> None:
 
 
 def test_deep_stream() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     llm = FakeStreamingListLLM(responses=["foo-lish"])
 
     chain = RunnableSequence(prompt, llm, StrOutputParser())
@@ -1038,10 +990,7 @@ def test_deep_stream() -> None:
 
 
 def test_deep_stream_assign() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     llm = FakeStreamingListLLM(responses=["foo-lish"])
 
     chain = RunnableSequence(prompt, llm, {"str": StrOutputParser()})
@@ -1136,10 +1085,7 @@ def test_deep_stream_assign() -> None:
 
 
 async def test_deep_astream() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     llm = FakeStreamingListLLM(responses=["foo-lish"])
 
     chain = RunnableSequence(prompt, llm, StrOutputParser())
@@ -1160,19 +1106,14 @@ async def test_deep_astream() -> None:
 
 
 async def test_deep_astream_assign() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     llm = FakeStreamingListLLM(responses=["foo-lish"])
 
     chain = RunnableSequence(prompt, llm, {"str": StrOutputParser()})
 
     stream = chain.astream({"question": "What up"})
 
-    chunks: list[AddableDict] = [
-        chunk async for chunk in stream if isinstance(chunk, AddableDict)
-    ]
+    chunks: list[AddableDict] = [chunk async for chunk in stream if isinstance(chunk, AddableDict)]
 
     assert len(chunks) == len("foo-lish")
     assert add(chunks) == AddableDict({"str": "foo-lish"})
@@ -1338,10 +1279,7 @@ def test_each_simple() -> None:
 
 
 def test_each() -> None:
-    prompt = (
-        SystemMessagePromptTemplate.from_template("You are a nice assistant.")
-        + "{question}"
-    )
+    prompt = SystemMessagePromptTemplate.from_template("You are a nice assistant.") + "{question}"
     first_llm = FakeStreamingListLLM(responses=["first item, second item, third item"])
     parser = FakeSplitIntoListParser()
     second_llm = FakeStreamingListLLM(responses=["this", "is", "a", "test"])
@@ -1351,7 +1289,9 @@ def test_each() -> None:
     output = chain.invoke({"question": "What up"})
     assert output == ["this", "is", "a"]
 
-    assert RunnableSequence(parser, RunnableEach(bound=second_llm)).invoke("first item, second item") == [
+    assert RunnableSequence(parser, RunnableEach(bound=second_llm)).invoke(
+        "first item, second item"
+    ) == [
         "test",
         "this",
     ]
@@ -1629,9 +1569,7 @@ def test_runnable_lambda_stream_with_callbacks() -> None:
     llm = FakeStreamingListLLM(responses=[llm_res], sleep=0.01)
     config: RunnableConfig = {"callbacks": [tracer]}
 
-    assert list(
-        RunnableLambda[str, str](lambda _: llm).stream("", config=config)
-    ) == list(llm_res)
+    assert list(RunnableLambda[str, str](lambda _: llm).stream("", config=config)) == list(llm_res)
 
     assert len(tracer.runs) == 1
     assert tracer.runs[0].error is None
@@ -1689,9 +1627,7 @@ async def test_runnable_lambda_astream() -> None:
     ]
     assert output == list(llm_res)
 
-    output = [
-        chunk async for chunk in RunnableLambda[str, str](lambda _: llm).astream("")
-    ]
+    output = [chunk async for chunk in RunnableLambda[str, str](lambda _: llm).astream("")]
     assert output == list(llm_res)
 
 
@@ -1706,10 +1642,7 @@ async def test_runnable_lambda_astream_with_callbacks() -> None:
     config: RunnableConfig = {"callbacks": [tracer]}
 
     assert [
-        _
-        async for _ in RunnableLambda[str, str](lambda _: llm).astream(
-            "", config=config
-        )
+        _ async for _ in RunnableLambda[str, str](lambda _: llm).astream("", config=config)
     ] == list(llm_res)
 
     assert len(tracer.runs) == 1
@@ -1723,12 +1656,7 @@ async def test_runnable_lambda_astream_with_callbacks() -> None:
 
     # Check that the chain on error is invoked
     with pytest.raises(ValueError, match="x is too large"):
-        _ = [
-            _
-            async for _ in RunnableLambda(raise_value_error).astream(
-                1000, config=config
-            )
-        ]
+        _ = [_ async for _ in RunnableLambda(raise_value_error).astream(1000, config=config)]
 
     assert len(tracer.runs) == 2
     assert "ValueError('x is too large')" in str(tracer.runs[1].error)
@@ -1912,11 +1840,7 @@ def test_listeners() -> None:
     def on_end(run: Run) -> None:
         shared_state[run.id]["outputs"] = run.inputs
 
-    chain = (
-        RunnableLambda(fake_chain)
-        .with_listeners(on_end=on_end, on_start=on_start)
-        .map()
-    )
+    chain = RunnableLambda(fake_chain).with_listeners(on_end=on_end, on_start=on_start).map()
 
     data = [{"name": "one"}, {"name": "two"}]
     chain.invoke(data, config={"max_concurrency": 1})
@@ -1939,11 +1863,7 @@ async def test_listeners_async() -> None:
     def on_end(run: Run) -> None:
         shared_state[run.id]["outputs"] = run.inputs
 
-    chain = (
-        RunnableLambda(fake_chain)
-        .with_listeners(on_end=on_end, on_start=on_start)
-        .map()
-    )
+    chain = RunnableLambda(fake_chain).with_listeners(on_end=on_end, on_start=on_start).map()
 
     data = [{"name": "one"}, {"name": "two"}]
     await chain.ainvoke(data, config={"max_concurrency": 1})

@@ -11,6 +11,7 @@ import pytest
 
 from chainlab import AddableDict, RunnableBinding, RunnablePassthrough
 
+
 def test_addable_dict_add_incompatible_types_raises() -> None:
     left = AddableDict({"count": 1})
     right = AddableDict({"count": "some_string"})
@@ -43,5 +44,3 @@ def test_config_arbitrary_keys() -> None:
     config = cast("RunnableBinding[Any, Any]", bound).config
 
     assert config.get("my_custom_key") == "my custom value"
-
-

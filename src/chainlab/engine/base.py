@@ -337,14 +337,14 @@ class Runnable(Generic[Input, Output]):
     # -- types and schemas (pydantic, which langchain_core brings) ----------------------
 
     @property
-    def InputType(self) -> Any:  # noqa: N802 - langchain_core's name
+    def InputType(self) -> Any:
         """The type of the input (``Any`` when not declared or inferable)."""
         from chainlab.engine.schema import input_type
 
         return input_type(self)
 
     @property
-    def OutputType(self) -> Any:  # noqa: N802
+    def OutputType(self) -> Any:
         """The type of the output."""
         from chainlab.engine.schema import output_type
 
@@ -482,8 +482,8 @@ class RunnableBinding(Runnable[Input, Output]):
         outer = bound if isinstance(bound, RunnableBinding) else None
         self.bound: Runnable[Input, Output] = outer.bound if outer else bound
         self.config = merge_configs(outer.config, config) if outer else dict(config)
-        self.custom_input_type = input_type or (outer and outer.custom_input_type)
-        self.custom_output_type = output_type or (outer and outer.custom_output_type)
+        self.custom_input_type: Any = input_type or (outer and outer.custom_input_type)
+        self.custom_output_type: Any = output_type or (outer and outer.custom_output_type)
         self.kind = self.bound.kind
         self.transparent = self.bound.transparent  # no span over a retry's attempts
         self.streams_input = self.bound.streams_input

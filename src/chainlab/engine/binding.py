@@ -6,7 +6,7 @@ import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chainlab.engine.base import Input, Output, Runnable
@@ -22,7 +22,7 @@ class ListenerRun:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
     outputs: Any = None
     error: BaseException | None = None
-    start_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     end_time: datetime | None = None
 
 
@@ -66,7 +66,7 @@ class RunnableListeners(Runnable[Input, Output]):
         if listener is None:
             return
         if which:
-            run.end_time = datetime.now(timezone.utc)
+            run.end_time = datetime.now(UTC)
         if _arity(listener) >= 2:
             listener(run, frame.public_config())
         else:
@@ -93,7 +93,7 @@ class RunnableListeners(Runnable[Input, Output]):
         except Exception as exc:
             self._fail(run, exc, frame)
             raise
-        return self._end(run, output, frame)  # type: ignore[no-any-return]
+        return self._end(run, output, frame)
 
     async def _ainvoke(self, input: Input, frame: Frame) -> Output:
         run = self._start(input, frame)
@@ -102,7 +102,7 @@ class RunnableListeners(Runnable[Input, Output]):
         except Exception as exc:
             self._fail(run, exc, frame)
             raise
-        return self._end(run, output, frame)  # type: ignore[no-any-return]
+        return self._end(run, output, frame)
 
     def _stream(self, input: Input, frame: Frame) -> Iterator[Output]:
         return self._watched(self.bound._stream(input, frame), input, frame)

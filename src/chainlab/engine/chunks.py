@@ -6,7 +6,7 @@ whole output dict, as in langchain_core (where chunks of one key add up too: tok
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Any
 
 
@@ -17,7 +17,7 @@ class AddableDict(dict[str, Any]):
     {'a': 'Hello', 'b': 1}
     """
 
-    def __add__(self, other: dict[str, Any]) -> AddableDict:  # type: ignore[override]
+    def __add__(self, other: dict[str, Any]) -> AddableDict:
         return _merged(self, other)
 
     def __radd__(self, other: dict[str, Any]) -> AddableDict:
@@ -65,3 +65,9 @@ async def aadd_all(chunks: AsyncIterator[Any]) -> Any:
     async for chunk in chunks:
         total = add(total, chunk)
     return total
+
+
+async def aiter_of(items: Iterable[Any]) -> AsyncGenerator[Any, None]:
+    """``items`` as an async iterator (an input given whole, as one stream)."""
+    for item in items:
+        yield item

@@ -60,7 +60,7 @@ class RunnableWithFallbacks(Runnable[Input, Output]):
     def _raising_last(self) -> RunnableWithFallbacks:
         if self.raise_last:
             return self
-        copy = RunnableWithFallbacks(
+        copy: RunnableWithFallbacks[Input, Output] = RunnableWithFallbacks(
             self.runnable,
             self.fallbacks,
             exceptions_to_handle=self.exceptions_to_handle,
@@ -71,16 +71,12 @@ class RunnableWithFallbacks(Runnable[Input, Output]):
         copy.config = self.config
         return copy
 
-    def batch(  # type: ignore[override]
-        self, inputs: Sequence[Any], config: Any = None, **kwargs: Any
-    ) -> list[Any]:
+    def batch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         """As :meth:`Runnable.batch`; an item whose options all fail gets the *last*
         option's error, as langchain_core's batch does."""
         return Runnable.batch(self._raising_last(), inputs, config, **kwargs)
 
-    async def abatch(  # type: ignore[override]
-        self, inputs: Sequence[Any], config: Any = None, **kwargs: Any
-    ) -> list[Any]:
+    async def abatch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         """Async :meth:`batch`."""
         return await Runnable.abatch(self._raising_last(), inputs, config, **kwargs)
 

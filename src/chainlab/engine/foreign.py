@@ -32,7 +32,8 @@ class ForeignRunnable(Runnable[Any, Any]):
         self.name = str(runnable.get_name())
         base = langchain_runnable_class()
         # a parser, a passthrough, a LangChain chain: it has a transform of its own
-        self.streams_input = base is not None and type(runnable).transform is not base.transform
+        own = getattr(type(runnable), "transform", None)
+        self.streams_input = base is not None and own is not getattr(base, "transform", None)
 
     def __repr__(self) -> str:
         return repr(self.runnable)
@@ -56,10 +57,10 @@ class ForeignRunnable(Runnable[Any, Any]):
         return aiter_leaf(frame, self.runnable.astream, input)
 
     def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[Any]:
-        return self.runnable.transform(chunks)  # type: ignore[no-any-return]
+        return self.runnable.transform(chunks)
 
     def _atransform(self, chunks: AsyncIterator[Any], frame: Frame) -> AsyncIterator[Any]:
-        return self.runnable.atransform(chunks)  # type: ignore[no-any-return]
+        return self.runnable.atransform(chunks)
 
     def _with_kwargs(self, kwargs: dict[str, Any]) -> Runnable[Any, Any]:
         return ForeignRunnable(self.runnable.bind(**kwargs))

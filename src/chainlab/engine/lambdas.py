@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from typing import Any
 
 from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable, is_foreign_runnable
+from chainlab.engine.chunks import aiter_of
 from chainlab.engine.describe import lambda_source
 from chainlab.engine.leaf import (
     arun_leaf,
@@ -137,6 +138,7 @@ class RunnableLambda(Runnable[Input, Output]):
             return f"RunnableLambda({str(func)[len('operator.') :]})"
         if func is not None:
             return f"RunnableLambda({lambda_source(func) or '...'})"
+        assert afunc is not None
         return f"RunnableLambda(afunc={lambda_source(afunc) or '...'})"
 
     def _with_kwargs(self, kwargs: dict[str, Any]) -> RunnableLambda[Input, Output]:
@@ -203,10 +205,11 @@ class RunnableLambda(Runnable[Input, Output]):
 
     async def _astream(self, input: Any, frame: Frame) -> AsyncIterator[Any]:
         config = (frame.public_config(),) if self._config_arg else ()
+        chunks: AsyncGenerator[Any, None]
         if self._agenerator is not None:
             chunks = aiter_leaf(frame, call_with_config, self._agenerator, input, *config)
         elif self._generator is not None and self.afunc is None:  # its chunks, from a thread
-            chunks = _aiter(
+            chunks = aiter_of(
                 await arun_sync_leaf(frame, _collect, self._generator, input, *config)
             )
         else:
@@ -215,8 +218,8 @@ class RunnableLambda(Runnable[Input, Output]):
                 returned = _coerce(output)
                 chunks = astream_node(returned, input, _deeper(frame, returned))
             else:
-                chunks = _aiter([output])
-        async with aclosing(chunks):  # type: ignore[type-var]
+                chunks = aiter_of([output])
+        async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
 
@@ -229,11 +232,6 @@ class RunnableLambda(Runnable[Input, Output]):
 
 def _collect(gen: Callable[..., Iterator[Any]], *args: Any) -> list[Any]:
     return list(call_with_config(gen, *args))
-
-
-async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
-    for item in items:
-        yield item
 
 
 def _is_foreign(output: Any) -> bool:

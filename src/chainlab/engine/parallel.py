@@ -24,7 +24,7 @@ from queue import SimpleQueue
 from typing import Any, Literal
 
 from chainlab.engine.base import Input, Runnable, coerce_to_runnable
-from chainlab.engine.chunks import AddableDict
+from chainlab.engine.chunks import AddableDict, aiter_of
 from chainlab.engine.describe import indent_after_first
 from chainlab.engine.errors import BranchError, name_failed_child
 from chainlab.engine.fanout import Join, Skip, _cancel_all, afan_out, fan_out
@@ -210,7 +210,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
             skip_span(steps[i], frames[i], None)
             queue.put((i, None, None, True))
 
-        calls = [functools.partial(pump, i) for i in range(len(steps))]
+        calls: list[Callable[[], Any]] = [functools.partial(pump, i) for i in range(len(steps))]
         fan_out(calls, scope, skip=skip, window=frame.window)
         ended = 0
         try:
@@ -239,7 +239,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
     ) -> AsyncIterator[dict[str, Any]]:
         got = [chunk async for chunk in chunks]
         stream = self._astream_branches(
-            frame, lambda step, f: atransform_node(step, _aiter(got), f)
+            frame, lambda step, f: atransform_node(step, aiter_of(got), f)
         )
         async with aclosing(stream):  # type: ignore[type-var]
             async for chunk in stream:
@@ -328,8 +328,3 @@ _RUNNERS: dict[tuple[bool, str], Any] = {  # (partial results?, driver) -> branc
 
 RunnableMap = RunnableParallel
 """``RunnableMap`` is another name for :class:`RunnableParallel`, as in LangChain."""
-
-
-async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
-    for item in items:
-        yield item

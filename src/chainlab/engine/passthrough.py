@@ -5,13 +5,13 @@ These are structure, not work: they never take a slot of the concurrency limit.
 
 from __future__ import annotations
 
-import inspect
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from chainlab.engine.base import Other, Runnable
-from chainlab.engine.chunks import AddableDict, add
+from chainlab.engine.chunks import AddableDict, add, aiter_of
 from chainlab.engine.lambdas import (
     acall_with_config,
     accepts_config,
@@ -65,7 +65,9 @@ class RunnablePassthrough(Runnable[Other, Other]):
                     f"takes no keyword argument {', '.join(kwargs)}"
                 )
         bound = [functools.partial(f, **kwargs) if f else None for f in (self.func, self.afunc)]
-        copy = RunnablePassthrough(*bound, name=self.name, input_type=self.custom_input_type)
+        copy: RunnablePassthrough[Other] = RunnablePassthrough(
+            *bound, name=self.name, input_type=self.custom_input_type
+        )
         copy._config_arg, copy.kind = self._config_arg, self.kind
         return copy
 
@@ -152,7 +154,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         return self._transform(iter([input]), frame)
 
     def _astream(self, input: dict[str, Any], frame: Frame) -> AsyncIterator[dict[str, Any]]:
-        return self._atransform(_aiter([input]), frame)
+        return self._atransform(aiter_of([input]), frame)
 
     def _transform(self, chunks: Iterator[Any], frame: Frame) -> Iterator[dict[str, Any]]:
         """First the input's chunks (less the keys the mapper computes) as they come,
@@ -178,13 +180,8 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
             if kept:
                 yield kept
         if total is not None:
-            async for out in self.mapper._atransform(_aiter([total]), frame):
+            async for out in self.mapper._atransform(aiter_of([total]), frame):
                 yield out
-
-
-async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
-    for item in items:
-        yield item
 
 
 class RunnablePick(Runnable[dict[str, Any], Any]):

@@ -105,7 +105,7 @@ def input_schema(r: Runnable[Any, Any]) -> type[Schema]:
         if isinstance(r, base.RunnableBinding):
             return input_schema(r.bound)
         if isinstance(r, foreign.ForeignRunnable):
-            return r.runnable.get_input_schema()  # type: ignore[no-any-return]
+            return r.runnable.get_input_schema()
         if isinstance(r, sequence.RunnableSequence):
             return _sequence_input(r.steps)
         if isinstance(r, passthrough.RunnableAssign):
@@ -131,7 +131,7 @@ def output_schema(r: Runnable[Any, Any]) -> type[Schema]:
         if isinstance(r, base.RunnableBinding):
             return output_schema(r.bound)
         if isinstance(r, foreign.ForeignRunnable):
-            return r.runnable.get_output_schema()  # type: ignore[no-any-return]
+            return r.runnable.get_output_schema()
         if isinstance(r, sequence.RunnableSequence):
             return _sequence_output(r.steps)
         if isinstance(r, parallel.RunnableParallel):
@@ -210,7 +210,7 @@ def model(name: str, fields: dict[str, Any]) -> type[Schema]:
     """A pydantic model with these ``{name: (type, default)}`` fields."""
     import pydantic
 
-    return pydantic.create_model(name, **fields)  # type: ignore[call-overload,no-any-return]
+    return pydantic.create_model(name, **fields)
 
 
 def _root(name: str, tp: Any) -> type[Schema]:
@@ -218,7 +218,7 @@ def _root(name: str, tp: Any) -> type[Schema]:
 
     if inspect.isclass(tp) and issubclass(tp, pydantic.BaseModel):
         return tp
-    return pydantic.create_model(name, __base__=pydantic.RootModel[tp])  # type: ignore[valid-type,no-any-return]
+    return pydantic.create_model(name, __base__=pydantic.RootModel[tp])
 
 
 def _is_root(schema: type[Schema]) -> bool:
@@ -239,7 +239,7 @@ def _fields(schema: type[Schema]) -> dict[str, Any]:
 
 def _main(r: Any) -> Callable[..., Any]:
     func, afunc = r._given
-    return func if func is not None else afunc  # type: ignore[no-any-return]
+    return func if func is not None else afunc
 
 
 def _subscript(r: Any, index: int) -> Any:
@@ -252,7 +252,7 @@ def _resolved(func: Callable[..., Any], name: str, annotation: Any) -> Any:
     if isinstance(annotation, str):  # from __future__ import annotations
         try:
             return typing.get_type_hints(func).get(name, Any)
-        except Exception:  # noqa: BLE001 - an unresolvable name: untyped
+        except Exception:
             return Any
     return annotation
 
@@ -261,14 +261,14 @@ def _dict_keys(func: Callable[..., Any]) -> list[str] | None:
     """The keys a function reads from its first argument (``x["a"]``, ``x.get("b")``),
     sorted; None when it reads none (or its source is not available)."""
     if isinstance(func, operator.itemgetter):
-        keys = [k for k in _itemgetter_keys(func)]
-        return keys if keys and all(isinstance(k, str) for k in keys) else None
+        got = _itemgetter_keys(func)
+        return got if got and all(isinstance(k, str) for k in got) else None
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
         arg = next(iter(inspect.signature(func).parameters))
     except (OSError, TypeError, ValueError, SyntaxError, StopIteration):
         return None
-    keys = set()
+    keys: set[str] = set()
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Subscript)
