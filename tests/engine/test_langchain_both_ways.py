@@ -113,6 +113,13 @@ def test_a_chainlab_piece_does_not_break_langchains_output_schema() -> None:
     assert (lc_chain | chainlab.RunnablePassthrough()).get_output_jsonschema()["title"]
 
 
+def test_a_langchain_chain_with_a_chainlab_step_draws_it_as_one_node() -> None:
+    lc_chain = lc.RunnableLambda(lambda x: x) | RunnableLambda(lambda x: x + 1, name="plus")
+    names = [node.name for node in lc_chain.get_graph().nodes.values()]
+    assert "plus" in names  # LangChain's own Graph, with the chainlab step as a node
+    assert type(RunnableLambda(len).get_graph()).__module__.startswith("chainlab")
+
+
 def test_both_import_orders_register_chainlab_runnables() -> None:
     code = (
         "import {first}, {second}\n"

@@ -16,6 +16,7 @@ import asyncio
 import copy
 import functools
 import inspect
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from types import MappingProxyType
@@ -462,7 +463,15 @@ class Runnable(Generic[Input, Output]):
         return RunnableTimeout(self, seconds)
 
     def get_graph(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """The structure as a graph (nodes share the span ids); see ``chainlab.viz``."""
+        """The structure as a graph (nodes share the span ids); see ``chainlab.viz``.
+
+        Called by langchain_core (a LangChain chain drawing its steps), it is
+        LangChain's graph of this runnable as one node, which is what LangChain expects.
+        """
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("langchain_core."):
+            from chainlab.engine.interop import langchain_graph
+
+            return langchain_graph(self, config)
         from chainlab.viz.graph import build_graph  # the one upward import: a view
 
         return build_graph(self, **kwargs)

@@ -68,6 +68,14 @@ def install() -> None:
         sys.meta_path.insert(0, _Hook())
 
 
+def langchain_graph(runnable: Any, config: Any) -> Any:
+    """LangChain's graph of ``runnable``: input, the runnable as one node, output
+    (what langchain_core's own ``Runnable.get_graph`` builds)."""
+    base = langchain_runnable_class()
+    assert base is not None  # only langchain_core calls this
+    return base.get_graph(runnable, config)
+
+
 def own_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A config from langchain_core, as chainlab reads it: LangChain's callback
     managers and handlers are LangChain's business (they are dropped); chainlab
