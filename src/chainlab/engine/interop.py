@@ -73,7 +73,7 @@ def langchain_graph(runnable: Any, config: Any) -> Any:
     (what langchain_core's own ``Runnable.get_graph`` builds)."""
     base = langchain_runnable_class()
     assert base is not None  # only langchain_core calls this
-    return base.get_graph(runnable, config)
+    return getattr(base, "get_graph")(runnable, config)  # noqa: B009 - a class of LangChain
 
 
 def own_config(config: Mapping[str, Any]) -> dict[str, Any]:
