@@ -38,13 +38,13 @@ from chainlab.engine.run import (
     call_node,
     start_run,
 )
+from chainlab.engine.schema import TypesAndListeners
 from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
 
 if TYPE_CHECKING:
     from chainlab.engine.each import RunnableEach
     from chainlab.engine.fallbacks import RunnableWithFallbacks
     from chainlab.engine.retry import RunnableRetry
-    from chainlab.engine.schema import Schema
     from chainlab.engine.sequence import RunnableSequence
 
 Input = TypeVar("Input")
@@ -54,7 +54,7 @@ Other = TypeVar("Other")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class Runnable(Generic[Input, Output]):
+class Runnable(TypesAndListeners, Generic[Input, Output]):
     """A unit of work that can be invoked, batched, streamed and composed."""
 
     name: str | None = None
@@ -309,82 +309,6 @@ class Runnable(Generic[Input, Output]):
         """A copy that passes ``kwargs`` to its function on every call (a model's
         ``stop=...``, a function's options), as in langchain_core."""
         return self._with_kwargs(kwargs) if kwargs else self
-
-    def with_listeners(
-        self,
-        *,
-        on_start: Callable[..., Any] | None = None,
-        on_end: Callable[..., Any] | None = None,
-        on_error: Callable[..., Any] | None = None,
-    ) -> Runnable[Input, Output]:
-        """Call ``on_start(run)`` before each call, ``on_end(run)`` after it and
-        ``on_error(run)`` when it fails; ``run`` has ``id``, ``name``, ``inputs``,
-        ``outputs``, ``error``, ``start_time``, ``end_time`` (a listener with a second
-        parameter also gets the config)."""
-        from chainlab.engine.binding import RunnableListeners
-
-        return RunnableListeners(self, on_start=on_start, on_end=on_end, on_error=on_error)
-
-    def with_types(
-        self, *, input_type: Any = None, output_type: Any = None
-    ) -> Runnable[Input, Output]:
-        """A copy whose declared input / output types (for the schemas) are these."""
-        from chainlab.engine.schema import check_type
-
-        check_type(self, "input_type", input_type)
-        check_type(self, "output_type", output_type)
-        return RunnableBinding(self, {}, input_type=input_type, output_type=output_type)
-
-    # -- types and schemas (pydantic, which langchain_core brings) ----------------------
-
-    @property
-    def InputType(self) -> Any:
-        """The type of the input (``Any`` when not declared or inferable)."""
-        from chainlab.engine.schema import input_type
-
-        return input_type(self)
-
-    @property
-    def OutputType(self) -> Any:
-        """The type of the output."""
-        from chainlab.engine.schema import output_type
-
-        return output_type(self)
-
-    @property
-    def input_schema(self) -> type[Schema]:
-        """A pydantic model of the input."""
-        return self.get_input_schema()
-
-    @property
-    def output_schema(self) -> type[Schema]:
-        """A pydantic model of the output."""
-        return self.get_output_schema()
-
-    def get_input_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
-        """A pydantic model of the input (``config`` is accepted, as in langchain_core)."""
-        from chainlab.engine.schema import input_schema
-
-        return input_schema(self)
-
-    def get_output_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
-        """A pydantic model of the output."""
-        from chainlab.engine.schema import output_schema
-
-        return output_schema(self)
-
-    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON schema of the input."""
-        return self.get_input_schema(config).model_json_schema()
-
-    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The JSON schema of the output."""
-        return self.get_output_schema(config).model_json_schema()
-
-    @property
-    def config_specs(self) -> list[Any]:
-        """Configurable fields (none: chainlab has no ``configurable_fields``)."""
-        return []
 
     def with_config(
         self, config: Mapping[str, Any] | None = None, **kwargs: Any

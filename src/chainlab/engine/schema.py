@@ -14,7 +14,7 @@ import inspect
 import operator
 import textwrap
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,7 +25,86 @@ else:
     Schema = Any
 
 
-def check_type(runnable: Runnable[Any, Any], param: str, value: Any) -> None:
+class TypesAndListeners:
+    """LangChain's API around running (a base class of :class:`Runnable`): listeners,
+    declared types and schemas. ``get_name`` comes from the runnable."""
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        raise NotImplementedError
+
+    def with_listeners(
+        self,
+        *,
+        on_start: Callable[..., Any] | None = None,
+        on_end: Callable[..., Any] | None = None,
+        on_error: Callable[..., Any] | None = None,
+    ) -> Any:
+        """Call ``on_start(run)`` before each call, ``on_end(run)`` after it and
+        ``on_error(run)`` when it fails; ``run`` has ``id``, ``name``, ``inputs``,
+        ``outputs``, ``error``, ``start_time``, ``end_time`` (a listener with a second
+        parameter also gets the config)."""
+        from chainlab.engine.binding import RunnableListeners
+
+        return RunnableListeners(
+            self,  # type: ignore[arg-type]
+            on_start=on_start,
+            on_end=on_end,
+            on_error=on_error,
+        )
+
+    def with_types(self, *, input_type: Any = None, output_type: Any = None) -> Any:
+        """A copy whose declared input / output types (for the schemas) are these."""
+        from chainlab.engine.base import RunnableBinding
+
+        check_type(self, "input_type", input_type)
+        check_type(self, "output_type", output_type)
+        return RunnableBinding(self, {}, input_type=input_type, output_type=output_type)  # type: ignore[arg-type]
+
+    # -- types and schemas (pydantic, which langchain_core brings) ----------------------
+
+    @property
+    def InputType(self) -> Any:
+        """The type of the input (``Any`` when not declared or inferable)."""
+        return input_type(self)  # type: ignore[arg-type]
+
+    @property
+    def OutputType(self) -> Any:
+        """The type of the output."""
+        return output_type(self)  # type: ignore[arg-type]
+
+    @property
+    def input_schema(self) -> type[Schema]:
+        """A pydantic model of the input."""
+        return self.get_input_schema()
+
+    @property
+    def output_schema(self) -> type[Schema]:
+        """A pydantic model of the output."""
+        return self.get_output_schema()
+
+    def get_input_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
+        """A pydantic model of the input (``config`` is accepted, as in langchain_core)."""
+        return input_schema(self)  # type: ignore[arg-type]
+
+    def get_output_schema(self, config: Mapping[str, Any] | None = None) -> type[Schema]:
+        """A pydantic model of the output."""
+        return output_schema(self)  # type: ignore[arg-type]
+
+    def get_input_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the input."""
+        return self.get_input_schema(config).model_json_schema()
+
+    def get_output_jsonschema(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The JSON schema of the output."""
+        return self.get_output_schema(config).model_json_schema()
+
+    @property
+    def config_specs(self) -> list[Any]:
+        """Configurable fields (none: chainlab has no ``configurable_fields``)."""
+        return []
+
+
+def check_type(runnable: Any, param: str, value: Any) -> None:
     """A ``with_types`` argument must be a type (``int``, ``list[str]``, a model)."""
     if value is None or isinstance(value, type) or typing.get_origin(value) is not None:
         return
