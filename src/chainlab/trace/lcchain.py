@@ -37,11 +37,10 @@ class LangChainChain:
     engine = "langchain_core"
 
     def __init__(self, runnable: Any) -> None:
-        if isinstance(runnable, LangChainChain):
-            runnable = runnable.runnable
-        if not is_langchain_runnable(runnable):
-            raise TypeError(f"expected a langchain_core runnable, got {type(runnable).__name__}")
-        self.runnable = runnable
+        inner: Any = runnable.runnable if isinstance(runnable, LangChainChain) else runnable
+        if not is_langchain_runnable(inner):
+            raise TypeError(f"expected a langchain_core runnable, got {type(inner).__name__}")
+        self.runnable: Any = inner
 
     @functools.cached_property
     def kinds(self) -> dict[str, str]:

@@ -40,7 +40,7 @@ def to_chainlab(runnable: Any) -> Runnable[Any, Any]:
 
     if isinstance(runnable, RunnableRetry):
         return to_chainlab(runnable.bound).with_retry(
-            retry_if_exception_type=tuple(runnable.retry_exception_types),
+            retry_if_exception_type=tuple(runnable.retry_exception_types),  # type: ignore[arg-type]
             wait_exponential_jitter=runnable.wait_exponential_jitter,
             stop_after_attempt=runnable.max_attempt_number,
         )
