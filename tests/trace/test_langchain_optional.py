@@ -54,4 +54,5 @@ def test_the_block_really_blocks() -> None:
     """The same finder makes ``import langchain_core`` fail (so the test above can fail)."""
     script = SCRIPT.split("import chainlab\n")[0] + "import langchain_core\n"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0 and "blocked" in out.stderr
+    assert out.returncode != 0
+    assert "blocked" in out.stderr

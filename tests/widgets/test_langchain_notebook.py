@@ -96,7 +96,8 @@ odd = chainlab.show(RunnableParallel(loud=Shout(), joke=prompt | models["joke"])
 assert odd.error is None, odd.error
 labels = [n.label for n in odd.live.graph.nodes.values()]
 assert "Shout (custom)" in labels, labels
-assert odd.live.notes == ["Shout is a custom Runnable: drawn as one node (runs inside it show on it)"]
+note = "Shout is a custom Runnable: drawn as one node (runs inside it show on it)"
+assert odd.live.notes == [note]
 assert "custom Runnable" in odd.live.title
 """,
     # a LangChain chain that raises: its node red, with LangChain's exception
@@ -104,7 +105,8 @@ assert "custom Runnable" in odd.live.title
 def no_rhyme(x):
     raise ValueError("no rhyme for orange")
 
-bad = chainlab.show(RunnableParallel(poem=prompt | RunnableLambda(no_rhyme), joke=prompt | models["joke"]), x)
+bad_chain = RunnableParallel(poem=prompt | RunnableLambda(no_rhyme), joke=prompt | models["joke"])
+bad = chainlab.show(bad_chain, x)
 assert isinstance(bad.error, ValueError), bad.error
 state = bad.live.publisher.last_states["root/poem/1"]
 assert state["state"] == "failed" and "no rhyme for orange" in state["error"], state
@@ -136,7 +138,8 @@ def test_the_static_pictures_show_every_branch_done(executed: nbformat.NotebookN
     html = "".join(o.get("data", {}).get("text/html", "") for o in _outputs(executed, 1))
     assert "chainlab-static" in html
     svgs = [
-        base64.b64decode(m).decode() for m in re.findall(r"data:image/svg\+xml;base64,([^\"]+)", html)
+        base64.b64decode(m).decode()
+        for m in re.findall(r"data:image/svg\+xml;base64,([^\"]+)", html)
     ]
     graph = next(svg for svg in svgs if 'id="root/joke/1"' in svg)
     for key in ("joke", "poem", "fact"):

@@ -23,9 +23,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from chainlab.engine.base import Runnable
-from chainlab.trace.lcchain import LangChainChain
 from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
 from chainlab.jupyter.frames import interrupted, without_own_frames
+from chainlab.trace.lcchain import LangChainChain
 
 MODES = ("parallel", "sequential", "compare")
 VIEWS = ("graph", "timeline", "both", "none")

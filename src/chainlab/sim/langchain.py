@@ -164,33 +164,43 @@ def _message(answer: Any) -> ChatResult:
     return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-class FakeChatModel(_Simulated, BaseChatModel):  # type: ignore[misc]
+class FakeChatModel(_Simulated, BaseChatModel):
     """:class:`chainlab.sim.FakeChatModel` as a LangChain chat model (same arguments)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     service: Any = None
 
     def __init__(self, name: str = "model", latency: float = 0.5, **knobs: Any) -> None:
-        super().__init__(name=name, service=model.FakeChatModel(name, latency, **knobs))
+        super().__init__(name=name, service=model.FakeChatModel(name, latency, **knobs))  # type: ignore[call-arg]
 
     @property
     def _llm_type(self) -> str:
         return "chainlab-sim"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, **_: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         return _message(self.service._work(_text(messages)))
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: Any = None, **_: Any
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
     ) -> ChatResult:
         return _message(await self.service._awork(_text(messages)))
 
 
-def _documents(found: list[Any]) -> list[Document]:
+def _documents(found: list[Any]) -> list[_Document]:
     return [Document(page_content=d.page_content, metadata=dict(d.metadata)) for d in found]
 
 
-class FakeRetriever(_Simulated, BaseRetriever):  # type: ignore[misc]
+class FakeRetriever(_Simulated, BaseRetriever):
     """:class:`chainlab.sim.FakeRetriever` as a LangChain retriever (same arguments)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -200,20 +210,20 @@ class FakeRetriever(_Simulated, BaseRetriever):  # type: ignore[misc]
         if docs is not None:  # LangChain documents in, the twin's out
             docs = [getattr(d, "page_content", d) for d in docs]
         twin = retrieval.FakeRetriever(docs, latency, k, **knobs)
-        super().__init__(name=twin.name, service=twin)
+        super().__init__(name=twin.name, service=twin)  # type: ignore[call-arg]
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    ) -> list[_Document]:
         return _documents(self.service._work(query))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    ) -> list[_Document]:
         return _documents(await self.service._awork(query))
 
 
-class FakeWebSearch(_Simulated, BaseTool):  # type: ignore[misc]
+class FakeWebSearch(_Simulated, BaseTool):
     """:class:`chainlab.sim.FakeWebSearch` as a LangChain tool (same arguments)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -243,7 +253,7 @@ def generate_queries(n: int = 3, latency: float = 0.5, **kwargs: Any) -> Runnabl
     return runnable
 
 
-def CpuWork(iterations: int | None = None, *, name: str = "cpu_work") -> RunnableLambda:  # noqa: N802
+def CpuWork(iterations: int | None = None, *, name: str = "cpu_work") -> RunnableLambda:
     """:class:`chainlab.sim.CpuWork` as a LangChain ``RunnableLambda`` (same arguments)."""
     twin = cpu.CpuWork(iterations, name=name)
 

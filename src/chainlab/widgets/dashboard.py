@@ -28,8 +28,8 @@ from typing import Any
 import ipywidgets as w
 
 from chainlab.engine import Runnable, coerce_to_runnable
-from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.engine.errors import origin
+from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets import livegraph, outputs
 from chainlab.widgets.board import describe_error
 from chainlab.widgets.controls import MODES, Controls, find_tunables
