@@ -94,46 +94,24 @@ class Document(_Document):
         super().__init__(page_content=page_content, metadata=metadata or {}, **kw)
 
 
+def _read_through(name: str) -> Any:
+    """A read-only property showing the chainlab twin's attribute ``name``."""
+    return property(lambda self: getattr(self.service, name), doc=f"The twin's ``{name}``.")
+
+
 class _Simulated:
     """The chainlab twin's knobs and counters, read (and ``failure_rate`` set) through."""
 
     service: SimulatedService
-
-    @property
-    def calls(self) -> int:
-        return self.service.calls
-
-    @property
-    def in_flight(self) -> int:
-        return self.service.in_flight
-
-    @property
-    def max_in_flight(self) -> int:
-        return self.service.max_in_flight
-
-    @property
-    def failures(self) -> int:
-        return self.service.failures
-
-    @property
-    def rate_limited(self) -> int:
-        return self.service.rate_limited
-
-    @property
-    def cancelled_calls(self) -> int:
-        return self.service.cancelled_calls
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return self.service.stats
-
-    @property
-    def latency(self) -> float:
-        return self.service.latency
-
-    @property
-    def rate_limit(self) -> int | None:
-        return self.service.rate_limit
+    calls = _read_through("calls")
+    in_flight = _read_through("in_flight")
+    max_in_flight = _read_through("max_in_flight")
+    failures = _read_through("failures")
+    rate_limited = _read_through("rate_limited")
+    cancelled_calls = _read_through("cancelled_calls")
+    stats = _read_through("stats")
+    latency = _read_through("latency")
+    rate_limit = _read_through("rate_limit")
 
     @property
     def failure_rate(self) -> float:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.config import merge_configs
+from chainlab.trace.compare import _median, _run_coroutine
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.trace.lcconvert import to_chainlab
 from chainlab.trace.recording import Recording
@@ -99,8 +100,6 @@ def compare_engines(
     unknown = [e for e in engines if e not in ENGINES]
     if unknown or not engines:
         raise ValueError(f"engines must be taken from {ENGINES}, got {tuple(engines)!r}")
-    from chainlab.trace.compare import _run_coroutine
-
     runnables: dict[str, Any] = {
         e: lc if e == "langchain_core" else _native(lc) for e in dict.fromkeys(engines)
     }
@@ -120,8 +119,3 @@ def compare_engines(
 
 def _native(lc: LangChainChain) -> Any:
     return to_chainlab(lc.runnable)
-
-
-def _median(recordings: list[Recording]) -> Recording:
-    ranked = sorted(recordings, key=lambda r: r.wall_s)
-    return ranked[(len(ranked) - 1) // 2]
