@@ -197,3 +197,16 @@ def test_detection_never_imports_and_wraps_only_langchain() -> None:
     wrapped = as_langchain_chain(nap("a"))
     assert wrapped is not None and as_langchain_chain(wrapped) is wrapped
     assert kinds_of(nap("a").with_retry()) == {"root": "retry:leaf"}
+
+
+def test_previews_of_langchain_values_are_their_text() -> None:
+    """A message's pydantic repr takes a millisecond: the bridge previews its text."""
+    from chainlab.sim.langchain import ChatPromptTemplate, FakeChatModel, StrOutputParser
+
+    chain = ChatPromptTemplate.from_template("a joke about {t}") | FakeChatModel("m", latency=0)
+    rec = chainlab.Recording("previews")
+    LangChainChain(chain | StrOutputParser()).invoke({"t": "cats"}, {"callbacks": [rec]})
+    by_name = {s.name: s for s in rec.leaf_spans}
+    assert by_name["ChatPromptTemplate"].output_preview == "'Human: a joke about cats'"
+    assert by_name["m"].input_preview == "[['human: a joke about cats']]"
+    assert by_name["m"].output_preview == "'[m] answer about cats'"

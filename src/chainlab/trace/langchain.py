@@ -162,7 +162,7 @@ class SpanBridge(BaseCallbackHandler):
             kind=kind,
             lane=task_lane(),
             start_ns=time.perf_counter_ns(),
-            input_preview=preview(inputs),
+            input_preview=preview(brief(inputs)),
             tags=tuple(t for t in tags or () if not t.startswith(("map:key:", "seq:step:"))),
         )
         with self._lock:
@@ -184,7 +184,7 @@ class SpanBridge(BaseCallbackHandler):
         if not opened.children and span.kind == "chain":
             span.kind = "leaf"  # nothing ran inside it: this is where work happened
         if error is None:
-            span.status, span.output_preview = "ok", preview(output)
+            span.status, span.output_preview = "ok", preview(brief(output))
         else:
             span.status, span.error = "error", error
         if tracer is not None:
@@ -304,6 +304,22 @@ class SpanBridge(BaseCallbackHandler):
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._end(run_id, error=error)
+
+
+def brief(value: Any, depth: int = 0) -> Any:
+    """What a span preview shows of a LangChain value, cheaply: a message's content, a
+    prompt's text, a model result's text (their pydantic reprs take a millisecond)."""
+    generations = getattr(value, "generations", None)
+    if isinstance(generations, list) and generations and generations[0]:
+        return getattr(generations[0][0], "text", "")
+    if callable(getattr(value, "to_string", None)) and hasattr(value, "to_messages"):
+        return value.to_string()
+    content = getattr(value, "content", None)
+    if isinstance(content, str) and hasattr(value, "type"):
+        return f"{value.type}: {content}"
+    if isinstance(value, list) and depth < 2:
+        return [brief(item, depth + 1) for item in value[:4]]
+    return value
 
 
 def _name(serialized: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
