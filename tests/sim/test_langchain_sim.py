@@ -15,15 +15,15 @@ import pytest
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.language_models import BaseChatModel  # noqa: E402
-from langchain_core.messages import AIMessage  # noqa: E402
-from langchain_core.retrievers import BaseRetriever  # noqa: E402
-from langchain_core.runnables import RunnableLambda, RunnableParallel  # noqa: E402
-from langchain_core.tools import BaseTool  # noqa: E402
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda, RunnableParallel
+from langchain_core.tools import BaseTool
 
-import chainlab.sim as native  # noqa: E402
-from chainlab.sim import langchain as sim  # noqa: E402
-from chainlab.widgets.controls import find_tunables  # noqa: E402
+import chainlab.sim as native
+from chainlab.sim import langchain as sim
+from chainlab.widgets.controls import find_tunables
 
 
 def test_the_components_are_langchain_classes_and_compose_into_langchain_chains() -> None:
@@ -71,7 +71,8 @@ def test_failures_rate_limits_and_counters_read_through() -> None:
         model.invoke("x")
     assert (model.calls, model.failures) == (1, 1)
     model.failure_rate = 0.0
-    assert model.service.failure_rate == 0.0 and model.invoke("x").content
+    assert model.service.failure_rate == 0.0
+    assert model.invoke("x").content
     with pytest.raises(ValueError, match="failure_rate"):
         model.failure_rate = 2.0
     model.reset()

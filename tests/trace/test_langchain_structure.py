@@ -51,7 +51,8 @@ def every_shape() -> Any:
         lc.RunnableParallel(a=nap("a"), b=nap("b1") | nap("b2"), nested=inner)
         | lc.RunnablePassthrough.assign(extra=nap("extra"))
         | lc.RunnablePick(["a", "extra"])
-        | nap("split").with_config(run_name="split") | lc.RunnableLambda(lambda d: [1, 2, 3])
+        | nap("split").with_config(run_name="split")
+        | lc.RunnableLambda(lambda d: [1, 2, 3])
         | nap("item").map()
         | lc.RunnableLambda(lambda xs: 1 / 0).with_fallbacks([nap("rescue")])
         | fails_once().with_retry(stop_after_attempt=2, wait_exponential_jitter=False)
@@ -73,7 +74,8 @@ def test_the_graph_keeps_branch_keys_and_every_structure() -> None:
     assert labels[("root/6", "root/6/1")] == "fallback 1"
     kinds = {i: n.kind for i, n in graph.nodes.items()}
     assert kinds["root/2"] == "passthrough"  # the pick
-    assert kinds["root/5"] == "map" and kinds["root/6"] == "fallbacks"
+    assert kinds["root/5"] == "map"
+    assert kinds["root/6"] == "fallbacks"
     assert graph.nodes["root/7"].name == "flaky"  # a retry draws as what it retries
     assert graph.nodes["root/8"].name == "bound"  # a binding too
     assert graph.notes == []
@@ -140,7 +142,9 @@ def test_a_custom_runnable_is_one_labelled_node_with_a_note() -> None:
     graph = langchain_graph(lc.RunnableParallel(mine=Mine(), a=nap("a")))
     assert graph.nodes["root/mine"].label == "Mine (custom)"
     assert graph.nodes["root/mine"].leaf
-    assert graph.notes == ["Mine is a custom Runnable: drawn as one node (runs inside it show on it)"]
+    assert graph.notes == [
+        "Mine is a custom Runnable: drawn as one node (runs inside it show on it)"
+    ]
     assert shape(nap("a")).note == ""  # LangChain's own leaves need no note
 
 
@@ -173,7 +177,10 @@ def test_to_chainlab_rebuilds_the_same_graph_and_gives_the_same_output() -> None
 def test_compare_engines_puts_both_engines_on_one_axis() -> None:
     chain = lc.RunnableParallel(**{k: nap(k, 0.1) for k in "abc"})
     both = chainlab.compare(chain, 1, engines=("langchain_core", "chainlab"))
-    assert both.outputs == {"langchain_core": dict.fromkeys("abc", 1), "chainlab": dict.fromkeys("abc", 1)}
+    assert both.outputs == {
+        "langchain_core": dict.fromkeys("abc", 1),
+        "chainlab": dict.fromkeys("abc", 1),
+    }
     for rec in both.recordings.values():
         assert len(rec.leaf_spans) == 3
         assert rec.lanes_used == 3
