@@ -98,7 +98,8 @@ def test_every_span_lands_on_the_node_that_draws_it() -> None:
             assert drawn in graph.nodes, (span.node_id, span.path)
     assert {"root/0/a", "root/0/b/0", "root/0/b/1", "root/0/nested/y/1", "root/1/extra"} <= leaves
     items = [s for s in rec.leaf_spans if s.node_id == "root/5/*"]
-    assert len(items) == 3 and len({s.path for s in items}) == 3  # one node, 3 items
+    assert len(items) == 3  # one node, 3 items
+    assert len({s.path for s in items}) == 3
     tries = sorted((s.node_id, s.status) for s in rec.spans if s.node_id.startswith("root/6/"))
     assert tries == [("root/6/0", "error"), ("root/6/1", "ok")]
     attempts = [s for s in rec.leaf_spans if graph.resolve(s.node_id) == "root/7"]
@@ -202,7 +203,8 @@ def test_detection_never_imports_and_wraps_only_langchain() -> None:
     assert not is_langchain_runnable(chainlab.RunnableLambda(str))
     assert as_langchain_chain(chainlab.RunnableLambda(str)) is None
     wrapped = as_langchain_chain(nap("a"))
-    assert wrapped is not None and as_langchain_chain(wrapped) is wrapped
+    assert wrapped is not None
+    assert as_langchain_chain(wrapped) is wrapped
     assert kinds_of(nap("a").with_retry()) == {"root": "retry:leaf"}
 
 
