@@ -4,8 +4,9 @@ Every lesson and demo notebook runs in a real kernel with its runnables imported
 ``langchain_core.runnables`` and its ``chainlab-only`` cells removed
 (:func:`chainlab.lessons.swap.to_langchain`). No cell may raise, the result checks
 left in must hold, and the hidden solutions must pass their self-checks. The simulated
-models (``chainlab.sim``) and the lesson helpers stay chainlab's, as a learner's real
-models and notebook would stay theirs.
+world comes from ``chainlab.sim.langchain`` (real LangChain chat models, retrievers,
+prompts and parsers), so LangChain's engine runs every runnable: counted by module in
+the kernel after the run. The lesson helpers stay chainlab's.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_swap_imports_moves_only_the_runnables() -> None:
         "import chainlab\n"
         "from langchain_core.runnables import RunnableLambda, RunnableParallel\n"
         "from chainlab import BranchError, lessons\n"
-        "from chainlab.sim import FakeChatModel\n"
+        "from chainlab.sim.langchain import FakeChatModel\n"
         "x = 1\n"
     )
 
@@ -92,8 +93,12 @@ def test_swap_imports_handles_parentheses_aliases_comments_and_indentation() -> 
         assert swap_imports(f"from chainlab import {name}") == (
             f"from langchain_core.runnables import {name}"
         )
-    untouched = "from chainlab.sim import RunnableLike\nimport chainlab.lessons\n"
+    untouched = "import chainlab.lessons\nfrom chainlab.simulate import x\n"
     assert swap_imports(untouched) == untouched
+    assert swap_imports("from chainlab.sim import (\n    FakeChatModel,\n)") == (
+        "from chainlab.sim.langchain import (\n    FakeChatModel,\n)"
+    )
+    assert swap_imports("import chainlab.sim as sim") == "import chainlab.sim.langchain as sim"
 
 
 def test_to_langchain_drops_chainlab_only_cells_and_leaves_the_original_alone() -> None:
@@ -166,10 +171,15 @@ def test_notebook_runs_on_langchain_core(path: Path) -> None:
         path,
         time_scale=SWAP_TIME_SCALE,
         timeout=120,
-        transform=to_langchain,
+        transform=with_census,
         store_widget_state=False,
     )
     assert run.error is None, f"{path.name} on langchain_core: {run.error}"
+    census = runnable_census(run.notebook)
+    assert census["chainlab"] == {}, f"{path.name}: chainlab runnables left: {census}"
+    assert sum(census["langchain_core"].values()) >= 3, census
+    if "from chainlab.sim" in "".join(c.source for _, c in code_cells(path)):
+        assert census["langchain_core"].get("chainlab.sim.langchain"), census
     setup = next(c.source for c in run.notebook.cells if "from chainlab" in c.source)
     assert "from langchain_core.runnables import" in setup, setup
     failed = [c for c in run.checks if c.kind == "result" and not c.passed]
@@ -183,3 +193,67 @@ def test_notebook_runs_on_langchain_core(path: Path) -> None:
         )
     if path in LESSONS:
         assert solutions, f"{path.name}: no solution ran on langchain_core"
+
+
+# -- which engine's runnables the swapped kernel holds --------------------------------------
+
+CENSUS = """
+import gc as _gc, json as _json
+from langchain_core.runnables import Runnable as _LCRunnable
+from chainlab.engine.base import Runnable as _CLRunnable
+_gc.collect()
+_census = {"chainlab": {}, "langchain_core": {}}
+_objects = _gc.get_objects()
+# the chainlab twin behind a chainlab.sim.langchain component is its simulation, not a step
+_twins = {
+    id(vars(_o).get("service")) for _o in _objects if isinstance(_o, _LCRunnable)
+}
+for _o in _objects:
+    for _engine, _cls in (("chainlab", _CLRunnable), ("langchain_core", _LCRunnable)):
+        if isinstance(_o, _cls) and id(_o) not in _twins:
+            _m = type(_o).__module__
+            _census[_engine][_m] = _census[_engine].get(_m, 0) + 1
+print("CENSUS " + _json.dumps(_census))
+"""
+
+
+def with_census(nb: Any) -> Any:
+    """The LangChain version of ``nb``, plus a last cell counting the runnable objects
+    alive in the kernel by engine and module."""
+    nb = to_langchain(nb)
+    nb.cells.append(new_code_cell(CENSUS))
+    return nb
+
+
+def runnable_census(nb: Any) -> dict[str, dict[str, int]]:
+    import json
+
+    for output in nb.cells[-1].get("outputs", []):
+        for line in output.get("text", "").splitlines():
+            if line.startswith("CENSUS "):
+                census: dict[str, dict[str, int]] = json.loads(line[len("CENSUS ") :])
+                return census
+    raise AssertionError(f"no census printed: {nb.cells[-1].get('outputs')}")
+
+
+def test_the_census_counts_chainlab_runnables_in_an_unswapped_kernel() -> None:
+    """The census itself can fail: in a lesson's own (chainlab) kernel it finds chainlab's."""
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "from chainlab import RunnableParallel\n"
+                "from chainlab.sim import FakeChatModel\n"
+                "chain = RunnableParallel(a=FakeChatModel(latency=0), b=FakeChatModel(latency=0))"
+            ),
+            new_code_cell(CENSUS),
+        ]
+    )
+    path = Path(__file__).with_name("_census_probe.ipynb")
+    nbformat.write(nb, path)
+    try:
+        run = execute_notebook(path, timeout=60, store_widget_state=False)
+    finally:
+        path.unlink()
+    census = runnable_census(run.notebook)
+    assert census["chainlab"].get("chainlab.sim.model") == 2
+    assert census["chainlab"].get("chainlab.engine.parallel") == 1

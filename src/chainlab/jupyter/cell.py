@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 
 
 class ChainCellError(Exception):
@@ -68,8 +69,9 @@ def build_chain(
     *,
     filename: str = "<%%chain cell>",
     compile_fn: Callable[..., Any] = compile,
-) -> Runnable[Any, Any]:
-    """Run the cell body in ``namespace`` (definitions stay) and return its chain.
+) -> Runnable[Any, Any] | LangChainChain:
+    """Run the cell body in ``namespace`` (definitions stay) and return its chain
+    (a langchain_core chain comes back as a :class:`~chainlab.trace.lcchain.LangChainChain`).
 
     Errors raised by the user's own code propagate unchanged, so the traceback shows
     the user's frames (``filename`` should be one linecache knows, as IPython's is).
@@ -79,6 +81,9 @@ def build_chain(
     value = eval(compile_fn(last, filename, "eval"), namespace)
     if isinstance(value, Runnable):
         return value
+    lc = as_langchain_chain(value)  # a langchain_core chain: LangChain's engine runs it
+    if lc is not None:
+        return lc
     if isinstance(value, dict) or callable(value):
         try:
             return coerce_to_runnable(value)

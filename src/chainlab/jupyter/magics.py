@@ -25,6 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from chainlab.engine.base import Runnable
 from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
 from chainlab.jupyter.frames import interrupted, without_own_frames
+from chainlab.trace.lcchain import LangChainChain
 
 MODES = ("parallel", "sequential", "compare")
 VIEWS = ("graph", "timeline", "both", "none")
@@ -34,7 +35,7 @@ VIEWS = ("graph", "timeline", "both", "none")
 class ChainReport:
     """What ``-o NAME`` stores: the chain, its output or error, the recording."""
 
-    chain: Runnable[Any, Any]
+    chain: Runnable[Any, Any] | LangChainChain
     input: Any = None
     output: Any = None
     error: BaseException | None = None
@@ -183,11 +184,12 @@ class ChainMagics(Magics):
             raise ChainMagicError("usage: %chain_graph EXPR, e.g. %chain_graph {'a': f, 'b': g}")
         from chainlab.engine.base import coerce_to_runnable
         from chainlab.jupyter.present import show_graph
+        from chainlab.trace.lcchain import as_langchain_chain
 
         example = "%chain_graph my_chain or %chain_graph {'a': f, 'b': g}"
         value = evaluate_or_usage("%chain_graph", line, self.ip.user_ns, example=example)
-        try:
-            chain = coerce_to_runnable(value)
+        try:  # a langchain_core chain is walked as it is (show_graph)
+            chain = as_langchain_chain(value) or coerce_to_runnable(value)
         except TypeError as exc:
             raise ChainMagicError(f"%chain_graph: {exc}") from None
         show_graph(chain)
@@ -224,7 +226,7 @@ class ChainMagics(Magics):
             )
         return args
 
-    def _build(self, cell: str, ns: dict[str, Any]) -> Runnable[Any, Any]:
+    def _build(self, cell: str, ns: dict[str, Any]) -> Runnable[Any, Any] | LangChainChain:
         __tracebackhide__ = True
         filename = self.ip.compile.cache(cell)  # tracebacks show the cell's lines
         try:
@@ -234,7 +236,7 @@ class ChainMagics(Magics):
         except Exception as exc:  # the user's own code failed: their frames only
             raise without_own_frames(exc)  # noqa: B904 - the same error, its chain untouched
 
-    def _report(self, chain: Runnable[Any, Any], args: Any) -> ChainReport | None:
+    def _report(self, chain: Runnable[Any, Any] | LangChainChain, args: Any) -> ChainReport | None:
         """The report of the run to make, or None (after drawing the graph) without input."""
         ns = self.ip.user_ns
         if args.input is None and args.batch is None:

@@ -18,11 +18,21 @@ def show_graph(chain: Any) -> None:
     """Display the chain's graph (SVG through Graphviz, text if ``dot`` is missing)."""
     from IPython.display import display
 
+    from chainlab.trace.lcchain import as_langchain_chain
+
+    lc = as_langchain_chain(chain)
     try:
-        graph = chain.get_graph()
+        if lc is not None:  # walked by chainlab: LangChain's get_graph() drops branch keys
+            from chainlab.viz.langchain import langchain_graph
+
+            graph = langchain_graph(lc.runnable)
+        else:
+            graph = chain.get_graph()
     except Exception as exc:  # a custom runnable whose _children() breaks, say
         print(f"(cannot draw this chain's graph: {exc!r})", file=sys.stderr)
         return
+    for note in getattr(graph, "notes", []):
+        print(f"note: {note}")
     try:
         display(graph)
     except RuntimeError as exc:  # no Graphviz: the ASCII drawing still teaches the shape

@@ -1,9 +1,12 @@
 """Turn a lesson into its LangChain version: the promise "change the import" made testable.
 
 A lesson's code cells run on ``langchain_core.runnables`` once the runnables are
-imported from there, except cells tagged ``chainlab-only`` (they show what chainlab
-adds: live graphs, ``compare``, ``record``, timeouts, ...). :func:`to_langchain`
-rewrites the imports and drops those cells; the test suite runs the result.
+imported from there and the simulated world from :mod:`chainlab.sim.langchain` (the
+same models, prompts, parsers, retrievers and searches as real LangChain components),
+except cells tagged ``chainlab-only`` (they show what chainlab adds: live graphs,
+``compare``, ``record``, timeouts, ...). :func:`to_langchain` rewrites the imports and
+drops those cells; the test suite runs the result, so LangChain's engine runs every
+runnable of the lesson.
 """
 
 from __future__ import annotations
@@ -32,13 +35,16 @@ RUNNABLE_NAMES = frozenset(
 
 # ``from chainlab import a, b`` or ``from chainlab import (a,\n b,\n)``; not chainlab.sim
 _IMPORT = re.compile(r"^([ \t]*)from chainlab import (\([^)]*\)|[^\n]*)", re.MULTILINE)
+_SIM_IMPORT = re.compile(r"^([ \t]*)from chainlab\.sim import\b", re.MULTILINE)
+_SIM_MODULE = re.compile(r"^([ \t]*)import chainlab\.sim as (\w+)", re.MULTILINE)
 
 
 def swap_imports(source: str) -> str:
-    """Import the runnable names of ``from chainlab import ...`` from LangChain instead.
+    """Import the runnable names of ``from chainlab import ...`` from LangChain instead,
+    and ``from chainlab.sim import ...`` from :mod:`chainlab.sim.langchain`.
 
-    Other names (``lessons``, ``BranchError``, ...) stay with chainlab, and so do
-    ``import chainlab`` and ``from chainlab.sim import ...``.
+    Other names (``lessons``, ``BranchError``, ...) stay with chainlab, and so does
+    ``import chainlab``.
     """
 
     def rewrite(match: re.Match[str]) -> str:
@@ -54,6 +60,8 @@ def swap_imports(source: str) -> str:
             lines.append(f"{indent}from chainlab import {', '.join(others)}")
         return "\n".join(lines) or f"{indent}pass"
 
+    source = _SIM_IMPORT.sub(r"\1from chainlab.sim.langchain import", source)
+    source = _SIM_MODULE.sub(r"\1import chainlab.sim.langchain as \2", source)
     return _IMPORT.sub(rewrite, source)
 
 

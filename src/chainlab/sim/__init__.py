@@ -13,6 +13,9 @@
 
 Every piece is a chainlab runnable leaf: it composes with ``|`` and dicts, holds one
 slot of ``max_concurrency`` while it works, and stops early when its run is cancelled.
+For LangChain's engine, ``from chainlab.sim.langchain import ...`` gives the same names
+as real LangChain components (a ``BaseChatModel``, a ``BaseRetriever``, LangChain's own
+prompts and parsers) over the same simulation (needs ``langchain-core``).
 
 >>> from chainlab.sim import ChatPromptTemplate, FakeChatModel, StrOutputParser
 >>> prompt = ChatPromptTemplate.from_template("Tell me a joke about {topic}")

@@ -25,10 +25,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import coerce_to_runnable, is_foreign_runnable
+from chainlab.engine.base import coerce_to_runnable
 from chainlab.engine.config import merge_configs
 from chainlab.trace.recording import Recording
 
@@ -126,8 +126,13 @@ def compare(
     config: Mapping[str, Any] | None = None,
     repeat: int = 1,
     driver: str = "invoke",
-) -> Comparison:
+    engines: Sequence[str] | None = None,
+) -> Any:
     """Run ``chain`` sequentially (``max_concurrency=1``) and in parallel; compare.
+
+    With ``engines=("langchain_core", "chainlab")`` a langchain_core chain runs once on
+    each engine instead (see :mod:`chainlab.trace.engines`) and an
+    :class:`~chainlab.trace.engines.EngineComparison` is returned.
 
     Args:
         chain: a runnable (or anything ``coerce_to_runnable`` accepts: a dict, a
@@ -141,8 +146,14 @@ def compare(
             loop in a helper thread, so it works inside Jupyter too).
 
     Returns:
-        A :class:`Comparison`.
+        A :class:`Comparison` (an ``EngineComparison`` with ``engines``).
     """
+    if engines is not None:
+        from chainlab.trace.engines import compare_engines
+
+        return compare_engines(
+            chain, input, engines=engines, config=config, repeat=repeat, driver=driver
+        )
     target = _Target(chain, config)
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
@@ -192,18 +203,17 @@ class _Target:
     through the config's callbacks; a langchain_core one through the LangChain bridge."""
 
     def __init__(self, chain: Any, config: Mapping[str, Any] | None) -> None:
-        self.foreign = is_foreign_runnable(chain)
-        self.runnable: Any = chain if self.foreign else coerce_to_runnable(chain)
+        from chainlab.trace.lcchain import as_langchain_chain
+
+        lc = as_langchain_chain(chain)
+        # a LangChain chain: its listeners (this recording, a live graph) hear it
+        # through the LangChain bridge (chainlab.trace.lcchain)
+        self.runnable: Any = lc if lc is not None else coerce_to_runnable(chain)
         self.name = str(self.runnable.get_name())
         self.base = dict(config or {})
 
     def config(self, rec: Recording, limit: int | None) -> dict[str, Any]:
-        listener: Any = rec
-        if self.foreign:
-            from chainlab.trace.langchain import SpanBridge
-
-            listener = SpanBridge((rec,))
-        extra: dict[str, Any] = {"callbacks": [listener]}
+        extra: dict[str, Any] = {"callbacks": [rec]}
         if limit is not None:  # LangChain's limit is per level: 1 at every level is sequential
             extra["max_concurrency"] = limit
         return merge_configs(self.base, extra)

@@ -136,6 +136,8 @@ class Graph:
     block: Block | None = field(default=None, repr=False)
     display: dict[str, str | None] = field(default_factory=dict, repr=False)
     """Every static node id -> the drawn node showing it (None for sequences)."""
+    notes: list[str] = field(default_factory=list, repr=False)
+    """One line per part drawn less finely than it is (a custom LangChain runnable)."""
 
     def resolve(self, span_node_id: str) -> str | None:
         """The drawn node that displays spans with this node id (None if none does)."""

@@ -3,7 +3,8 @@
 The failure-rate slider appears only for chains holding simulated services (anything
 with a ``failure_rate`` attribute, such as ``chainlab.sim.FakeChatModel``), found by
 walking the runnable tree (``_children()``, plus the ``bound`` runnable of wrappers
-such as ``with_retry`` whose children are their bound runnable's).
+such as ``with_retry`` whose children are their bound runnable's; a langchain_core
+chain is walked as it is drawn, :mod:`chainlab.trace.lcstructure`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import ipywidgets as w
 
 from chainlab.engine import Runnable
+from chainlab.trace.lcchain import LangChainChain
+from chainlab.trace.lcstructure import is_langchain_runnable, shape, unbind
 
 MODES = ("parallel", "sequential", "compare")
 UNLIMITED = 0
@@ -35,6 +38,9 @@ def find_tunables(chain: Any) -> list[Any]:
             continue
         seen.add(id(node))
         children: list[Any] = []
+        if isinstance(node, LangChainChain) or is_langchain_runnable(node):
+            stack.extend(reversed(_langchain_tunable(node, found)))
+            continue
         bound = getattr(node, "bound", None)
         if isinstance(bound, Runnable):  # a wrapper: a failure_rate it shows is its bound's
             children.append(bound)
@@ -47,6 +53,17 @@ def find_tunables(chain: Any) -> list[Any]:
                 pass
         stack.extend(reversed(children))
     return found
+
+
+def _langchain_tunable(node: Any, found: list[Any]) -> list[Any]:
+    """Add a LangChain node with a ``failure_rate`` (a ``chainlab.sim.langchain`` model)
+    to ``found``; return its children (walked as chainlab draws them)."""
+    if isinstance(node, LangChainChain):
+        return [node.runnable]
+    inner = unbind(node)
+    if isinstance(getattr(inner, "failure_rate", None), int | float):
+        found.append(inner)
+    return [child for _, _, child in shape(node).children]
 
 
 class Controls(w.HBox):

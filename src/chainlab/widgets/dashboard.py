@@ -29,6 +29,7 @@ import ipywidgets as w
 
 from chainlab.engine import Runnable, coerce_to_runnable
 from chainlab.engine.errors import origin
+from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets import livegraph, outputs
 from chainlab.widgets.board import describe_error
 from chainlab.widgets.controls import MODES, Controls, find_tunables
@@ -136,7 +137,10 @@ class Dashboard(w.VBox):
             raise ValueError("compare=True needs one input, not a batch")
         if batch and (isinstance(input, str | bytes | Mapping) or not isinstance(input, Sequence)):
             raise TypeError(f"batch=True needs a list of inputs, got {type(input).__name__}")
-        self.chain: Runnable[Any, Any] = coerce_to_runnable(chain)
+        # a langchain_core chain runs on LangChain's engine, heard through the bridge
+        self.chain: Runnable[Any, Any] | LangChainChain = as_langchain_chain(
+            chain
+        ) or coerce_to_runnable(chain)
         self.input = input
         self.config = dict(config or {})
         self.batch = batch

@@ -35,6 +35,7 @@ import anywidget
 import traitlets
 
 from chainlab.engine import Runnable, listen
+from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets.board import Board
 from chainlab.widgets.outputs import display_with_picture, refresh, static_html, widget_only
 from chainlab.widgets.publisher import Publisher
@@ -92,7 +93,12 @@ def build_graph(chain: Any, summarize_over: int = 12) -> Any:
         return chain
     from chainlab.viz.graph import build_graph as build
 
+    lc = as_langchain_chain(chain)
     try:
+        if lc is not None:  # walked as chainlab walks its own (chainlab.viz.langchain)
+            from chainlab.viz.langchain import langchain_graph
+
+            return langchain_graph(lc.runnable, summarize_over=summarize_over)
         return build(chain, summarize_over=summarize_over)
     except Exception as exc:
         warnings.warn(
@@ -208,8 +214,11 @@ class LiveGraph(anywidget.AnyWidget):
     ) -> None:
         check_versions()
         self.graph = build_graph(chain, summarize_over)
-        self.chain: Runnable[Any, Any] | None = chain if isinstance(chain, Runnable) else None
-        super().__init__(svg=graph_svg(self.graph), title=title, **kwargs)
+        self.chain: Runnable[Any, Any] | LangChainChain | None = (
+            chain if isinstance(chain, Runnable) else as_langchain_chain(chain)
+        )
+        self.notes: list[str] = list(getattr(self.graph, "notes", []))
+        super().__init__(svg=graph_svg(self.graph), title=self._titled(title), **kwargs)
         self.board = Board(self.graph)
         self.publisher = Publisher(self.board, self._sink, interval=interval)
         self._handles: list[Any] = []
@@ -248,10 +257,14 @@ class LiveGraph(anywidget.AnyWidget):
         self.publisher.reset()
         self.publisher.extras = {"status": "running"}
         if title is not None:
-            self.publisher.extras["title"] = title
+            self.publisher.extras["title"] = self._titled(title)
         if run_labels:
             self.publisher.extras["run_labels"] = list(run_labels)
         self.publisher.flush(force=True)
+
+    def _titled(self, title: str) -> str:
+        """The title, then the graph's notes (what is drawn as one node, and why)."""
+        return "  ·  ".join([t for t in (title, *self.notes) if t])
 
     def finish(self, status: str | None = None, settle: float = 1.0) -> None:
         """Publish the exact final state now, and refresh the static pictures.
