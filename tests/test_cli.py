@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -181,13 +182,17 @@ def test_lessons_that_run_alone_run_after_the_others_one_at_a_time(
 
 # -- chainlab lab --------------------------------------------------------------------------
 
+environments: list[dict[str, str] | None] = []  # the env of each launch (see `launched`)
+
 
 @pytest.fixture
 def launched(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     commands: list[list[str]] = []
+    environments.clear()
 
-    def call(command: list[str]) -> int:
+    def call(command: list[str], env: dict[str, str] | None = None) -> int:
         commands.append(command)
+        environments.append(env)
         return 7
 
     monkeypatch.setattr(subprocess, "call", call)
@@ -209,6 +214,21 @@ def test_lab_runs_jupyter_on_loopback_with_network_checks_off(
     assert "--LabApp.extension_manager=readonly" in options  # no searches on PyPI
     assert "--no-browser" not in options
     assert not any(o.startswith("--LabApp.default_url") for o in options)  # no lessons here
+
+
+def test_lab_turns_the_announcements_plugin_off(
+    tmp_path: Path, launched: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "get notified about Jupyter news?" toast would cover the first outputs."""
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/elsewhere")
+    cli.main(["lab", "--dir", str(tmp_path)])
+    (env,) = environments
+    assert env is not None and env["PATH"] == os.environ["PATH"]  # the rest passes through
+    first, *rest = env["JUPYTER_CONFIG_PATH"].split(os.pathsep)
+    assert rest == ["/elsewhere"]  # the user's config dirs are kept
+    page = json.loads((Path(first) / "labconfig" / "page_config.json").read_text())
+    assert page == {"disabledExtensions": {cli.ANNOUNCEMENTS: True}}
+    assert cli.ANNOUNCEMENTS == "@jupyterlab/apputils-extension:announcements"
 
 
 @pytest.mark.parametrize(("uid", "allowed"), [(0, True), (1000, False)])

@@ -7,9 +7,12 @@ chainlab lessons    run every lesson headless and print a summary table
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,7 +42,25 @@ def lab(args: argparse.Namespace) -> int:
     if start and (root / start).exists():
         command.append(f"--LabApp.default_url=/lab/tree/{start}")
     print("Opening JupyterLab on", root, flush=True)
-    return subprocess.call(command)
+    return subprocess.call(command, env=_without_announcements(os.environ))
+
+
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+def _without_announcements(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with one more Jupyter config dir, whose page config disables the
+    announcements plugin (its "get notified about Jupyter news?" toast covers outputs).
+
+    JupyterLab reads ``labconfig/page_config.json`` from every dir on
+    ``JUPYTER_CONFIG_PATH``; the user's own config is left untouched.
+    """
+    extra = Path(tempfile.gettempdir()) / f"chainlab-lab-config-{os.getuid()}"
+    (extra / "labconfig").mkdir(parents=True, exist_ok=True)
+    page = {"disabledExtensions": {ANNOUNCEMENTS: True}}
+    (extra / "labconfig" / "page_config.json").write_text(json.dumps(page))
+    paths = [str(extra), *filter(None, [environ.get("JUPYTER_CONFIG_PATH")])]
+    return {**environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(paths)}
 
 
 def lessons(args: argparse.Namespace) -> int:
