@@ -223,7 +223,8 @@ def test_lab_turns_the_announcements_plugin_off(
     monkeypatch.setenv("JUPYTER_CONFIG_PATH", "/elsewhere")
     cli.main(["lab", "--dir", str(tmp_path)])
     (env,) = environments
-    assert env is not None and env["PATH"] == os.environ["PATH"]  # the rest passes through
+    assert env is not None
+    assert env["PATH"] == os.environ["PATH"]  # the rest passes through
     first, *rest = env["JUPYTER_CONFIG_PATH"].split(os.pathsep)
     assert rest == ["/elsewhere"]  # the user's config dirs are kept
     page = json.loads((Path(first) / "labconfig" / "page_config.json").read_text())

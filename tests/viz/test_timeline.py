@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 import chainlab
 from chainlab import RunnableLambda, RunnableParallel, compare, record
 from chainlab.trace import Recording
-from chainlab.viz.timeline import MAX_COLORS, OUTSIDE
+from chainlab.viz.bars import MAX_COLORS, OUTSIDE
 
 matplotlib.use("Agg")
 
@@ -67,7 +67,7 @@ def test_a_lane_per_worker_and_a_bar_per_leaf(rec: Recording) -> None:
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == rec.lanes
+    assert labels == [f"worker {i + 1}" for i in range(len(rec.lanes))]
     bars = bars_of(ax)
     assert len(bars.get_paths()) == len(rec.leaf_spans) == 5
     origin = rec.analysis().start
@@ -147,7 +147,7 @@ def test_figures_are_not_pyplot_figures_and_save(rec: Recording, tmp_path: Path)
     assert fig._repr_png_()[:4] == b"\x89PNG"  # type: ignore[attr-defined]
 
 
-def test_failed_bars_are_edged_red_and_cancelled_ones_faded() -> None:
+def test_failed_bars_are_red_and_hatched_cancelled_ones_grey_and_the_title_says_failed() -> None:
     started = threading.Event()
 
     def bad(x: Any) -> Any:
@@ -163,13 +163,28 @@ def test_failed_bars_are_edged_red_and_cancelled_ones_faded() -> None:
     with record() as rec, pytest.raises(ValueError):
         chain.invoke(1, {"max_concurrency": 2})
     settle(rec, expected=6)
-    drawn = [s for s in rec.leaf_spans if not s.skipped]
+    drawn = sorted((s for s in rec.leaf_spans if not s.skipped), key=lambda s: s.start)
     assert sorted(s.status for s in drawn) == ["cancelled", "error"]
-    bars = bars_of(rec.plot().axes[0])
-    edges = [to_hex(c) for c in bars.get_edgecolors()]
-    alphas = [round(float(c[3]), 2) for c in bars.get_facecolors()]
-    assert edges == ["#c62828" if s.status == "error" else "#ffffff" for s in drawn]
-    assert alphas == [0.35 if s.status == "cancelled" else 1.0 for s in drawn]
+    fig = rec.plot()
+    ax = fig.axes[0]
+    faces = [to_hex(c) for c in bars_of(ax).get_facecolors()]
+    assert faces == ["#ef9a9a" if s.status == "error" else "#eeeeee" for s in drawn]
+    (failed,) = by_gid(fig, "failed")
+    (cancelled,) = by_gid(fig, "cancelled")
+    assert failed.get_hatch()
+    assert cancelled.get_hatch()
+    assert len(failed.get_paths()) == len(cancelled.get_paths()) == 1
+    assert to_hex(failed.get_edgecolor()[0]) == "#b71c1c"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"failed", "cancelled / abandoned"} <= set(legend)
+    title = ax.get_title(loc="left")
+    assert title.startswith("failed after ")
+    assert "in branch `bad` (ValueError)" in title
+    assert "speedup" not in title.replace("no speedup", "")
+    assert "ceiling" not in title
+    assert not by_gid(fig, "critical_path")  # no path through cancelled work
+    (wall,) = by_gid(fig, "wall")
+    assert wall.get_text().startswith("failed ")
 
 
 def test_a_thousand_tasks_are_packed_into_few_labelled_lanes() -> None:
@@ -190,7 +205,7 @@ def test_a_thousand_tasks_are_packed_into_few_labelled_lanes() -> None:
     assert len({to_hex(c) for c in bars_of(ax).get_facecolors()}) == 1  # > MAX_COLORS
     assert MAX_COLORS < 1000
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "1000 branches" in legend
+    assert "map items ×1000" in legend  # one colour for the items of one map
 
 
 def test_comparison_plot_shares_the_time_axis_and_states_the_numbers() -> None:

@@ -19,6 +19,10 @@ Definitions (all times in seconds):
   unlimited workers.
 * **overhead** = wall - critical path: time the run took beyond its critical path
   (scheduling, thread start-up, waiting for a worker under ``max_concurrency``).
+* **failure** - set when a top-level run failed (or was cancelled): when, in which
+  branch, with which error. A failed run's speedup and ceiling mean nothing (the work
+  stopped half-way), so the views show the failure instead of them. Cancelled leaves
+  count for nothing on the critical path: they were stopped, not waited for.
 
 >>> import time, chainlab
 >>> def slow(x):
@@ -42,6 +46,43 @@ from dataclasses import dataclass, field
 
 from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
 
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a recorded run did not finish (see :func:`failure_of`).
+
+    Attributes:
+        status: ``"failed"`` or ``"cancelled"``.
+        after_s: seconds from the recording's first span to the failed run's end.
+        branch: the top-level branch the error came out of (None outside a fan-out).
+        node: the name of the node it came out of (the deepest one).
+        error: the exception (None for a cancellation without one).
+        cancelled: how many leaf calls were cancelled or skipped because of it.
+    """
+
+    status: str
+    after_s: float
+    branch: str | None
+    node: str
+    error: BaseException | None
+    cancelled: int
+
+    @property
+    def where(self) -> str:
+        """``"branch `papers`"`` or ``"`papers`"`` (the node, outside a fan-out)."""
+        return f"branch `{self.branch}`" if self.branch is not None else f"`{self.node}`"
+
+    def describe(self) -> str:
+        """One line in plain words: ``branch `papers` failed: SimulatedError: down``."""
+        if self.error is None:
+            return f"{self.where} {self.status}"
+        message = str(self.error).strip().split("\n")[0]
+        if len(message) > 160:
+            message = message[:159] + "…"
+        kind = type(self.error).__name__
+        return f"{self.where} {self.status}: {kind}" + (f": {message}" if message else "")
+
+
 SEQUENTIAL_KINDS = frozenset({"sequence", "fallbacks"})
 """Span kinds whose children run one after another, each needing the one before."""
 
@@ -64,6 +105,7 @@ class Analysis:
     lanes_used: int
     lane_utilisation: dict[str, float] = field(repr=False)
     idle_gaps: dict[str, list[tuple[float, float]]] = field(repr=False)
+    failure: Failure | None = None
 
 
 def analyse(spans: Sequence[SpanRecord], *, min_gap: float | None = None) -> Analysis:
@@ -107,7 +149,53 @@ def analyse(spans: Sequence[SpanRecord], *, min_gap: float | None = None) -> Ana
         lanes_used=lanes_used,
         lane_utilisation=utilisation,
         idle_gaps=gaps,
+        failure=failure_of(spans, start),
     )
+
+
+def failure_of(spans: Sequence[SpanRecord], start: float = 0.0) -> Failure | None:
+    """The first top-level run that failed (else one that was cancelled), or None.
+
+    The error is traced down to the deepest leaf that raised that very exception (or
+    one of the exceptions of an exception group), which names the branch.
+    """
+    by_id = {s.run_id: s for s in spans}
+    roots = [s for s in spans if s.parent_id is None or s.parent_id not in by_id]
+    failed = [r for r in roots if r.status == "error"] or [
+        r for r in roots if r.status == "cancelled"
+    ]
+    if not failed:
+        return None
+    root = min(failed, key=lambda r: r.end)
+    errors = _exceptions(root.error)
+    leaves = [s for s in spans if s.is_leaf and _root_of(s, by_id) is root]
+    raised = [s for s in leaves if s.status == "error" and any(s.error is e for e in errors)]
+    raised = raised or [s for s in leaves if s.status == "error"]
+    source = min(raised, key=lambda s: (s.end, -s.depth)) if raised else root
+    return Failure(
+        status="failed" if root.status == "error" else "cancelled",
+        after_s=root.end - start,
+        branch=source.branch,
+        node=source.name,
+        error=root.error if root.status == "error" else source.error,
+        cancelled=sum(s.status == "cancelled" for s in leaves),
+    )
+
+
+def _exceptions(error: BaseException | None) -> list[BaseException]:
+    """``error``, and every exception inside it if it is an exception group."""
+    if error is None:
+        return []
+    inner = getattr(error, "exceptions", None)
+    if isinstance(error, BaseExceptionGroup) and inner:
+        return [error, *(e for sub in inner for e in _exceptions(sub))]
+    return [error]
+
+
+def _root_of(span: SpanRecord, by_id: dict[int, SpanRecord]) -> SpanRecord:
+    while span.parent_id is not None and span.parent_id in by_id:
+        span = by_id[span.parent_id]
+    return span
 
 
 def critical_path(spans: Sequence[SpanRecord]) -> tuple[float, list[SpanRecord]]:
@@ -124,7 +212,10 @@ def critical_path(spans: Sequence[SpanRecord]) -> tuple[float, list[SpanRecord]]
     choice: dict[int, list[SpanRecord]] = {}
     for span in reversed(spans):  # children before their parent
         kids = children.get(span.run_id, [])
-        if span.is_leaf:
+        if span.is_leaf and span.status == "cancelled":  # stopped, not waited for
+            chosen: list[SpanRecord] = []
+            length[span.run_id] = 0.0
+        elif span.is_leaf:
             inner, chosen = _longest_chain(kids, length)
             length[span.run_id] = span.self_s + inner
         elif span.kind in SEQUENTIAL_KINDS:
@@ -140,7 +231,7 @@ def critical_path(spans: Sequence[SpanRecord]) -> tuple[float, list[SpanRecord]]
     stack = list(reversed(chosen))
     while stack:
         span = stack.pop()
-        if span.is_leaf:
+        if span.is_leaf and span.status != "cancelled":
             path.append(span)
         stack.extend(reversed(choice[span.run_id]))
     path.sort(key=lambda s: s.start)

@@ -35,6 +35,8 @@ from chainlab.trace.recording import Recording
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from chainlab.trace.analysis import Failure
+
 
 class Comparison:
     """A sequential and a parallel recording of the same chain on the same input.
@@ -46,6 +48,7 @@ class Comparison:
         efficiency: ``speedup / lanes used`` in the parallel run.
         ceiling: the parallel run's work / critical path.
         output: the parallel run's output.
+        error: the first exception a run raised (``compare(..., raise_errors=False)``).
         sequential_runs_s / parallel_runs_s: every run's wall time (``repeat`` > 1).
     """
 
@@ -62,6 +65,7 @@ class Comparison:
         self.sequential = _median(sequential)
         self.parallel = _median(parallel)
         self.output = output
+        self.error: Exception | None = None
 
     @property
     def sequential_s(self) -> float:
@@ -87,13 +91,34 @@ class Comparison:
     def ceiling(self) -> float:
         return self.parallel.ceiling
 
+    @property
+    def failure(self) -> Failure | None:
+        """Where a run failed (the parallel run's failure first), or None: a failed
+        comparison has no speedup to speak of, and its views say so."""
+        return self.parallel.analysis().failure or self.sequential.analysis().failure
+
+    @property
+    def failed_run(self) -> str | None:
+        """``"parallel"`` or ``"sequential"``: the run :attr:`failure` is about."""
+        if self.parallel.analysis().failure is not None:
+            return "parallel"
+        return "sequential" if self.sequential.analysis().failure is not None else None
+
     def summary_lines(self) -> list[str]:
         runs = len(self.parallel_runs_s)
         median = f" (median of {runs} runs)" if runs > 1 else ""
+        failure = self.failure
+        if failure is not None:
+            return [
+                f"{self.name}{median}",
+                f"  {self.failed_run} run: {failure.describe()}",
+                f"  ({failure.status} after {failure.after_s:.3f} s: no speedup to measure)",
+            ]
+        lanes = "lane" if self.lanes_used == 1 else "lanes"
         return [
             f"{self.name}{median}",
             f"  sequential  {self.sequential_s:8.3f} s   max_concurrency=1",
-            f"  parallel    {self.parallel_s:8.3f} s   {self.lanes_used} lanes at once",
+            f"  parallel    {self.parallel_s:8.3f} s   {self.lanes_used} {lanes} at once",
             f"  speedup     {self.speedup:8.2f} x   = sequential / parallel",
             f"  efficiency  {self.efficiency:8.0%}     = speedup / lanes",
             f"  ceiling     {self.ceiling:8.2f} x   = work / critical path "
@@ -127,6 +152,7 @@ def compare(
     repeat: int = 1,
     driver: str = "invoke",
     engines: Sequence[str] | None = None,
+    raise_errors: bool = True,
 ) -> Any:
     """Run ``chain`` sequentially (``max_concurrency=1``) and in parallel; compare.
 
@@ -144,6 +170,10 @@ def compare(
         repeat: run each mode this many times (alternating) and keep the median run.
         driver: ``"invoke"`` (threads) or ``"ainvoke"`` (asyncio tasks; run on an event
             loop in a helper thread, so it works inside Jupyter too).
+        raise_errors: re-raise the chain's exception (default). With False, a failing
+            run is recorded and the comparison returned: its :attr:`~Comparison.failure`
+            says where it failed, its plot says so instead of a speedup, and its
+            ``output`` is None (``error`` holds the exception).
 
     Returns:
         A :class:`Comparison` (an ``EngineComparison`` with ``engines``).
@@ -162,19 +192,29 @@ def compare(
     sequential: list[Recording] = []
     parallel: list[Recording] = []
     outputs: list[Any] = []
+    errors: list[Exception] = []
     for _ in range(repeat):
         for limit, runs in ((1, sequential), (None, parallel)):
             rec = Recording("sequential" if limit == 1 else "parallel")
             cfg = target.config(rec, limit)
-            if driver == "invoke":
-                output = target.runnable.invoke(input, cfg)
-            else:
-                output = _run_coroutine(functools.partial(target.runnable.ainvoke, input, cfg))
+            try:
+                if driver == "invoke":
+                    output = target.runnable.invoke(input, cfg)
+                else:
+                    run = functools.partial(target.runnable.ainvoke, input, cfg)
+                    output = _run_coroutine(run)
+            except Exception as exc:
+                if raise_errors:
+                    raise
+                errors.append(exc)
+                output = None
             runs.append(rec)
             if limit is None:
                 outputs.append(output)
     middle = parallel.index(_median(parallel))
-    return Comparison(target.name, sequential, parallel, outputs[middle])
+    result = Comparison(target.name, sequential, parallel, outputs[middle])
+    result.error = errors[0] if errors else None
+    return result
 
 
 async def acompare(

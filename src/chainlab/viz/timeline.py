@@ -26,7 +26,6 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
@@ -35,18 +34,18 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.viz import bars as bars_mod
 from chainlab.viz.lanes import LaneLayout, layout_lanes
 
 if TYPE_CHECKING:
+    from chainlab.trace.analysis import Failure
     from chainlab.trace.compare import Comparison
     from chainlab.trace.recording import Recording
 
-OUTSIDE = "#9e9e9e"  # bars outside any fan-out
-MANY = "#4a7fb5"  # every branch, when there are too many to tell apart by colour
-MAX_COLORS = 20
 BAR_HEIGHT = 0.8
 MAX_LABELS = 400
 MAX_FORKS = 12
+FAILED_RED = "#b71c1c"
 
 
 def drawn_leaves(rec: Recording) -> list[SpanRecord]:
@@ -57,22 +56,9 @@ def drawn_leaves(rec: Recording) -> list[SpanRecord]:
 
 
 def branch_colors(recordings: list[Recording]) -> dict[str | None, Any]:
-    """A colour per top-level branch, in order of first appearance; grey for None.
-
-    Past ``MAX_COLORS`` branches (a 1,000-item ``.map()``) colours would only be noise:
-    every branch gets the same one.
-    """
-    keys: dict[str, None] = {}
-    for rec in recordings:
-        for span in rec.leaf_spans:
-            if span.branch is not None:
-                keys.setdefault(span.branch)
-    cmap = colormaps["tab10" if len(keys) <= 10 else "tab20"]
-    colors: dict[str | None, Any] = {
-        key: cmap(i) if len(keys) <= MAX_COLORS else MANY for i, key in enumerate(keys)
-    }
-    colors[None] = OUTSIDE
-    return colors
+    """A colour per top-level branch, in order of first appearance; grey for None
+    (see :func:`chainlab.viz.bars.branch_colors`)."""
+    return bars_mod.branch_colors(s for rec in recordings for s in rec.leaf_spans)
 
 
 def plot_recording(
@@ -94,11 +80,12 @@ def plot_recording(
     Args:
         rec: the recording.
         ax: draw into these axes (default: a new figure).
-        title: the axes title (default: a one-line summary).
+        title: the axes title (default: a one-line summary; for a failed run, where
+            and when it failed, and no speedup).
         max_lanes: more workers than this are packed into rows labelled "N tasks".
         labels / critical_path / idle / forks / legend: switch parts off.
         xmax: the right end of the time axis in seconds (to share it between plots).
-        colors: ``{branch: colour}`` (default: :func:`branch_colors`).
+        colors: ``{colour key: colour}`` (default: :func:`branch_colors`).
     """
     a = rec.analysis()
     bars = drawn_leaves(rec)
@@ -110,19 +97,19 @@ def plot_recording(
     colors = colors if colors is not None else branch_colors([rec])
     origin = a.start
     boxes = {b.run_id: _box(b, layout, origin) for b in bars}
+    states = _states(rec, bars)
+    faces = [_face(b, states[b.run_id], colors) for b in bars]
 
     collection = PolyCollection(
         [_corners(*boxes[b.run_id]) for b in bars],
-        facecolors=[
-            to_rgba(colors.get(b.branch, OUTSIDE), 0.35 if b.status == "cancelled" else 1.0)
-            for b in bars
-        ],
-        edgecolors=["#c62828" if b.status == "error" else "white" for b in bars],
+        facecolors=faces,
+        edgecolors="white",
         linewidths=0.6 if layout.sub_rows == 1 and len(bars) <= 500 else 0.0,
         zorder=2,
     )
     collection.set_gid("bars")
     ax.add_collection(collection)
+    _state_overlays(ax, bars, boxes, states)
 
     wall = a.wall_s
     right = xmax if xmax is not None else max(wall * 1.04, 1e-3)
@@ -140,7 +127,7 @@ def plot_recording(
         shade.set_gid("idle")
         ax.add_collection(shade)
         handles.append(Patch(facecolor="#ececec", label="idle"))
-    if critical_path:
+    if critical_path and a.failure is None:  # a failed run has no path to shorten
         on_path = [boxes[s.run_id] for s in a.critical_path if s.run_id in boxes]
         outline = PolyCollection(
             [_corners(*box) for box in on_path],
@@ -154,17 +141,18 @@ def plot_recording(
         handles.append(Patch(facecolor="none", edgecolor="black", label="critical path"))
     if forks:
         handles.extend(_fork_markers(ax, rec, origin))
-    _wall_marker(ax, wall)
+    wall_label = _wall_marker(ax, wall, failed=a.failure is not None)
     if labels and len(bars) <= MAX_LABELS:
-        _bar_labels(ax, bars, boxes, right)
+        _bar_labels(ax, bars, boxes, right, faces, wall_label)
     if legend:
-        _legend(ax, colors, bars, handles)
+        _legend(ax, bars_mod.legend_handles(colors, bars, states.values()) + handles)
     ax.set_title(title if title is not None else _summary_title(rec), fontsize=10, loc="left")
     return fig
 
 
 def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> Figure:
-    """Sequential above parallel on one shared time axis, with the three numbers."""
+    """Sequential above parallel on one shared time axis, with the three numbers (or,
+    if a run failed, where it failed: a failed run has no speedup)."""
     seq, par = cmp.sequential, cmp.parallel
     rows = [len(layout_lanes(drawn_leaves(r), max_lanes)) for r in (seq, par)]
     fig = new_figure(height=2.2 + 0.3 * sum(rows))
@@ -173,43 +161,63 @@ def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> F
     )
     xmax = max(cmp.sequential_s, cmp.parallel_s, 1e-3) * 1.04
     colors = branch_colors([par, seq])
-    plot_recording(
-        seq,
-        top,
-        title=f"sequential (max_concurrency=1): wall {cmp.sequential_s:.3f} s",
-        max_lanes=max_lanes,
-        xmax=xmax,
-        colors=colors,
-        **kwargs,
-    )
-    plot_recording(
-        par,
-        bottom,
-        title=f"parallel: wall {cmp.parallel_s:.3f} s, {cmp.lanes_used} lanes at once",
-        max_lanes=max_lanes,
-        xmax=xmax,
-        colors=colors,
-        legend=False,
-        **kwargs,
-    )
+    lanes = plural(cmp.lanes_used, "lane")
+    for rec, ax, what, legend in (
+        (seq, top, "sequential (max_concurrency=1)", True),
+        (par, bottom, f"parallel ({lanes} at once)", False),
+    ):
+        failure = rec.analysis().failure
+        plot_recording(
+            rec,
+            ax,
+            title=f"{what}: "
+            + (_failed_text(failure) if failure else f"wall {seconds(rec.wall_s)}"),
+            max_lanes=max_lanes,
+            xmax=xmax,
+            colors=colors,
+            legend=legend,
+            **kwargs,
+        )
     top.set_xlabel("")
+    failure = cmp.failure
+    name = cmp.name if len(cmp.name) <= 40 else cmp.name[:38] + "…>"
     headline = fig.suptitle(
-        f"{cmp.name}:  speedup {cmp.speedup:.2f}×   efficiency {cmp.efficiency:.0%}   "
-        f"ceiling {cmp.ceiling:.2f}×",
+        f"{name}:"
+        + ("\n" if failure is not None else "  ")
+        + (
+            f"the {cmp.failed_run} run {failure.status} after {seconds(failure.after_s)}"
+            f" {_where(failure)} · no speedup to measure"
+            if failure is not None
+            else f"speedup {cmp.speedup:.2f}×   efficiency {cmp.efficiency:.0%}   "
+            f"ceiling {cmp.ceiling:.2f}×"
+        ),
         fontsize=12,
         fontweight="bold",
+        color=FAILED_RED if failure is not None else "black",
         x=0.01,
         ha="left",
     )
     headline.set_gid("speedup")
-    note = fig.supxlabel(
-        "speedup = sequential wall / parallel wall   ·   efficiency = speedup / lanes used   "
-        "·   ceiling = work / critical path of the parallel run (the best more workers could do)",
-        fontsize=7.5,
-        color="#555555",
-    )
-    note.set_gid("formulas")
+    if failure is None:
+        note = fig.supxlabel(
+            "speedup = sequential wall / parallel wall   ·   efficiency = speedup / lanes "
+            "used   ·   ceiling = work / critical path of the parallel run (the best more "
+            "workers could do)",
+            fontsize=7.5,
+            color="#555555",
+        )
+        note.set_gid("formulas")
     return fig
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 lane"``, ``"3 lanes"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def seconds(value: float) -> str:
+    """``"0.512 s"``, or ``"2.1 ms"`` under 10 ms (where three decimals show nothing)."""
+    return f"{value * 1000:.1f} ms" if value < 0.01 else f"{value:.3f} s"
 
 
 class TimelineFigure(Figure):
@@ -292,24 +300,80 @@ def _fork_markers(ax: Axes, rec: Recording, origin: float) -> list[Any]:
     ]
 
 
-def _wall_marker(ax: Axes, wall: float) -> None:
-    ax.axvline(wall, color="#b71c1c", linewidth=1.0, linestyle="--", zorder=4)
+def _wall_marker(ax: Axes, wall: float, *, failed: bool = False) -> Any:
+    """The dashed line at the run's end, labelled just inside it (left of the line, on a
+    white ground), never in the margin where the legend is."""
+    ax.axvline(wall, color=FAILED_RED, linewidth=1.0, linestyle="--", zorder=4)
     text = ax.text(
         wall,
-        0.02,
-        f" wall {wall:.3f} s",
+        0.03,
+        f"{'failed' if failed else 'wall'} {seconds(wall)} ",
         transform=ax.get_xaxis_transform(),
-        color="#b71c1c",
+        color=FAILED_RED,
         fontsize=8,
-        ha="left",
+        ha="right",
         va="bottom",
-        zorder=6,
+        zorder=7,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0},
     )
     text.set_gid("wall")
+    return text
 
 
-def _bar_labels(ax: Axes, bars: list[SpanRecord], boxes: dict[int, Box], right: float) -> None:
-    """The node's name inside its bar, where it fits."""
+def _states(rec: Recording, bars: list[SpanRecord]) -> dict[int, str]:
+    """Each bar's state: ok, failed, handled or cancelled (see ``chainlab.viz.bars``)."""
+    by_id = {s.run_id: s for s in rec.spans}
+    root_ok: dict[int, bool] = {}
+    out = {}
+    for bar in bars:
+        root = bar
+        while root.parent_id is not None and root.parent_id in by_id:
+            root = by_id[root.parent_id]
+        if root.run_id not in root_ok:
+            root_ok[root.run_id] = root.status == "ok" or (
+                root.status == "running" and rec.analysis().failure is None
+            )
+        out[bar.run_id] = bars_mod.bar_state(bar, root_ok[root.run_id])
+    return out
+
+
+def _face(bar: SpanRecord, state: str, colors: Mapping[str | None, Any]) -> Any:
+    if state in bars_mod.STATES:
+        return to_rgba(bars_mod.STATES[state]["face"])
+    return to_rgba(colors.get(bars_mod.colour_key(bar), bars_mod.OUTSIDE))
+
+
+def _state_overlays(
+    ax: Axes, bars: list[SpanRecord], boxes: dict[int, Box], states: dict[int, str]
+) -> None:
+    """Hatching and a coloured edge over failed, handled and cancelled bars (gids
+    ``"failed"``, ``"handled"``, ``"cancelled"``)."""
+    for state, style in bars_mod.STATES.items():
+        chosen = [_corners(*boxes[b.run_id]) for b in bars if states[b.run_id] == state]
+        if not chosen:
+            continue
+        overlay = PolyCollection(
+            chosen,
+            facecolors="none",
+            edgecolors=style["edge"],
+            hatch=style["hatch"],
+            linewidths=1.0,
+            zorder=2.5,
+        )
+        overlay.set_gid(state)
+        ax.add_collection(overlay)
+
+
+def _bar_labels(
+    ax: Axes,
+    bars: list[SpanRecord],
+    boxes: dict[int, Box],
+    right: float,
+    faces: list[Any],
+    avoid: Any,
+) -> None:
+    """The node's name inside its bar (its attempt, if retried), where it fits; never
+    under the ``avoid`` text (the wall label, in the bottom lane)."""
     fig = ax.get_figure(root=True)
     assert isinstance(fig, Figure)
     width_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
@@ -317,40 +381,41 @@ def _bar_labels(ax: Axes, bars: list[SpanRecord], boxes: dict[int, Box], right: 
     ymin, ymax = ax.get_ylim()
     px_per_s = width_px / right if right > 0 else 0.0
     px_per_row = height_px / abs(ymax - ymin) if ymax != ymin else 0.0
-    for bar in bars:
+    char_px = 7 * 0.62 * fig.dpi / 72
+    wall_x = avoid.get_position()[0]
+    avoid_from = wall_x - (len(avoid.get_text()) * 8 * 0.62 * fig.dpi / 72 + 6) / max(
+        px_per_s, 1e-9
+    )
+    retried = {b.path for b in bars if b.attempt > 1}
+    for bar, face in zip(bars, faces, strict=True):
         x, w, y, h = boxes[bar.run_id]
-        fits = w * px_per_s > 7 * 0.62 * len(bar.name) * fig.dpi / 72 + 4
-        if fits and h * px_per_row >= 9:
-            text = ax.text(
-                x + w / 2,
-                y + h / 2,
-                bar.name,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white",
-                clip_on=True,
-                zorder=6,
-            )
-            text.set_gid("bar_label")
+        if h * px_per_row < 9:
+            continue
+        bottom_lane = y + h >= ymin - 0.5  # the wall label sits at the bottom
+        for text in bars_mod.bar_texts(bar, bar.path in retried):
+            half = (len(text) * char_px + 4) / 2 / max(px_per_s, 1e-9)
+            centre = x + w / 2
+            clear = not bottom_lane or centre + half < avoid_from or centre - half > wall_x
+            if w * px_per_s > len(text) * char_px + 4 and clear:
+                label = ax.text(
+                    centre,
+                    y + h / 2,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=bars_mod.text_colour(face),
+                    clip_on=True,
+                    zorder=6,
+                )
+                label.set_gid("bar_label")
+                break
 
 
-def _legend(
-    ax: Axes, colors: Mapping[str | None, Any], bars: list[SpanRecord], extra: list[Any]
-) -> None:
-    present = list(dict.fromkeys(b.branch for b in bars))
-    if len(present) <= 12:
-        branch_handles = [
-            Patch(
-                facecolor=colors.get(key, OUTSIDE), label=key if key is not None else "(no branch)"
-            )
-            for key in present
-        ]
-    else:  # too many for a legend (and, past MAX_COLORS, one colour for all)
-        n = sum(key is not None for key in present)
-        branch_handles = [Patch(facecolor=MANY, label=f"{n} branches")]
+def _legend(ax: Axes, handles: list[Any]) -> None:
+    """The legend, outside the axes on the right (it never covers a bar or a label)."""
     ax.legend(
-        handles=[*branch_handles, *extra],
+        handles=handles,
         loc="upper left",
         bbox_to_anchor=(1.01, 1.0),
         fontsize=7.5,
@@ -359,10 +424,27 @@ def _legend(
     )
 
 
+def _failed_text(failure: Failure) -> str:
+    """``failed after 0.205 s in branch `papers` (SimulatedError)``."""
+    kind = f" ({type(failure.error).__name__})" if failure.error is not None else ""
+    return f"{failure.status} after {seconds(failure.after_s)} {_where(failure)}{kind}"
+
+
+def _where(failure: Failure) -> str:
+    return f"in {failure.where}"
+
+
 def _summary_title(rec: Recording) -> str:
     a = rec.analysis()
     name = f"{rec.name}: " if rec.name else ""
+    if a.failure is not None:
+        cancelled = a.failure.cancelled
+        return (
+            f"{name}{_failed_text(a.failure)}"
+            + (f" · {plural(cancelled, 'call')} cancelled" if cancelled else "")
+            + " · no speedup to measure"
+        )
     return (
-        f"{name}wall {a.wall_s:.3f} s · work {a.work_s:.3f} s · speedup {a.speedup:.2f}× "
-        f"on {a.lanes_used} lanes · ceiling {a.ceiling:.2f}×"
+        f"{name}wall {seconds(a.wall_s)} · work {seconds(a.work_s)} · "
+        f"speedup {a.speedup:.2f}× on {plural(a.lanes_used, 'lane')} · ceiling {a.ceiling:.2f}×"
     )
