@@ -191,11 +191,14 @@ def test_a_primary_and_its_fallback_with_one_name_count_apart() -> None:
     board = Board(graph)
     assert watch(chain, 7, board) == 7
     states = board.states()
-    assert states["root/0"]["state"] == "failed"
+    assert states["root/0"]["state"] == "handled"  # the fallback saved the run: not red
+    assert "primary down" in states["root/0"]["error"]  # the tooltip still says why
     assert states["root/1"]["state"] == "done"
     progress = board.progress()
-    assert (progress["done"], progress["total"], progress["failed"]) == (2, 2, 1)
+    assert (progress["done"], progress["total"], progress["failed"]) == (2, 2, 0)
+    assert progress["handled"] == 1
     assert board.status == "done"
+    assert board.failure() == ""  # nothing failed in the end
 
 
 # -- cancelled before start ------------------------------------------------------------------
@@ -444,9 +447,10 @@ def test_spans_the_graph_cannot_place_still_count_as_calls() -> None:
     span = spans.start("root/elsewhere", "x")
     assert board.resolve("root/elsewhere") is None  # cached, never raises
     spans.end(span)
-    assert "root" not in board.states()
+    assert board.states()["root"] == {"state": "skipped"}  # the run is over: root never ran
     progress = board.progress()
-    assert (progress["done"], progress["total"]) == (1, 2)  # root (never ran) + 1 seen
+    assert (progress["done"], progress["total"]) == (2, 2)  # 1 seen + root, skipped
+    assert progress["skipped"] == 1
 
 
 def test_reset_forgets_the_previous_run_entirely() -> None:
@@ -474,3 +478,35 @@ def test_elapsed_runs_from_the_first_start_to_the_last_end() -> None:
     spans.end(root, at=5_000_000)
     assert board.elapsed_ms(now_ns=99_000_000) == 4.0  # over: up to the last end
     assert board.states()["root/a"]["elapsed_ms"] == 2.0
+
+
+# -- the final state: handled, skipped, the failure in plain words ------------------------
+
+
+def test_unused_fallbacks_are_skipped_so_a_finished_run_reaches_all_its_calls() -> None:
+    chain = RunnableLambda(ident, name="model").with_fallbacks(
+        [RunnableLambda(ident, name="backup"), RunnableLambda(ident, name="spare")]
+    )
+    board = Board(chain.get_graph())
+    assert watch(chain, 3, board) == 3
+    states = board.states()
+    assert states["root/0"]["state"] == "done"
+    assert states["root/1"] == states["root/2"] == {"state": "skipped"}
+    progress = board.progress()
+    assert (progress["done"], progress["total"], progress["skipped"]) == (3, 3, 2)
+    assert "handled" not in progress
+
+
+def test_a_failed_run_names_its_branch_in_plain_words() -> None:
+    def boom(x: int) -> int:
+        raise ValueError("papers index is down")
+
+    chain = RunnableLambda(ident) | RunnableParallel(news=ident, papers=boom)
+    board = Board(chain.get_graph())
+    with pytest.raises(ValueError):
+        watch(chain, 1, board)
+    settle(board)
+    assert board.status == "failed"
+    assert board.failure() == "branch `papers` failed: ValueError: papers index is down"
+    assert board.states()["root/1/papers"]["state"] == "failed"  # red stays for failures
+    assert "handled" not in board.progress()

@@ -26,12 +26,21 @@ distinct paths, a retry reuses its path) and derives counts from them::
     {'state': 'done', 'elapsed_ms': 2.0}
     >>> board.progress()["done"], board.progress()["total"]
     (1, 1)
+
+When the run is over, two more states tell what happened without crying wolf: a node
+that failed in a run that still succeeded (a fallback took over, partial results kept
+the error) is ``"handled"`` (amber, not red), and a node of user work that never ran (an
+unused fallback, a branch skipped after a failure) is ``"skipped"``; skipped calls count
+as finished, so a successful run's progress reaches 100 %. :meth:`Board.failure` says
+in plain words what failed (``branch `papers` failed: SimulatedError: ...``).
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from chainlab.trace.analysis import Failure
 
 START = 0
 END = 1
@@ -191,6 +200,7 @@ class Board:
         self.runs = 0
         self.events = 0
         self.first_error: BaseException | None = None
+        self._first_failed: tuple[str, str, int] | None = None  # node id, name, end
         self.started_ns: int | None = None
         self.ended_ns: int | None = None
 
@@ -263,6 +273,7 @@ class Board:
         self.ended_ns = end_ns if self.ended_ns is None else max(self.ended_ns, end_ns)
         if status == "error" and self.first_error is None:
             self.first_error = span.error
+            self._first_failed = (span.node_id, getattr(span, "name", ""), end_ns)
         if span.parent_id is None:
             run = self._root_of.pop(span.run_id, span.run_id)
             self._roots[run] = status  # a retried run: its last attempt counts
@@ -365,7 +376,36 @@ class Board:
         }
         if self.events:
             out.update(self._pseudo_states(out))
+        if self.events and not self.running:
+            if self.status == "done":  # the run succeeded: its failures were handled
+                for state in out.values():
+                    if state["state"] == "failed":
+                        state["state"] = "handled"
+            for gid in self._leaf_gids - set(self.tallies):
+                out[gid] = {"state": "skipped"}
         return out
+
+    def failure(self) -> str:
+        """What made the run fail, in plain words (``""`` unless it failed):
+        ``branch `papers` failed: SimulatedError: papers is down``."""
+        if self.status != "failed" or self._first_failed is None:
+            return ""
+        node_id, name, end_ns = self._first_failed
+        after = (end_ns - (self.started_ns or end_ns)) / 1e9
+        return Failure("failed", after, self.branch_of(node_id), name, self.first_error, 0).describe()
+
+    def branch_of(self, node_id: str) -> str | None:
+        """The top-level branch key a node id lies in: the segment after the outermost
+        parallel (``root/1/papers/0`` -> ``papers``); ``item`` under a ``.map()``."""
+        parts = node_id.split("/")
+        nodes = getattr(self.graph, "nodes", {}) or {}
+        for i in range(1, len(parts)):
+            kind = getattr(nodes.get("/".join(parts[:i])), "kind", "")
+            if kind in ("parallel", "assign"):
+                return parts[i]
+            if kind == "map":
+                return "item"
+        return None
 
     def _pseudo_states(self, states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Input, output and join nodes take their state from the run and their fork."""
@@ -390,6 +430,11 @@ class Board:
         extra = {"abandoned": self.abandoned} if self.abandoned else {}
         counts = self._leaf_counts
         finished = counts["ok"] + counts["error"] + counts["cancelled"]
+        total = max(self._static_leaves + self._dynamic_leaves, len(self._leaves))
+        if not self.batch_size and self.events and not self.running and self.status == "done":
+            handled = counts["error"]  # the run succeeded all the same
+            extra |= {"handled": handled} if handled else {}
+            extra |= {"skipped": total - finished} if total > finished else {}
         if self.batch_size:
             return {
                 **extra,
@@ -403,9 +448,9 @@ class Board:
         return {
             **extra,
             "unit": "leaf calls",
-            "done": finished,
-            "total": max(self._static_leaves + self._dynamic_leaves, len(self._leaves)),
-            "failed": counts["error"],
+            "done": finished + extra.get("skipped", 0),
+            "total": total,
+            "failed": counts["error"] - extra.get("handled", 0),
             "cancelled": counts["cancelled"],
             "running": counts["running"],
         }

@@ -147,6 +147,9 @@ class Publisher:
             "runs": board.runs,
             **self.extras,
         }
+        failure = board.failure()
+        if failure:
+            progress["failure"] = failure
         labels = progress.pop("run_labels", None)
         if labels and 0 < board.runs <= len(labels):
             progress["run_label"] = labels[board.runs - 1]
