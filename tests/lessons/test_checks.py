@@ -118,7 +118,7 @@ def test_failure_message_says_what_was_expected(
     assert not check.passed
     assert check.message.startswith(f"9.88x is outside the expected range ({wanted}).")
     assert "run the lesson again" in check.message
-    assert capsys.readouterr().out == f"❌ **x**: {check.message}\n"
+    assert capsys.readouterr().out == f"[fail] **x**: {check.message}\n"
 
 
 def test_passing_message_shows_value_unit_and_explanation(
@@ -126,7 +126,7 @@ def test_passing_message_shows_value_unit_and_explanation(
 ) -> None:
     check = result_check("speedup", 3.14159, between=(2, 4), unit="×", explain="3 branches")
     assert check.message == "3.14× (3 branches)"
-    assert capsys.readouterr().out == "✅ **speedup**: 3.14× (3 branches)\n"
+    assert capsys.readouterr().out == "[ok] **speedup**: 3.14× (3 branches)\n"
     assert result_check("calls", 12, equals=12).message == "12"
     assert result_check("name", "ok", equals="ok").message == "'ok'"
 
@@ -188,12 +188,12 @@ def test_exercise_never_raises_even_when_truth_testing_fails(
     check = check_exercise("array", Ambiguous)
     assert not check.passed
     assert "ValueError: truth value is ambiguous" in check.message
-    assert capsys.readouterr().out.startswith("💡 **array**: your code raised ValueError")
+    assert capsys.readouterr().out.startswith("[hint] **array**: your code raised ValueError")
 
 
 def test_exercise_custom_success_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert check_exercise("done", lambda: True, success="3 branches!").message == "3 branches!"
-    assert capsys.readouterr().out == "✅ **done**: 3 branches!\n"
+    assert capsys.readouterr().out == "[ok] **done**: 3 branches!\n"
 
 
 # -- predict / reveal ----------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_inside_ipython_the_check_is_displayed_once_as_a_mime_bundle(
     assert record["value"] == 2.5
     assert record["key_figure"] is True
     assert record["unit"] == "×"  # so that a table can print the figure as the lesson does
-    assert output.data["text/markdown"] == "✅ **speedup**: 2.5×"
+    assert output.data["text/markdown"] == "[ok] **speedup**: 2.5×"
     assert output.data["text/plain"] == output.data["text/markdown"]
     assert "Check(" not in captured.stdout  # no repr from the display hook
     assert shell.displayhook.compute_format_data(result.result) == ({}, {})
@@ -282,6 +282,6 @@ def test_inside_ipython_values_become_json_friendly(shell: InteractiveShell) -> 
     assert records[1]["value"].startswith("<object object at")
     assert records[2]["kind"] == "exercise"
     assert records[2]["passed"] is False
-    assert captured.outputs[2].data["text/plain"] == "💡 **ex**: try again"
+    assert captured.outputs[2].data["text/plain"] == "[hint] **ex**: try again"
     assert captured.stdout == ""  # nothing printed: displayed instead
     json.dumps(records)

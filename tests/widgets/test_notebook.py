@@ -132,10 +132,10 @@ def test_each_show_is_the_widget_then_its_final_static_picture(executed: Any) ->
         assert 'data-state="pending"' not in svg
         assert 'data-state="running"' not in svg
         assert "data:image/png;base64," in html  # the timeline
-    assert "✓ result" in nb.cells[1].outputs[1]["data"]["text/html"]
+    assert "<b>result</b>" in nb.cells[1].outputs[1]["data"]["text/html"]
     failed = nb.cells[4].outputs[1]["data"]["text/html"]
     assert "ValueError" in failed
-    assert "branch &#x27;poem&#x27;" in failed
+    assert "branch `poem` failed" in failed
 
 
 def decoded_svg(html: str) -> str:

@@ -55,7 +55,7 @@ def test_badges() -> None:
     assert badge_text({"state": "done", "elapsed_ms": 40}) == "40 ms"
     assert (
         badge_text({"state": "running", "elapsed_ms": 1500, "done": 3, "total": 9, "failed": 1})
-        == "3/9 · ✗1 · 1.5 s"
+        == "3/9 · 1 failed · 1.5 s"
     )
     assert badge_text({"state": "done"}) == ""
 

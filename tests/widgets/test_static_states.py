@@ -101,22 +101,25 @@ def test_badges_show_counts_failures_and_time() -> None:
     }
     out = groups(final_svg(svg, states))
     assert badge_of(out["root/0/a"]) == "7/7 · 2.5 s"
-    assert badge_of(out["root/0/b"]) == "3/9 · ✗2 · 40 ms"
+    assert badge_of(out["root/0/b"]) == "3/9 · 2 failed · 40 ms"
     assert badge_of(out["root/0/c"]) == "99 ms"
     assert badge_of(out["root/0/d"]) is None  # pending: no time, no badge
     assert badge_of(out["root/1"]) is None
 
 
-def test_the_badge_sits_on_the_node_s_top_right_corner() -> None:
+def test_the_badge_sits_on_the_top_edge_right_of_the_incoming_arrows() -> None:
     _, svg = graph_svg()
-    node = groups(final_svg(svg, {"root/1": {"state": "done", "elapsed_ms": 1.0}}))["root/1"]
-    box = shape_box(node)
-    assert box is not None
-    badge_rect = next(el for el in node.iter(f"{{{SVG_NS}}}rect") if el.get("class") == "cl-badge")
-    x = float(badge_rect.get("x", "0")) + float(badge_rect.get("width", "0"))
-    y = float(badge_rect.get("y", "0"))
-    assert abs(x - (box[2] + 6)) < 0.2  # its right edge just past the node's
-    assert abs(y - (box[1] - 8)) < 0.2  # and a little above its top
+    for ms, text in ((1.0, "1 ms"), (2500.0, "2.5 s")):
+        node = groups(final_svg(svg, {"root/1": {"state": "done", "elapsed_ms": ms}}))["root/1"]
+        box = shape_box(node)
+        assert box is not None
+        rect = next(el for el in node.iter(f"{{{SVG_NS}}}rect") if el.get("class") == "cl-badge")
+        left = float(rect.get("x", "0"))
+        right = left + float(rect.get("width", "0"))
+        assert badge_of(node) == text
+        assert left >= (box[0] + box[2]) / 2 + 12 - 0.1  # clear of the arrowheads (top centre)
+        assert right >= box[2] + 6 - 0.1  # at least to the node's right corner
+        assert abs(float(rect.get("y", "0")) - (box[1] - 8)) < 0.2  # a little above the top
 
 
 HOSTILE = '<script>alert("x")</script> & </title><g id="root/0/b"> \'quoted\' ]]>'
@@ -144,7 +147,12 @@ def test_tooltip_text() -> None:
     assert tooltip("n", {}) == "n\npending"
     assert tooltip("n", {"state": "done", "elapsed_ms": 1500}) == "n\ndone · 1.5 s"
     assert tooltip("n", {"state": "failed", "error": "E: x\nnote"}) == "n\nfailed\nE: x\nnote"
-    assert badge_text({"state": "done", "elapsed_ms": None}) == "0 ms"
+    assert badge_text({"state": "done", "elapsed_ms": None}) == ""  # under 1 ms: no badge
+    assert badge_text({"state": "done", "elapsed_ms": 0.4}, full=True) == "0.4 ms"
+    assert tooltip("n", {"state": "done", "elapsed_ms": 0.4}) == "n\ndone · 0.4 ms"  # kept
+    assert tooltip("n", {"state": "handled", "error": "E: x"}).startswith(
+        "n\nfailed, handled (fallback used)"
+    )
     assert badge_text({"state": "running", "done": 0, "total": 5}) == "0/5"
 
 

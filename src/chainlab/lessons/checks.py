@@ -49,7 +49,8 @@ def format_value(value: Any, unit: str = "", *, exact: bool = False) -> str:
 
 
 def _emit(check: Check) -> Check:
-    icon = "✅" if check.passed else ("💡" if check.kind == "exercise" else "❌")
+    # text marks, not emoji: an emoji renders as an empty box where no emoji font is
+    icon = "[ok]" if check.passed else ("[hint]" if check.kind == "exercise" else "[fail]")
     text = f"{icon} **{check.name}**: {check.message}"
     record = asdict(check)
     record["value"] = _jsonable(check.value)
@@ -141,7 +142,7 @@ def check_exercise(
     shown as a hint, never raised, so the notebook keeps running.
 
     >>> check_exercise("demo", lambda: 1 + 1 == 2).passed
-    ✅ **demo**: well done!
+    [ok] **demo**: well done!
     True
     """
     try:

@@ -392,7 +392,9 @@ class Board:
             return ""
         node_id, name, end_ns = self._first_failed
         after = (end_ns - (self.started_ns or end_ns)) / 1e9
-        return Failure("failed", after, self.branch_of(node_id), name, self.first_error, 0).describe()
+        return Failure(
+            "failed", after, self.branch_of(node_id), name, self.first_error, 0
+        ).describe()
 
     def branch_of(self, node_id: str) -> str | None:
         """The top-level branch key a node id lies in: the segment after the outermost

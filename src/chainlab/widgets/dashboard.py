@@ -28,7 +28,6 @@ from typing import Any
 import ipywidgets as w
 
 from chainlab.engine import Runnable, coerce_to_runnable
-from chainlab.engine.errors import origin
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets import livegraph, outputs
 from chainlab.widgets.board import describe_error
@@ -157,6 +156,7 @@ class Dashboard(w.VBox):
         name = title or name_of(self.chain)
         self._name = name
         self.live = LiveGraph(self.chain, summarize_over=summarize_over, title=name)
+        self.live.show_errors = False  # the result below says it, once
         self.output = w.HTML(layout=w.Layout(max_width="100%"))
         self.output.add_class("chainlab-result")
         self.timeline = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
@@ -215,7 +215,9 @@ class Dashboard(w.VBox):
         size = len(self.input) if self.batch else None
         self.live.begin(
             **begin_args(mode, size),
-            title=f"{self._name} · {mode}" + (f" · {size} inputs" if size is not None else ""),
+            title=self._name
+            + (f" · {mode}" if mode != "parallel" or self._forks() else "")
+            + (f" · {size} inputs" if size is not None else ""),
         )
         limit = 1 if mode == "sequential" else self.controls.max_concurrency
         config = {k: v for k, v in self.config.items() if k != "max_concurrency"}
@@ -225,10 +227,14 @@ class Dashboard(w.VBox):
         try:
             if mode == "compare":
                 self.comparison = compare(
-                    self.chain, self.input, config=with_callback(config, self.live)
+                    self.chain,
+                    self.input,
+                    config=with_callback(config, self.live),
+                    raise_errors=False,  # a failed comparison is shown, not lost
                 )
                 self.result = self.comparison.output
                 self.recording = self.comparison.parallel
+                self.error = self.comparison.error
             else:
                 self.recording = Recording(mode)
                 cfg = with_callback(with_callback(config, self.live), self.recording)
@@ -258,26 +264,43 @@ class Dashboard(w.VBox):
         self.output.value = '<div class="cl-running"><i>running…</i></div>'
         self.timeline.layout.display = "none"
 
+    def _forks(self) -> bool:
+        """Whether the chain fans out at all (a plain sequence is not "parallel")."""
+        kinds = {getattr(n, "kind", "") for n in self.live.graph.nodes.values()}
+        return bool(kinds & {"parallel", "assign", "map"})
+
+    def failure_text(self) -> str:
+        """The error in plain words: ``branch `papers` failed: SimulatedError: ...``."""
+        if self.error is None:
+            return ""
+        failure = self.recording.analysis().failure if self.recording is not None else None
+        if failure is not None and failure.status == "failed":
+            return failure.describe()
+        text = describe_error(self.error).split("\n")[0]
+        return f"the run failed: {text}"
+
     def result_html(self) -> str:
         """The result, the error (with the branch that failed) or the comparison."""
-        took = f" in {self.wall_s:.3f} s" if self.wall_s is not None else ""
         if status_of(self.error) == "cancelled":
             return self._cancelled_html()
+        if self.comparison is not None:  # the result's time is the parallel run's
+            cmp = self.comparison
+            took = f" · parallel run {cmp.parallel_s:.3f} s, sequential {cmp.sequential_s:.3f} s"
+        else:
+            took = f" in {self.wall_s:.3f} s" if self.wall_s is not None else ""
         if self.error is not None:
-            where = origin(self.error)
-            described = describe_error(self.error)
-            text = html.escape(described)
-            place = (
-                f"<div>failed at <code>{html.escape(where)}</code></div>"
-                if where and where not in described
-                else ""
-            )
             return (
-                f'<div class="cl-error-box" style="color:#b91c1c">'
-                f"<b>✗ {html.escape(type(self.error).__name__)}</b>{took}{place}"
-                f'<pre style="white-space:pre-wrap">{text}</pre></div>'
+                f'<div class="cl-error-box" style="color:#b91c1c"><b>failed</b>{took}: '
+                f"{html.escape(self.failure_text())}</div>"
             )
-        parts = [f"<b>✓ result</b>{took}"]
+        parts = [f"<b>result</b>{took}"]
+        handled = self.live.publisher.last_progress.get("handled")
+        if handled:
+            parts.append(
+                f'<div class="cl-handled" style="color:#c2410c">{handled} call(s) failed and '
+                "were handled (fallback used): the run succeeded; hover the amber nodes "
+                "for the errors</div>"
+            )
         if self.comparison is not None:
             lines = "\n".join(self.comparison.summary_lines())
             parts.append(f"<pre>{html.escape(lines)}</pre>")
@@ -297,7 +320,7 @@ class Dashboard(w.VBox):
             else ""
         )
         return (
-            f'<div class="cl-cancelled" style="color:#4b5563"><b>⏹ cancelled</b> '
+            f'<div class="cl-cancelled" style="color:#4b5563"><b>cancelled</b> '
             f"({html.escape(type(self.error).__name__)}){after}: the branches still "
             f"running were cancelled.{note}</div>"
         )
@@ -323,7 +346,7 @@ class Dashboard(w.VBox):
 
         live = self.live
         parts = [
-            picture_html(self._name, live.static_svg(), live.publisher.last_progress),
+            picture_html(self._name, live.static_svg(), live.publisher.last_progress, errors=False),
             self.result_html() if self.wall_s is not None else "",
         ]
         if self._timeline_png:

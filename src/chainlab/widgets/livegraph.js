@@ -8,7 +8,17 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const XLINK_NS = "http://www.w3.org/1999/xlink";
-const STATES = ["pending", "running", "done", "failed", "cancelled"];
+const STATES = ["pending", "running", "done", "handled", "failed", "cancelled", "skipped"];
+const LEGEND = {
+  pending: "pending",
+  running: "running",
+  done: "done",
+  handled: "fallback used",
+  failed: "failed",
+  cancelled: "cancelled",
+  skipped: "skipped",
+};
+const MIN_BADGE_MS = 1; // shorter times only in the tooltip: a "0 ms" badge is noise
 const NUMBER = /-?\d+(?:\.\d+)?(?:e-?\d+)?/g;
 
 function shapeBox(g) {
@@ -41,16 +51,26 @@ function shapeBox(g) {
 }
 
 function fmtMs(ms) {
-  return ms >= 100 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+  if (ms >= 100) return `${(ms / 1000).toFixed(1)} s`;
+  return ms >= 1 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }
 
-function badgeText(st, ms) {
+function badgeX(box, width) {
+  // On the top edge, right of where the incoming arrows land (the top centre): the
+  // badge may stick out to the right, never over an arrowhead (as in static.py).
+  const centre = (box.x0 + box.x1) / 2;
+  return Math.max(centre + 12, box.x1 - width + 6);
+}
+
+function badgeText(st, ms, full) {
+  // full: the tooltip's text, which keeps times under MIN_BADGE_MS
   const parts = [];
   if (st.total !== undefined) {
     parts.push(`${st.done || 0}/${st.total}`);
-    if (st.failed) parts.push(`✗${st.failed}`);
+    if (st.failed) parts.push(`${st.failed} failed`);
   }
-  if (st.elapsed_ms !== undefined && st.state !== "pending") parts.push(fmtMs(ms));
+  const timed = st.elapsed_ms !== undefined && !["pending", "skipped"].includes(st.state);
+  if (timed && (full || ms >= MIN_BADGE_MS || st.state === "running")) parts.push(fmtMs(ms));
   return parts.join(" · ");
 }
 
@@ -61,7 +81,8 @@ function abandonedText(n) {
 }
 
 function hoverText(id, st, ms) {
-  const lines = [id, [st.state, badgeText(st, ms)].filter(Boolean).join(" · ")];
+  const state = st.state === "handled" ? "failed, handled (fallback used)" : st.state;
+  const lines = [id, [state, badgeText(st, ms, true)].filter(Boolean).join(" · ")];
   if (st.error) lines.push(st.error);
   if (st.abandoned) lines.push(abandonedText(st.abandoned));
   return lines.join("\n");
@@ -87,7 +108,7 @@ function render({ model, el }) {
     const item = document.createElement("span");
     item.className = "cl-legend-item";
     item.dataset.state = s;
-    item.textContent = s;
+    item.textContent = LEGEND[s];
     legend.append(item);
   }
   const errors = document.createElement("div");
@@ -162,11 +183,12 @@ function render({ model, el }) {
     if (!text || badge.last === text) return;
     badge.last = text;
     const width = 6 * text.length + 8;
-    const { x1, y0 } = node.box;
-    badge.rect.setAttribute("x", (x1 - width + 6).toFixed(1));
+    const x = badgeX(node.box, width);
+    const { y0 } = node.box;
+    badge.rect.setAttribute("x", x.toFixed(1));
     badge.rect.setAttribute("y", (y0 - 8).toFixed(1));
     badge.rect.setAttribute("width", width.toFixed(1));
-    badge.text.setAttribute("x", (x1 - width / 2 + 6).toFixed(1));
+    badge.text.setAttribute("x", (x + width / 2).toFixed(1));
     badge.text.setAttribute("y", (y0 + 2).toFixed(1));
     badge.text.textContent = text;
   }
@@ -196,30 +218,12 @@ function render({ model, el }) {
   function applyStates() {
     receivedAt = performance.now();
     const states = model.get("states") || {};
-    const failures = [];
     let running = false;
     for (const [id, node] of nodes) {
       const st = states[id] || { state: "pending" };
       paintNode(id, node, st, receivedAt);
       if (st.state === "running") running = true;
-      if (st.error && st.state === "failed") failures.push([id, st.error]);
     }
-    // one line per error, named by the deepest node it failed in (the branch)
-    const byError = new Map();
-    for (const [id, err] of failures) {
-      const seen = byError.get(err);
-      if (seen === undefined || (seen.startsWith("__") || id.length > seen.length) && !id.startsWith("__")) {
-        byError.set(err, id);
-      }
-    }
-    errors.replaceChildren(
-      ...[...byError].slice(0, 5).map(([err, id]) => {
-        const line = document.createElement("div");
-        line.className = "cl-error";
-        line.textContent = `✗ ${id}: ${err.split("\n").join(" · ")}`;
-        return line;
-      }),
-    );
     if (running && !timer) timer = setInterval(tick, 100);
     if (!running && timer) {
       clearInterval(timer);
@@ -249,6 +253,8 @@ function render({ model, el }) {
     const extra = [];
     if (p.running) extra.push(`${p.running} running`);
     if (p.failed) extra.push(`${p.failed} failed`);
+    if (p.handled) extra.push(`${p.handled} fallback used`);
+    if (p.skipped) extra.push(`${p.skipped} skipped`);
     if (p.cancelled) extra.push(`${p.cancelled} cancelled`);
     if (p.abandoned) extra.push(`${p.abandoned} abandoned`);
     const label = p.run_label ? `${p.run_label} run · ` : "";
@@ -257,6 +263,9 @@ function render({ model, el }) {
       (extra.length ? ` (${extra.join(", ")})` : "") +
       (p.elapsed_ms !== undefined ? ` · ${fmtMs(ms)}` : "");
     abandoned.textContent = p.abandoned ? `${abandonedText(p.abandoned)}.` : "";
+    // the failure, once and in plain words (a dashboard shows it in its result instead)
+    errors.textContent = model.get("show_errors") === false ? "" : p.failure || "";
+    errors.style.display = errors.textContent ? "" : "none";
   }
 
   function drawTitle() {

@@ -154,18 +154,30 @@ def begin_args(mode: str, batch_size: int | None = None) -> dict[str, Any]:
     return {"batch_size": batch_size}
 
 
-def picture_html(title: str, svg: str, progress: Mapping[str, Any]) -> str:
-    """The title, the graph ``svg`` and a ``status · done/total unit`` line, as HTML."""
+def picture_html(title: str, svg: str, progress: Mapping[str, Any], *, errors: bool = True) -> str:
+    """The title, the graph ``svg``, a ``status · done/total unit`` line and (with
+    ``errors``) the failure in plain words, as HTML."""
     parts = [f"<div><b>{html.escape(title)}</b></div>" if title else "", svg_img(svg)]
     if progress:
-        abandoned = progress.get("abandoned")
+        notes = [
+            f"{progress[key]} {word}"
+            for key, word in (
+                ("failed", "failed"),
+                ("handled", "fallback used"),
+                ("skipped", "skipped"),
+                ("abandoned", "abandoned"),
+            )
+            if progress.get(key)
+        ]
         parts.append(
             f"<div><code>{html.escape(str(progress.get('status', '')))} · "
             f"{progress.get('done', 0)}/{progress.get('total', 0)} "
             f"{html.escape(str(progress.get('unit', '')))}"
-            + (f" · {abandoned} abandoned" if abandoned else "")
+            + (f" ({', '.join(notes)})" if notes else "")
             + "</code></div>"
         )
+    if errors and progress.get("failure"):
+        parts.append(f'<div style="color:#b91c1c">{html.escape(str(progress["failure"]))}</div>')
     return "".join(parts)
 
 
@@ -202,6 +214,9 @@ class LiveGraph(anywidget.AnyWidget):
     progress = traitlets.Dict().tag(sync=True)
     """``{"status", "done", "total", "unit", "failed", "cancelled", "elapsed_ms", ...}``."""
     title = traitlets.Unicode("").tag(sync=True)
+    show_errors = traitlets.Bool(True).tag(sync=True)
+    """Show the run's failure in plain words under the graph (a dashboard shows it in
+    its result instead, so it is said once)."""
 
     def __init__(
         self,
@@ -340,7 +355,9 @@ class LiveGraph(anywidget.AnyWidget):
         """The static output shown after the widget: the final graph as HTML and SVG."""
         svg = self.static_svg()
         return {
-            "text/html": static_html(picture_html(self.title, svg, self.publisher.last_progress)),
+            "text/html": static_html(
+                picture_html(self.title, svg, self.publisher.last_progress, errors=self.show_errors)
+            ),
             "image/svg+xml": svg,
             "text/plain": f"[chain graph{': ' + self.title if self.title else ''}]",
         }

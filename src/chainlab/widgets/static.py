@@ -24,9 +24,15 @@ COLORS: dict[str, tuple[str, str]] = {
     "pending": ("#ffffff", "#9ca3af"),
     "running": ("#fde68a", "#d97706"),
     "done": ("#bbf7d0", "#15803d"),
+    "handled": ("#ffedd5", "#ea580c"),  # failed, but a fallback (or partial results) took over
     "failed": ("#fecaca", "#b91c1c"),
     "cancelled": ("#e5e7eb", "#6b7280"),
+    "skipped": ("#f9fafb", "#d1d5db"),  # user work that never ran (an unused fallback)
 }
+DASHED = {"cancelled": "4,2", "handled": "6,2", "skipped": "2,2"}
+MIN_BADGE_MS = 1.0
+"""Shorter times are left off the badge (a "0 ms" on every prompt is noise); the
+tooltip keeps them."""
 
 _SHAPES = {"polygon", "ellipse", "path", "rect", "polyline", "circle"}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
@@ -36,22 +42,28 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def badge_text(state: dict[str, Any]) -> str:
-    """``"1.2 s"`` or ``"37/200 · 1.2 s"`` (and ``"✗2"`` when some failed)."""
+def badge_text(state: dict[str, Any], *, full: bool = False) -> str:
+    """``"1.2 s"`` or ``"37/200 · 2 failed · 1.2 s"``; times under ``MIN_BADGE_MS``
+    only with ``full`` (the tooltip)."""
     parts = []
     if "total" in state:
         parts.append(f"{state.get('done', 0)}/{state['total']}")
         if state.get("failed"):
-            parts.append(f"✗{state['failed']}")
-    if "elapsed_ms" in state and state.get("state") != "pending":
+            parts.append(f"{state['failed']} failed")
+    if "elapsed_ms" in state and state.get("state") not in ("pending", "skipped"):
         ms = float(state["elapsed_ms"] or 0)
-        parts.append(f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms")
+        if full or ms >= MIN_BADGE_MS:
+            parts.append(
+                f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.1f} ms" if ms < 1 else f"{ms:.0f} ms"
+            )
     return " · ".join(parts)
 
 
 def tooltip(node_id: str, state: dict[str, Any]) -> str:
     """The hover text of a node: id, state, counts, error."""
-    lines = [node_id, " · ".join(filter(None, [state.get("state", "pending"), badge_text(state)]))]
+    name = state.get("state", "pending")
+    name = "failed, handled (fallback used)" if name == "handled" else name
+    lines = [node_id, " · ".join(filter(None, [name, badge_text(state, full=True)]))]
     if state.get("error"):
         lines.append(str(state["error"]))
     if state.get("abandoned"):
@@ -86,15 +98,22 @@ def shape_box(group: ET.Element) -> tuple[float, float, float, float] | None:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _badge(x: float, y: float, text: str, stroke: str) -> ET.Element:
+def badge_x(box: tuple[float, float, float, float], width: float) -> float:
+    """The badge's left edge: on the top edge, right of where the incoming arrows land
+    (the top centre); it may stick out to the right, never over an arrowhead."""
+    return max((box[0] + box[2]) / 2 + 12, box[2] - width + 6)
+
+
+def _badge(box: tuple[float, float, float, float], text: str, stroke: str) -> ET.Element:
     width = 6.0 * len(text) + 8
+    x, y = badge_x(box, width), box[1]
     g = ET.Element(f"{{{SVG_NS}}}g", {"class": "cl-badge"})
     ET.SubElement(
         g,
         f"{{{SVG_NS}}}rect",
         {
             "class": "cl-badge",
-            "x": f"{x - width + 6:.1f}",
+            "x": f"{x:.1f}",
             "y": f"{y - 8:.1f}",
             "width": f"{width:.1f}",
             "height": "13",
@@ -107,7 +126,7 @@ def _badge(x: float, y: float, text: str, stroke: str) -> ET.Element:
         g,
         f"{{{SVG_NS}}}text",
         {
-            "x": f"{x - width / 2 + 6:.1f}",
+            "x": f"{x + width / 2:.1f}",
             "y": f"{y + 2:.1f}",
             "text-anchor": "middle",
             "font-family": "sans-serif",
@@ -143,8 +162,8 @@ def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
             if _local(el.tag) in _SHAPES and el.get("fill") != "transparent":
                 el.set("fill", fill)
                 el.set("stroke", stroke)
-                if name == "cancelled":
-                    el.set("stroke-dasharray", "4,2")
+                if name in DASHED:
+                    el.set("stroke-dasharray", DASHED[name])
         title = group.find(f"{{{SVG_NS}}}title")
         if title is None:
             title = ET.Element(f"{{{SVG_NS}}}title")
@@ -156,7 +175,7 @@ def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
         text = badge_text(state)
         box = shape_box(group)
         if text and box is not None:
-            group.append(_badge(box[2], box[1], text, stroke))
+            group.append(_badge(box, text, stroke))
     return ET.tostring(root, encoding="unicode")
 
 
