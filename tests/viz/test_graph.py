@@ -104,7 +104,8 @@ def test_lambdas_are_named_after_their_function_and_wrappers_are_transparent() -
     graph = chain.get_graph()
     assert graph.nodes["root/0"].name == "fetch"
     assert graph.nodes["root/1"].name == "shorten"
-    assert RunnableLambda(lambda x: x).get_graph().nodes["root"].name == "lambda"
+    assert RunnableLambda(lambda x: x).get_graph().nodes["root"].name == "lambda x: x"  # its source
+    assert RunnableParallel(k=lambda x: x).get_graph().nodes["root/k"].name == "k"  # its key
 
 
 def test_wide_fan_outs_are_summarised() -> None:

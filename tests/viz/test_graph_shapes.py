@@ -54,7 +54,7 @@ def test_sequence_inside_a_parallel_inside_a_map() -> None:
     body = RunnableParallel(x=f, y=RunnableLambda(g) | h)
     graph = body.map().get_graph()
     assert shape(graph) == [
-        ("root", "map<RunnableParallel<x,y>>", "map"),
+        ("root", "map: RunnableParallel<x,y>", "map"),
         ("root/*", "RunnableParallel<x,y>", "parallel"),
         ("root/*/x", "f", "leaf"),
         ("root/*/y/0", "g", "leaf"),
@@ -100,7 +100,7 @@ def test_passthrough_is_a_node_but_a_passthrough_with_a_function_is_work() -> No
 def test_fallbacks_of_a_sequence_keep_the_sequence_steps() -> None:
     graph = (RunnableLambda(f) | g).with_fallbacks([RunnableLambda(h)]).get_graph()
     assert shape(graph) == [
-        ("root", "fallbacks<RunnableSequence>", "fallbacks"),
+        ("root", "with fallbacks: f | g", "fallbacks"),
         ("root/0/0", "f", "leaf"),
         ("root/0/1", "g", "leaf"),
         ("root/1", "h", "leaf"),

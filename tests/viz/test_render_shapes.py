@@ -46,7 +46,7 @@ def test_ascii_draws_every_kind() -> None:
         [
             "input",
             "↓",
-            "fallbacks<f>  (fork)",
+            "with fallbacks: f  (fork)",
             "├─ try ─▶ f",
             "└─ fallback 1 ╌▶ g",
             "(join)",
@@ -59,7 +59,7 @@ def test_ascii_draws_every_kind() -> None:
             "(pick<n>)",
             "↓",
             "RunnableParallel<a,b,wide>  (fork)",
-            "├─ a ─▶ map<f>  (fork)",
+            "├─ a ─▶ map: f  (fork)",
             "│       └─ each item ─▶ f",
             "│       (join)",
             "├─ b ─▶ (RunnablePassthrough)",

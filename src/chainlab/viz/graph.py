@@ -227,18 +227,18 @@ class _Builder:
         self.summarize_over = summarize_over
         self.display: dict[str, str | None] = {}
 
-    def block(self, runnable: Runnable[Any, Any], node_id: str) -> Block:
+    def block(self, runnable: Runnable[Any, Any], node_id: str, key: str | None = None) -> Block:
         children = runnable._children()
         kind = runnable.kind
         if kind == "sequence" and children:
             self.display[node_id] = None
             return Chain([self.block(c, f"{node_id}/{seg}") for seg, _, c in children])
         if not children or kind == "sequence":
-            node = GraphNode(node_id, runnable.get_name(), kind, leaf=kind == "leaf")
+            node = GraphNode(node_id, display_name(runnable, key), kind, leaf=kind == "leaf")
             self.display[node_id] = node_id
             return Leaf(node)
         fork_kind = kind if kind in _FORK_KINDS else "parallel"
-        fork = GraphNode(node_id, runnable.get_name(), fork_kind)
+        fork = GraphNode(node_id, display_name(runnable, key), fork_kind)
         join = GraphNode(node_id + JOIN_SUFFIX, "join", "join")
         self.display[node_id] = node_id
         if fork_kind in ("parallel", "assign") and len(children) > self.summarize_over:
@@ -249,7 +249,13 @@ class _Builder:
             fork,
             join,
             [
-                (label, self.block(child, f"{node_id}/{seg}"), fork_kind == "fallbacks" and i > 0)
+                (
+                    label,
+                    self.block(
+                        child, f"{node_id}/{seg}", label if fork_kind != "fallbacks" else None
+                    ),
+                    fork_kind == "fallbacks" and i > 0,
+                )
                 for i, (seg, label, child) in enumerate(children)
             ],
             passthrough=kind == "assign",
@@ -272,12 +278,62 @@ class _Builder:
         return Leaf(node)
 
 
+def display_name(runnable: Runnable[Any, Any], key: str | None = None) -> str:
+    """The name drawn on a node: the function's or runnable's own name, except where
+    that name says nothing: an anonymous function is named by its branch ``key`` (or
+    its source, ``lambda d: d["docs"]``); a default composite name such as
+    ``fallbacks<RunnableSequence>`` or ``map<RunnableSequence>`` by what it wraps.
+
+    >>> from chainlab import RunnableLambda
+    >>> display_name(RunnableLambda(lambda x: x), "docs")
+    'docs'
+    >>> display_name(RunnableLambda(str.upper).with_fallbacks([RunnableLambda(str)]))
+    'with fallbacks: upper'
+    """
+    name = str(runnable.get_name())
+    children = runnable._children()
+    if name == "lambda":
+        return key or _lambda_source(runnable) or name
+    if name.startswith("fallbacks<") and children:
+        return (
+            f"{key}: with fallbacks" if key else "with fallbacks: " + _summary_name(children[0][2])
+        )
+    if name.startswith("map<") and children:
+        return "map: " + _summary_name(children[0][2])
+    return name
+
+
+def _lambda_source(runnable: Runnable[Any, Any], width: int = 30) -> str:
+    """``lambda d: f"{len(d['docs'])} do…``: the start of a lambda's source, or ""."""
+    import inspect
+
+    func = getattr(runnable, "func", None) or getattr(runnable, "afunc", None)
+    try:
+        lines, first = inspect.getsourcelines(func)  # type: ignore[arg-type]
+        positions = func.__code__.co_positions()  # type: ignore[union-attr]
+        body = min(col for line, _, col, _ in positions if line == first and col)
+    except (OSError, TypeError, ValueError, AttributeError):
+        return ""
+    line = lines[0]
+    start = line.rfind("lambda", 0, body)  # this lambda, if the line has several
+    if start < 0:
+        return ""
+    depth, end = 0, len(line)
+    for i in range(start, len(line)):  # up to the bracket or comma that closes it
+        depth += (line[i] in "([{") - (line[i] in ")]}")
+        if depth < 0 or (depth == 0 and line[i] == ","):
+            end = i
+            break
+    text = " ".join(line[start:end].split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _summary_name(runnable: Runnable[Any, Any]) -> str:
     """What a summarised branch does: its name, or for a sequence its steps
     (``prompt | model | parser``; the middle elided beyond three steps)."""
     if runnable.kind != "sequence":
-        return runnable.get_name()
-    steps = [child.get_name() for _, _, child in runnable._children()]
+        return display_name(runnable)
+    steps = [display_name(child) for _, _, child in runnable._children()]
     if len(steps) > 3:
         steps = [steps[0], "…", steps[-1]]
     return " | ".join(steps)
