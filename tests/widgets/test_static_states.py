@@ -18,6 +18,7 @@ from chainlab.widgets.static import (
     COLORS,
     SVG_NS,
     XLINK_NS,
+    badge_spot,
     badge_text,
     final_svg,
     pad_svg,
@@ -107,19 +108,45 @@ def test_badges_show_counts_failures_and_time() -> None:
     assert badge_of(out["root/1"]) is None
 
 
-def test_the_badge_sits_on_the_top_edge_right_of_the_incoming_arrows() -> None:
+def test_badges_cover_no_arrowhead() -> None:
     _, svg = graph_svg()
-    for ms, text in ((1.0, "1 ms"), (2500.0, "2.5 s")):
-        node = groups(final_svg(svg, {"root/1": {"state": "done", "elapsed_ms": ms}}))["root/1"]
-        box = shape_box(node)
-        assert box is not None
-        rect = next(el for el in node.iter(f"{{{SVG_NS}}}rect") if el.get("class") == "cl-badge")
-        left = float(rect.get("x", "0"))
-        right = left + float(rect.get("width", "0"))
-        assert badge_of(node) == text
-        assert left >= (box[0] + box[2]) / 2 + 12 - 0.1  # clear of the arrowheads (top centre)
-        assert right >= box[2] + 6 - 0.1  # at least to the node's right corner
-        assert abs(float(rect.get("y", "0")) - (box[1] - 8)) < 0.2  # a little above the top
+    ids = [g.get("id") for g in ET.fromstring(svg).iter() if "node" in (g.get("class") or "")]
+    states = {i: {"state": "done", "elapsed_ms": 2500.0, "done": 7, "total": 9} for i in ids}
+    root = ET.fromstring(final_svg(svg, states))
+    arrows = []  # the arrowheads: the polygons of the edges
+    for edge in root.iter(f"{{{SVG_NS}}}g"):
+        if "edge" in (edge.get("class") or ""):
+            for polygon in edge.iter(f"{{{SVG_NS}}}polygon"):
+                holder = ET.Element(f"{{{SVG_NS}}}g")
+                holder.append(polygon)
+                arrows.append(shape_box(holder))
+    assert arrows
+    nodes = {g.get("id"): g for g in root.iter(f"{{{SVG_NS}}}g") if g.get("id") in ids}
+    badges = 0
+    for node_id, node in nodes.items():
+        rect = next(
+            (el for el in node.iter(f"{{{SVG_NS}}}rect") if el.get("class") == "cl-badge"), None
+        )
+        if rect is None:
+            continue
+        badges += 1
+        x, y = float(rect.get("x", "0")), float(rect.get("y", "0"))
+        box = (x, y, x + float(rect.get("width", "0")), y + 13)
+        assert badge_of(node) == "7/9 · 2.5 s"
+        for other in [a for a in arrows if a]:
+            assert not (
+                box[0] < other[2] and other[0] < box[2] and box[1] < other[3] and other[1] < box[3]
+            ), (node_id, box, other)
+    assert badges >= 4
+
+
+def test_a_badge_moves_off_an_arrowhead_on_its_corner() -> None:
+    node = (0.0, 20.0, 100.0, 40.0)
+    corner = badge_spot(node, 40, [])
+    assert corner == (66.0, 12.0)  # the top right corner when nothing is in the way
+    arrow = (80.0, 12.0, 90.0, 20.0)  # an arrowhead landing right there
+    x, y = badge_spot(node, 40, [arrow])
+    assert (x, y) == (103.0, 23.5)  # on the node's right side instead
 
 
 HOSTILE = '<script>alert("x")</script> & </title><g id="root/0/b"> \'quoted\' ]]>'

@@ -115,10 +115,12 @@ def legend_handles(
     colors: Mapping[str | None, Any], bars: list[SpanRecord], states: Iterable[str]
 ) -> list[Patch]:
     """An entry per colour key drawn (``"key ×N"`` when it merges N items), then one
-    per bar state drawn (failed, handled, cancelled)."""
+    per bar state drawn (failed, handled, cancelled); ``states`` has one per bar."""
     items: dict[str | None, set[str | None]] = {}
-    for bar in bars:
-        items.setdefault(colour_key(bar), set()).add(bar.branch)
+    present = list(states)
+    for bar, state in zip(bars, present, strict=True):
+        if state == "ok":  # a colour no bar shows would only puzzle
+            items.setdefault(colour_key(bar), set()).add(bar.branch)
     handles = []
     if len(items) <= 12:
         for key, branches in items.items():
@@ -128,7 +130,6 @@ def legend_handles(
     else:  # too many for a legend (and, past MAX_COLORS, one colour for all)
         n = sum(key is not None for key in items)
         handles.append(Patch(facecolor=MANY, label=f"{n} branches"))
-    present = set(states)
     for state, style in STATES.items():
         if state in present:
             handles.append(

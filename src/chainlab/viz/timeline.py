@@ -145,7 +145,9 @@ def plot_recording(
     if labels and len(bars) <= MAX_LABELS:
         _bar_labels(ax, bars, boxes, right, faces, wall_label)
     if legend:
-        _legend(ax, bars_mod.legend_handles(colors, bars, states.values()) + handles)
+        _legend(
+            ax, bars_mod.legend_handles(colors, bars, [states[b.run_id] for b in bars]) + handles
+        )
     ax.set_title(title if title is not None else _summary_title(rec), fontsize=10, loc="left")
     return fig
 

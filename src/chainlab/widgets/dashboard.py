@@ -289,9 +289,10 @@ class Dashboard(w.VBox):
         else:
             took = f" in {self.wall_s:.3f} s" if self.wall_s is not None else ""
         if self.error is not None:
+            after = took.replace(" in ", " · after ", 1)
             return (
-                f'<div class="cl-error-box" style="color:#b91c1c"><b>failed</b>{took}: '
-                f"{html.escape(self.failure_text())}</div>"
+                f'<div class="cl-error-box" style="color:#b91c1c">'
+                f"<b>{html.escape(self.failure_text())}</b>{after}</div>"
             )
         parts = [f"<b>result</b>{took}"]
         handled = self.live.publisher.last_progress.get("handled")

@@ -26,7 +26,8 @@ function shapeBox(g) {
   // unlike getBBox, which needs the element attached and visible).
   const xs = [];
   const ys = [];
-  for (const el of g.querySelectorAll("ellipse, polygon, polyline, path, rect")) {
+  const shapes = g.localName === "polygon" ? [g] : g.querySelectorAll("ellipse, polygon, polyline, path, rect");
+  for (const el of shapes) {
     if (el.closest(".cl-badge")) continue;
     const tag = el.localName;
     if (tag === "ellipse") {
@@ -55,11 +56,35 @@ function fmtMs(ms) {
   return ms >= 1 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }
 
-function badgeX(box, width) {
-  // On the top edge, right of where the incoming arrows land (the top centre): the
-  // badge may stick out to the right, never over an arrowhead (as in static.py).
-  const centre = (box.x0 + box.x1) / 2;
-  return Math.max(centre + 12, box.x1 - width + 6);
+const BADGE_HEIGHT = 13;
+
+function overlap(a, b) {
+  return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+}
+
+function badgeSpot(box, width, arrows, others) {
+  // Of the spots around the node, the first that covers no arrowhead and no other
+  // node; failing that, the first that covers no arrowhead (the rule of static.py).
+  const middle = (box.y0 + box.y1) / 2 - BADGE_HEIGHT / 2;
+  const spots = [
+    [box.x1 - width + 6, box.y0 - 8],
+    [box.x1 + 3, middle],
+    [box.x1 - width + 6, box.y1 - 5],
+    [box.x0 - 6, box.y0 - 8],
+    [(box.x0 + box.x1 - width) / 2, box.y0 - BADGE_HEIGHT - 2],
+    [box.x0 - width - 3, middle],
+  ];
+  const hits = ([x, y], obstacles) => {
+    const rect = { x0: x, y0: y, x1: x + width, y1: y + BADGE_HEIGHT };
+    return obstacles.filter((o) => overlap(rect, o)).length;
+  };
+  let best = spots[0];
+  let bestScore = Infinity;
+  for (const spot of spots) {
+    const score = 2 * hits(spot, arrows) + (hits(spot, others) > 0 ? 1 : 0);
+    if (score < bestScore) [best, bestScore] = [spot, score];
+  }
+  return best;
 }
 
 function badgeText(st, ms, full) {
@@ -157,7 +182,13 @@ function render({ model, el }) {
         g.prepend(t);
       }
       g.dataset.state = "pending";
-      nodes.set(g.id, { g, box: shapeBox(g), badge: null, title: t });
+      nodes.set(g.id, { g, box: shapeBox(g), badge: null, title: t, arrows: [], others: [] });
+    }
+    // what a badge must not cover: the arrowheads, and the other nodes
+    const arrows = [...graph.querySelectorAll("g.edge polygon")].map(shapeBox).filter(Boolean);
+    for (const [id, node] of nodes) {
+      node.arrows = arrows;
+      node.others = [...nodes].filter(([other, n]) => other !== id && n.box).map(([, n]) => n.box);
     }
     applyStates();
   }
@@ -183,13 +214,12 @@ function render({ model, el }) {
     if (!text || badge.last === text) return;
     badge.last = text;
     const width = 6 * text.length + 8;
-    const x = badgeX(node.box, width);
-    const { y0 } = node.box;
+    const [x, y] = badgeSpot(node.box, width, node.arrows, node.others);
     badge.rect.setAttribute("x", x.toFixed(1));
-    badge.rect.setAttribute("y", (y0 - 8).toFixed(1));
+    badge.rect.setAttribute("y", y.toFixed(1));
     badge.rect.setAttribute("width", width.toFixed(1));
     badge.text.setAttribute("x", (x + width / 2).toFixed(1));
-    badge.text.setAttribute("y", (y0 + 2).toFixed(1));
+    badge.text.setAttribute("y", (y + 10).toFixed(1));
     badge.text.textContent = text;
   }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Any
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -98,15 +99,72 @@ def shape_box(group: ET.Element) -> tuple[float, float, float, float] | None:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def badge_x(box: tuple[float, float, float, float], width: float) -> float:
-    """The badge's left edge: on the top edge, right of where the incoming arrows land
-    (the top centre); it may stick out to the right, never over an arrowhead."""
-    return max((box[0] + box[2]) / 2 + 12, box[2] - width + 6)
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+BADGE_HEIGHT = 13.0
 
 
-def _badge(box: tuple[float, float, float, float], text: str, stroke: str) -> ET.Element:
+def badge_spot(
+    box: Box, width: float, arrows: Sequence[Box], nodes: Sequence[Box] = ()
+) -> tuple[float, float]:
+    """Where a badge ``width`` wide goes (its rect's x, y): of the spots around the node
+    (top right corner, right side, bottom right, top left, above, left side), the first
+    that covers no arrowhead and no other node; failing that, the first that covers no
+    arrowhead (a node's edge matters less). The same rule as ``badgeSpot`` in
+    livegraph.js."""
+    x0, y0, x1, y1 = box
+    middle = (y0 + y1) / 2 - BADGE_HEIGHT / 2
+    spots = [
+        (x1 - width + 6, y0 - 8),
+        (x1 + 3, middle),
+        (x1 - width + 6, y1 - 5),
+        (x0 - 6, y0 - 8),
+        ((x0 + x1 - width) / 2, y0 - BADGE_HEIGHT - 2),
+        (x0 - width - 3, middle),
+    ]
+
+    def hits(spot: tuple[float, float], obstacles: Sequence[Box]) -> int:
+        rect = (spot[0], spot[1], spot[0] + width, spot[1] + BADGE_HEIGHT)
+        return sum(_overlap(rect, other) for other in obstacles)
+
+    return min(spots, key=lambda s: (hits(s, arrows), hits(s, nodes) > 0))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def obstacles_of(root: ET.Element) -> dict[str, tuple[list[Box], list[Box]]]:
+    """Per node id, what its badge must not cover: every edge's arrowhead, and the other
+    nodes."""
+    arrows: list[Box] = []
+    nodes: dict[str, Box] = {}
+    for group in root.iter(f"{{{SVG_NS}}}g"):
+        classes = (group.get("class") or "").split()
+        if "edge" in classes:
+            for polygon in group.iter(f"{{{SVG_NS}}}polygon"):
+                found = shape_box(_wrap(polygon))
+                if found is not None:
+                    arrows.append(found)
+        elif "node" in classes:
+            found = shape_box(group)
+            if found is not None:
+                nodes[group.get("id") or ""] = found
+    return {
+        node_id: (arrows, [b for other, b in nodes.items() if other != node_id])
+        for node_id in nodes
+    }
+
+
+def _wrap(element: ET.Element) -> ET.Element:
+    group = ET.Element(f"{{{SVG_NS}}}g")
+    group.append(element)
+    return group
+
+
+def _badge(box: Box, text: str, stroke: str, obstacles: tuple[list[Box], list[Box]]) -> ET.Element:
     width = 6.0 * len(text) + 8
-    x, y = badge_x(box, width), box[1]
+    x, y = badge_spot(box, width, *obstacles)
+    y += 8  # the text's baseline and the rect are placed from the old anchor
     g = ET.Element(f"{{{SVG_NS}}}g", {"class": "cl-badge"})
     ET.SubElement(
         g,
@@ -150,6 +208,7 @@ def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
         root = ET.fromstring(re.sub(r"<!DOCTYPE[^>]*>", "", svg))
     except ET.ParseError:
         return svg
+    obstacles = obstacles_of(root)
     for group in root.iter(f"{{{SVG_NS}}}g"):
         if "node" not in (group.get("class") or "").split():
             continue
@@ -175,7 +234,7 @@ def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
         text = badge_text(state)
         box = shape_box(group)
         if text and box is not None:
-            group.append(_badge(box, text, stroke))
+            group.append(_badge(box, text, stroke, obstacles.get(node_id, ([], []))))
     return ET.tostring(root, encoding="unicode")
 
 
