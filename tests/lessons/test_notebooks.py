@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from chainlab.lessons.runner import LessonRun, execute_notebook, runs_alone
+from tests.lessons.figure_audit import audit_report, with_figure_audit
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -96,8 +97,17 @@ def test_lessons_measuring_processes_run_alone() -> None:
 
 @pytest.mark.parametrize("path", [alone_if_needed(p) for p in LESSONS], ids=lambda p: p.name)
 def test_lesson_runs_and_keeps_its_promises(path: Path) -> None:
-    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120)
+    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit)
     assert_run_ok(run)
+    # every figure the lesson showed (timelines, comparisons, dashboards' timelines):
+    # no text covers another, none runs off the figure
+    figures = audit_report(run.notebook)
+    assert figures, f"{path.name}: a lesson shows at least one timeline"
+    for i, figure in enumerate(figures):
+        assert "error" not in figure, f"{path.name}, figure {i}: {figure}"
+        assert figure["texts"] > 3, f"{path.name}, figure {i}: {figure}"
+        assert not figure["overlaps"], f"{path.name}, figure {i}: {figure['overlaps']}"
+        assert not figure["outside"], f"{path.name}, figure {i}: {figure['outside']}"
     results = [c for c in run.checks if c.kind == "result"]
     assert results, f"{path.name}: a lesson states at least one measured fact"
     assert sum(c.key_figure for c in results) == 1, f"{path.name}: exactly one key figure"

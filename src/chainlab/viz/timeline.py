@@ -306,14 +306,21 @@ def _wall_marker(ax: Axes, wall: float, *, failed: bool = False) -> Any:
     """The dashed line at the run's end, labelled just inside it (left of the line, on a
     white ground), never in the margin where the legend is."""
     ax.axvline(wall, color=FAILED_RED, linewidth=1.0, linestyle="--", zorder=4)
+    label = f" {'failed' if failed else 'wall'} {seconds(wall)} "
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure)
+    left, right = ax.get_xlim()
+    axis_px = ax.get_position().width * fig.get_figwidth() * fig.dpi
+    room_px = axis_px * (wall - left) / (right - left) if right > left else 0.0
+    fits_left = room_px > len(label) * 8 * 0.62 * fig.dpi / 72 + 4
     text = ax.text(
         wall,
         0.03,
-        f"{'failed' if failed else 'wall'} {seconds(wall)} ",
+        label,
         transform=ax.get_xaxis_transform(),
         color=FAILED_RED,
         fontsize=8,
-        ha="right",
+        ha="right" if fits_left else "left",  # right of the line near the axis's start
         va="bottom",
         zorder=7,
         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0},
@@ -385,8 +392,9 @@ def _bar_labels(
     px_per_row = height_px / abs(ymax - ymin) if ymax != ymin else 0.0
     char_px = 7 * 0.62 * fig.dpi / 72
     wall_x = avoid.get_position()[0]
-    avoid_from = wall_x - (len(avoid.get_text()) * 8 * 0.62 * fig.dpi / 72 + 6) / max(
-        px_per_s, 1e-9
+    reach = (len(avoid.get_text()) * 8 * 0.62 * fig.dpi / 72 + 6) / max(px_per_s, 1e-9)
+    avoid_from, avoid_to = (
+        (wall_x - reach, wall_x) if avoid.get_ha() == "right" else (wall_x, wall_x + reach)
     )
     retried = {b.path for b in bars if b.attempt > 1}
     for bar, face in zip(bars, faces, strict=True):
@@ -397,7 +405,7 @@ def _bar_labels(
         for text in bars_mod.bar_texts(bar, bar.path in retried):
             half = (len(text) * char_px + 4) / 2 / max(px_per_s, 1e-9)
             centre = x + w / 2
-            clear = not bottom_lane or centre + half < avoid_from or centre - half > wall_x
+            clear = not bottom_lane or centre + half < avoid_from or centre - half > avoid_to
             if w * px_per_s > len(text) * char_px + 4 and clear:
                 label = ax.text(
                     centre,
