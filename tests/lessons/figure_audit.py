@@ -20,11 +20,13 @@ MARK = "FIGURE_AUDIT "
 
 HOOK = """\
 import json as _audit_json
+import time as _audit_time
 import matplotlib.figure as _audit_figure
 from matplotlib.backends.backend_agg import FigureCanvasAgg as _AuditCanvas
 from matplotlib.text import Text as _AuditText
 
 _audit = []
+_audit_spent = [0.0]  # seconds the audit itself took (not the lesson's time)
 _audit_savefig = _audit_figure.Figure.savefig
 
 
@@ -69,17 +71,19 @@ def _audit_one(fig):
 
 
 def _audited_savefig(self, *args, **kwargs):
+    started = _audit_time.perf_counter()
     try:
         _audit.append(_audit_one(self))
     except Exception as exc:  # the audit must never break the lesson
         _audit.append({"error": repr(exc)})
+    _audit_spent[0] += _audit_time.perf_counter() - started
     return _audit_savefig(self, *args, **kwargs)
 
 
 _audit_figure.Figure.savefig = _audited_savefig
 """
 
-DUMP = f"print({MARK!r} + _audit_json.dumps(_audit))"
+DUMP = f"print({MARK!r} + _audit_json.dumps({{'figures': _audit, 'seconds': _audit_spent[0]}}))"
 
 
 def with_figure_audit(nb: Any) -> Any:
@@ -89,11 +93,12 @@ def with_figure_audit(nb: Any) -> Any:
     return nb
 
 
-def audit_report(nb: Any) -> list[dict[str, Any]]:
-    """What the last cell printed: one entry per figure saved."""
+def audit_report(nb: Any) -> dict[str, Any]:
+    """What the last cell printed: ``figures`` (one entry per figure saved) and
+    ``seconds`` (the audit's own time, to leave out of the lesson's)."""
     for output in nb.cells[-1].get("outputs", []):
         text = output.get("text", "")
         if text.startswith(MARK):
-            report: list[dict[str, Any]] = json.loads(text[len(MARK) :])
+            report: dict[str, Any] = json.loads(text[len(MARK) :])
             return report
     raise AssertionError("the figure audit printed nothing: did the lesson stop early?")

@@ -306,7 +306,7 @@ def _wall_marker(ax: Axes, wall: float, *, failed: bool = False) -> Any:
     """The dashed line at the run's end, labelled just inside it (left of the line, on a
     white ground), never in the margin where the legend is."""
     ax.axvline(wall, color=FAILED_RED, linewidth=1.0, linestyle="--", zorder=4)
-    label = f" {'failed' if failed else 'wall'} {seconds(wall)} "
+    label = f" wall {seconds(wall)} "  # a failed run's title says when it failed
     fig = ax.get_figure(root=True)
     assert isinstance(fig, Figure)
     left, right = ax.get_xlim()
