@@ -210,3 +210,44 @@ def test_analysis_is_cached_until_new_spans_arrive() -> None:
     RunnableLambda(str).invoke(2, {"callbacks": [rec]})
     assert rec.analysis() is not first
     assert len(rec.leaf_spans) == 2
+
+
+def test_a_failed_run_names_its_branch_and_keeps_cancelled_work_off_the_critical_path() -> None:
+    import threading
+
+    import pytest
+
+    import chainlab
+    from chainlab import RunnableParallel
+
+    started = threading.Event()
+
+    def papers(x: object) -> object:
+        started.wait(5)  # fail once the sibling runs
+        raise ValueError("papers index is down")
+
+    def archive(x: object) -> object:
+        started.set()
+        chainlab.sleep(5.0)  # cancelled by the failure
+        return x
+
+    with chainlab.record() as rec, pytest.raises(ValueError):
+        RunnableParallel(papers=papers, archive=archive).invoke(1)
+    failure = rec.failure
+    assert failure is not None
+    assert (failure.status, failure.branch, failure.node) == ("failed", "papers", "papers")
+    assert isinstance(failure.error, ValueError)
+    assert failure.describe() == "branch `papers` failed: ValueError: papers index is down"
+    assert 0 < failure.after_s < 4.0
+    assert all(s.status != "cancelled" for s in rec.critical_path)
+    assert "speedup" not in rec.summary()
+    assert "branch `papers` failed" in rec.summary()
+
+
+def test_a_successful_run_has_no_failure_and_singular_lanes() -> None:
+    import chainlab
+
+    with chainlab.record() as rec:
+        chainlab.RunnableLambda(str.upper).invoke("x")
+    assert rec.failure is None
+    assert "on 1 lane," in rec.summary()

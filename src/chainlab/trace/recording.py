@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from chainlab.trace.analysis import Analysis
+    from chainlab.trace.analysis import Analysis, Failure
 
 FAN_OUT_KINDS = frozenset({"parallel", "map", "assign"})
 """Span kinds whose children are independent branches (they may run at once)."""
@@ -290,11 +290,20 @@ class Recording:
         if not self._raw:
             return "no spans"
         a = self.analysis()
+        spans = f"{len(self.spans)} spans ({len(self.leaf_spans)} leaves)"
+        if a.failure is not None:  # a run that stopped half-way has no speedup
+            return f"{spans}, {a.failure.describe()} after {a.failure.after_s:.3f} s"
+        lanes = "lane" if a.lanes_used == 1 else "lanes"
         return (
-            f"{len(self.spans)} spans ({len(self.leaf_spans)} leaves), wall {a.wall_s:.3f} s, "
-            f"work {a.work_s:.3f} s, speedup {a.speedup:.2f}x on {a.lanes_used} lanes, "
+            f"{spans}, wall {a.wall_s:.3f} s, "
+            f"work {a.work_s:.3f} s, speedup {a.speedup:.2f}x on {a.lanes_used} {lanes}, "
             f"critical path {a.critical_s:.3f} s"
         )
+
+    @property
+    def failure(self) -> Failure | None:
+        """Where the recorded run failed (or was cancelled), or None (see ``analysis``)."""
+        return self.analysis().failure
 
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
