@@ -18,17 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import nbformat
-import pytest
 
 from tests.browser.conftest import ARTIFACTS, Lab
-from tests.browser.test_livegraph_browser import KERNEL_IDLE, wait_for
+from tests.browser.test_livegraph_browser import KERNEL_IDLE, pytestmark, wait_for
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.timeout(300),
-    pytest.mark.xdist_group("browser"),
-]
+__all__ = ["pytestmark"]  # the same marks: browser, slow, timeout, one xdist group
 
 NOTEBOOK = [
     """\

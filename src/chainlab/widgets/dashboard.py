@@ -155,8 +155,9 @@ class Dashboard(w.VBox):
         self._timeline_png = b""
         name = title or name_of(self.chain)
         self._name = name
-        self.live = LiveGraph(self.chain, summarize_over=summarize_over, title=name)
-        self.live.show_errors = False  # the result below says it, once
+        self.live = LiveGraph(  # its failure line off: the result below says it, once
+            self.chain, summarize_over=summarize_over, title=name, show_errors=False
+        )
         self.output = w.HTML(layout=w.Layout(max_width="100%"))
         self.output.add_class("chainlab-result")
         self.timeline = w.Image(format="png", layout=w.Layout(display="none", max_width="100%"))
