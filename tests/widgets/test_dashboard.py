@@ -133,3 +133,26 @@ def test_the_static_html_shows_graph_result_and_timeline() -> None:
     assert "data:image/svg+xml;base64," in html
     assert "data:image/png;base64," in html
     assert "<b>result</b>" in html
+
+
+def test_only_a_chain_that_fans_out_is_titled_parallel() -> None:
+    plain = show(RunnableLambda(nap, name="a") | RunnableLambda(nap, name="b"), 1)
+    assert plain.live.title == "RunnableSequence"  # nothing runs in parallel here
+    assert " · parallel" in show(fan(), 1).live.title
+    assert plain.live.title + " · sequential" == plain.run("sequential").live.title
+
+
+def test_a_run_saved_by_a_fallback_is_amber_complete_and_not_failed() -> None:
+    down = FakeChatModel("big-model", latency=0.01, failure_rate=1.0)
+    chain = down.with_fallbacks(
+        [FakeChatModel("small-model", latency=0.01), FakeChatModel("spare", latency=0.01)]
+    )
+    dash = show(chain, "hi")
+    assert dash.error is None
+    assert dash.live.states["root/0"]["state"] == "handled"
+    assert dash.live.states["root/2"] == {"state": "skipped"}
+    progress = dash.live.progress
+    assert progress["done"] == progress["total"] == 3
+    assert (progress["failed"], progress["handled"], progress["skipped"]) == (0, 1, 1)
+    assert "fallback used" in dash.output.value
+    assert "failed" not in {s["state"] for s in dash.live.states.values()}

@@ -74,6 +74,8 @@ def test_each_mode_runs_the_chain_its_own_way() -> None:
     assert dash.result == [1, 1, 1, 1]
     assert dash.live.progress["run_label"] == "parallel"
     assert "speedup" in dash.output.value
+    # the result's time is the parallel run's, not both runs added up
+    assert f"parallel run {dash.comparison.parallel_s:.3f} s" in dash.output.value
 
 
 def test_a_failure_during_compare_is_shown_with_its_branch() -> None:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from matplotlib.colors import to_rgb
+from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.patches import Patch
 
 from chainlab.trace.recording import SpanRecord
@@ -96,6 +96,31 @@ def bar_state(span: SpanRecord, run_ok: bool) -> str:
     if span.status == "cancelled" or (span.status == "running" and not run_ok):
         return "cancelled"
     return "ok"
+
+
+def states_of(
+    spans: Iterable[SpanRecord], bars: list[SpanRecord], *, failed: bool
+) -> dict[int, str]:
+    """Each bar's :func:`bar_state` (by run id); ``spans`` are all the recording's,
+    ``failed`` whether it holds a failed run (its still-running calls are abandoned)."""
+    by_id = {s.run_id: s for s in spans}
+    root_ok: dict[int, bool] = {}
+    out = {}
+    for bar in bars:
+        root = bar
+        while root.parent_id is not None and root.parent_id in by_id:
+            root = by_id[root.parent_id]
+        if root.run_id not in root_ok:
+            root_ok[root.run_id] = root.status == "ok" or (root.status == "running" and not failed)
+        out[bar.run_id] = bar_state(bar, root_ok[root.run_id])
+    return out
+
+
+def face(bar: SpanRecord, state: str, colors: Mapping[str | None, Any]) -> Any:
+    """A bar's face colour: its state's, else its branch's."""
+    if state in STATES:
+        return to_rgba(STATES[state]["face"])
+    return to_rgba(colors.get(colour_key(bar), OUTSIDE))
 
 
 def text_colour(face: Any) -> str:

@@ -2,19 +2,26 @@
 
 :func:`plot_recording` (``rec.plot()``) draws
 
-* a lane per worker (thread, asyncio task), in order of first use; past ``max_lanes``
+* a lane per worker (thread, asyncio task), in order of first start, labelled
+  ``worker 1``, ``worker 2``... (near-empty workers share a row); past ``max_lanes``
   workers the bars are packed into rows labelled ``"N tasks"`` (see ``lanes``);
-* a bar per leaf span, coloured by top-level branch (grey outside any fan-out),
-  labelled with the node's name when the name fits; failed bars are edged red,
-  cancelled ones faded;
-* the idle gaps of each lane shaded, the critical path outlined in black, forks (▼)
-  and joins (▲) of the outermost fan-outs marked on the top edge, and the wall time.
+* a bar per leaf span, coloured by top-level branch (one colour per branch, never per
+  map or batch item; grey outside any fan-out), labelled with the node's name (and its
+  attempt, if retried) where it fits; failed bars red and hatched, failures a retry
+  or fallback handled amber and hatched, cancelled / abandoned ones grey and hatched,
+  each named in the legend (see ``bars``);
+* the idle gaps of each lane shaded, the critical path outlined in black (never for a
+  failed run, never through cancelled work), forks (▼) and joins (▲) of the outermost
+  fan-outs marked on the top edge, and the wall time. A failed run's title says when
+  and in which branch it failed, and no speedup.
 
 :func:`plot_comparison` (``compare(...).plot()``) stacks the sequential run above the
-parallel one on one time axis and states speedup, efficiency and ceiling.
+parallel one on one time axis and states speedup, efficiency and ceiling (or, if a run
+failed, where, and no speedup). The legend sits outside the axes, on the right.
 
 Artists carry ``gid`` values (``"bars"``, ``"critical_path"``, ``"idle"``, ``"fork"``,
-``"join"``, ``"wall"``, ``"bar_label"``, ``"speedup"``) so tests and users can find
+``"join"``, ``"wall"``, ``"bar_label"``, ``"speedup"``, and the state overlays
+``"failed"``, ``"handled"``, ``"cancelled"``) so tests and users can find
 them. Figures are plain ``matplotlib.figure.Figure`` objects, not registered with
 pyplot: a notebook shows the returned figure once; a script saves it with ``savefig``.
 This module imports matplotlib; ``chainlab.trace`` imports it only when plotting.
@@ -28,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
-from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -97,8 +103,8 @@ def plot_recording(
     colors = colors if colors is not None else branch_colors([rec])
     origin = a.start
     boxes = {b.run_id: _box(b, layout, origin) for b in bars}
-    states = _states(rec, bars)
-    faces = [_face(b, states[b.run_id], colors) for b in bars]
+    states = bars_mod.states_of(rec.spans, bars, failed=rec.analysis().failure is not None)
+    faces = [bars_mod.face(b, states[b.run_id], colors) for b in bars]
 
     collection = PolyCollection(
         [_corners(*boxes[b.run_id]) for b in bars],
@@ -327,29 +333,6 @@ def _wall_marker(ax: Axes, wall: float, *, failed: bool = False) -> Any:
     )
     text.set_gid("wall")
     return text
-
-
-def _states(rec: Recording, bars: list[SpanRecord]) -> dict[int, str]:
-    """Each bar's state: ok, failed, handled or cancelled (see ``chainlab.viz.bars``)."""
-    by_id = {s.run_id: s for s in rec.spans}
-    root_ok: dict[int, bool] = {}
-    out = {}
-    for bar in bars:
-        root = bar
-        while root.parent_id is not None and root.parent_id in by_id:
-            root = by_id[root.parent_id]
-        if root.run_id not in root_ok:
-            root_ok[root.run_id] = root.status == "ok" or (
-                root.status == "running" and rec.analysis().failure is None
-            )
-        out[bar.run_id] = bars_mod.bar_state(bar, root_ok[root.run_id])
-    return out
-
-
-def _face(bar: SpanRecord, state: str, colors: Mapping[str | None, Any]) -> Any:
-    if state in bars_mod.STATES:
-        return to_rgba(bars_mod.STATES[state]["face"])
-    return to_rgba(colors.get(bars_mod.colour_key(bar), bars_mod.OUTSIDE))
 
 
 def _state_overlays(
