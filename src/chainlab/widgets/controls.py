@@ -44,13 +44,14 @@ def find_tunables(chain: Any) -> list[Any]:
         bound = getattr(node, "bound", None)
         if isinstance(bound, Runnable):  # a wrapper: a failure_rate it shows is its bound's
             children.append(bound)
-        elif isinstance(getattr(node, "failure_rate", None), int | float):
-            found.append(node)
         if isinstance(node, Runnable):
             try:
                 children.extend(child for _, _, child in node._children())
             except Exception:  # a user runnable with a broken _children: skip it
                 pass
+        # only a leaf owns its failure_rate: structure (fallbacks) forwards its primary's
+        if not children and isinstance(getattr(node, "failure_rate", None), int | float):
+            found.append(node)
         stack.extend(reversed(children))
     return found
 
