@@ -163,7 +163,9 @@ def _chainlab_limits(
         tops = [s for s in mine if s.parent_id not in ids]
         start = min(s.start for s in used[key]) - origin
         end = max(s.end for s in used[key]) - origin
-        outer = all(len(limiters.get(t.run_id, ())) and limiters[t.run_id][0] is limiter for t in tops)
+        outer = all(
+            len(limiters.get(t.run_id, ())) and limiters[t.run_id][0] is limiter for t in tops
+        )
         text = _describe(limiter.limit, tops, by_id)
         sources.append(LimitSource(start, end, limiter.limit, text, outer))
         if outer:

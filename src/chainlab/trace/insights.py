@@ -127,4 +127,3 @@ class Insights:
             self._ended += 1
         if on_loop:
             self._watch.on_loop.add(span.run_id)
-

@@ -37,6 +37,8 @@ API, a sleep), false for CPU-bound leaves on threads, which share one interprete
 
 from __future__ import annotations
 
+import bisect
+import functools
 import heapq
 import math
 import os
@@ -222,11 +224,13 @@ class _Simulation:
         else:
             self._after(node.children, t, finish)
 
-    def _sequence(self, nodes: list[_Node], i: int, t: float, done: Callable[[float], None]):  # type: ignore[no-untyped-def]
+    def _sequence(
+        self, nodes: list[_Node], i: int, t: float, done: Callable[[float], None]
+    ) -> None:
         if i == len(nodes):
             done(t)
         else:
-            self.start(nodes[i], t, lambda end: self._sequence(nodes, i + 1, end, done))
+            self.start(nodes[i], t, functools.partial(self._sequence, nodes, i + 1, done=done))
 
     def _parallel(self, node: _Node, t: float, done: Callable[[float], None]) -> None:
         pending = list(reversed(node.children))
@@ -258,19 +262,21 @@ class _Simulation:
         need = [_count_le(ends, spans[i][0]) for i in range(len(nodes))]
         waiting = sorted(range(len(nodes)), key=lambda i: need[i], reverse=True)
         finished = [False] * len(nodes)
-        state = {"frontier": 0, "left": len(nodes), "last": t}
+        frontier = 0  # the first `frontier` children by end have all finished
+        left = len(nodes)
 
         def release(now: float) -> None:
-            while waiting and need[waiting[-1]] <= state["frontier"]:
+            while waiting and need[waiting[-1]] <= frontier:
                 i = waiting.pop()
-                self.start(nodes[i], now, lambda end, i=i: child_done(i, end))
+                self.start(nodes[i], now, functools.partial(child_done, i))
 
         def child_done(i: int, end: float) -> None:
+            nonlocal frontier, left
             finished[i] = True
-            state["left"] -= 1
-            while state["frontier"] < len(nodes) and finished[by_end[state["frontier"]]]:
-                state["frontier"] += 1
-            if state["left"] == 0:
+            left -= 1
+            while frontier < len(nodes) and finished[by_end[frontier]]:
+                frontier += 1
+            if left == 0:
                 done(end)
             else:
                 release(end)
@@ -286,7 +292,7 @@ class _Simulation:
             self.busy += 1
             lane = heapq.heappop(self.free_lanes) if self.free_lanes else self._new_lane()
             node.lane = lane
-            self.later(begin + node.duration, lambda n=node, d=done, b=begin: self._end(n, d, b))
+            self.later(begin + node.duration, functools.partial(self._end, node, done, begin))
 
     def _new_lane(self) -> int:
         self.lanes += 1
@@ -308,8 +314,6 @@ def _extent(node: _Node) -> tuple[float, float]:
 
 
 def _count_le(sorted_values: list[float], x: float) -> int:
-    import bisect
-
     return bisect.bisect_right(sorted_values, x + 1e-9)
 
 

@@ -73,7 +73,7 @@ def barrier_slack(spans: Sequence[SpanRecord]) -> list[BranchSlack]:
         groups: dict[str, list[SpanRecord]] = {}
         for kid in kids.get(fan.run_id, []):
             groups.setdefault(kid.path[len(fan.path) + 1 :], []).append(kid)
-        branches = [(key, members) for key, members in groups.items() if _did_work(members, kids)]
+        branches = [(key, members) for key, members in groups.items() if _did_work(members)]
         if len(branches) < 2:
             continue
         join = max(m.end for _, members in branches for m in members)
@@ -108,7 +108,7 @@ def slack_note(slack_s: float, branch_s: float) -> str:
     )
 
 
-def _did_work(members: list[SpanRecord], kids: dict[int, list[SpanRecord]]) -> bool:
+def _did_work(members: list[SpanRecord]) -> bool:
     return any(not m.skipped for m in members)
 
 
@@ -119,8 +119,8 @@ def _last_leaf(members: list[SpanRecord], kids: dict[int, list[SpanRecord]]) -> 
     while stack:
         span = stack.pop()
         inner = kids.get(span.run_id, [])
-        if span.is_leaf and not inner and not span.skipped:
-            if best is None or span.end > best.end:
-                best = span
+        leaf = span.is_leaf and not inner and not span.skipped
+        if leaf and (best is None or span.end > best.end):
+            best = span
         stack.extend(inner)
     return best.run_id if best is not None else None

@@ -110,7 +110,8 @@ class LoopProbe:
         self.threshold_ns = int(threshold * 1e9)
         self.interval_ns = int(INTERVAL * 1e9)
         self.stalls: list[RawStall] = []
-        self._due = time.perf_counter_ns() + self.interval_ns
+        self._last = time.perf_counter_ns()  # the loop was last seen free then
+        self._due = self._last + self.interval_ns
         self._seen: dict[tuple[str, ...], int] = {}  # the culprit's looks while a beat is late
         self._stop = threading.Event()
         self._handle = loop.call_later(INTERVAL, self._beat)  # called on the loop's thread
@@ -122,8 +123,8 @@ class LoopProbe:
         seen, self._seen = self._seen, {}
         if now - self._due > self.threshold_ns and seen:
             culprit = max(seen, key=seen.__getitem__)
-            self.stalls.append(RawStall(self._due, now, culprit))
-        self._due = now + self.interval_ns
+            self.stalls.append(RawStall(self._last, now, culprit))
+        self._last, self._due = now, now + self.interval_ns
         if not self._stop.is_set():
             self._handle = self.loop.call_later(INTERVAL, self._beat)
 

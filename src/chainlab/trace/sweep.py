@@ -72,8 +72,7 @@ class Sweep:
     def to_records(self) -> list[dict[str, Any]]:
         """The rows as dicts (``pandas.DataFrame(sweep.to_records())``)."""
         return [
-            {self.parameter: r.value, "wall_s": r.wall_s, "speedup": r.speedup}
-            for r in self.rows
+            {self.parameter: r.value, "wall_s": r.wall_s, "speedup": r.speedup} for r in self.rows
         ]
 
     def plot(self, ax: Axes | None = None) -> Figure:
@@ -110,7 +109,7 @@ def run_sweep(rec: Recording, grid: Mapping[str, object]) -> Sweep:
             f"e.g. rec.sweep(max_concurrency=range(1, 17)); got {sorted(grid) or 'nothing'}"
         )
     check_replayable(rec)
-    (parameter, values), = grid.items()
+    ((parameter, values),) = grid.items()
     if not isinstance(values, Iterable) or isinstance(values, str):
         raise ValueError(f"sweep: {parameter} must be a list or range of values, got {values!r}")
     values = list(values)
@@ -118,8 +117,8 @@ def run_sweep(rec: Recording, grid: Mapping[str, object]) -> Sweep:
         raise ValueError(f"sweep: {parameter} has no values to try")
     rows, replays = [], []
     for value in values:
-        predicted = replay(rec, check_limits(**{**dict.fromkeys(PARAMETERS), parameter: value}))  # type: ignore[arg-type]
+        predicted = replay(rec, check_limits(**{**dict.fromkeys(PARAMETERS), parameter: value}))
         replays.append(predicted)
         a = predicted.analysis()
-        rows.append(SweepRow(float(value), a.wall_s, a.speedup, a.lanes_used))  # type: ignore[arg-type]
+        rows.append(SweepRow(float(value), a.wall_s, a.speedup, a.lanes_used))
     return Sweep(parameter, rows, rec.wall_s, rec.name, replays)
