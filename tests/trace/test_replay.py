@@ -1,11 +1,16 @@
 """What-if replay: a recorded run re-scheduled under another limit, nothing run again.
 
 The validation tests measure real runs at each limit and hold the prediction to within
-10 % of them; the schedule tests replay known shapes and check the exact schedule."""
+10 % of them. A 10 % bound on wall times is only fair on a machine that is not
+overloaded (a thread that sleeps 0.2 s can wake 0.1 s late at a load of 20 on two
+cores), so they carry the ``run_alone`` mark: ``./dev test`` runs them after the parallel
+phase, one at a time. The schedule tests replay known shapes with exact durations and
+check the exact schedule, on any machine."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from typing import Any
@@ -16,7 +21,7 @@ import chainlab
 from chainlab import RunnableLambda, RunnableParallel
 from chainlab.sim import FakeChatModel
 
-LATENCY = 0.12
+LATENCY = 0.2
 
 
 def napper(name: str, seconds: float) -> Any:
@@ -48,6 +53,7 @@ def run(chain: Any, driver: str, config: dict[str, Any] | None = None) -> chainl
     return rec
 
 
+@pytest.mark.run_alone
 @pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
 def test_prediction_is_within_ten_percent_of_a_measured_run_at_k_1_2_3(driver: str) -> None:
     chain = sim_chain()
@@ -57,10 +63,12 @@ def test_prediction_is_within_ten_percent_of_a_measured_run_at_k_1_2_3(driver: s
         measured = run(chain, driver, {"max_concurrency": k})
         error = abs(predicted.wall_s - measured.wall_s) / measured.wall_s
         assert error <= 0.10, (k, predicted.wall_s, measured.wall_s)
-        assert predicted.predicted and not measured.predicted
+        assert predicted.predicted
+        assert not measured.predicted
         assert predicted.analysis().lanes_used == k  # never more calls at once than k
 
 
+@pytest.mark.run_alone
 def test_langchain_prediction_is_within_ten_percent_at_k_1_2_3() -> None:
     lc = pytest.importorskip("langchain_core.runnables")
     inner = lc.RunnableParallel(
@@ -151,13 +159,13 @@ def test_sequence_order_and_barrier_are_kept() -> None:
     assert steps[0].end <= steps[1].start + 1e-9  # g waits for f
     root = rec.spans[0]
     assert root.end == pytest.approx(max(s.end for s in rec.leaf_spans))  # the join waits
-    assert [s.path for s in rec.spans] == [s.path for s in known().spans]
+    assert sorted(s.path for s in rec.spans) == sorted(s.path for s in known().spans)
 
 
 def test_rate_limit_spaces_the_starts() -> None:
     rec = known().replay(rate_limit=2.0)  # a call every 0.5 s
     starts = sorted(s.start for s in rec.leaf_spans if rec.spans[0].path + "/a" != s.path)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(g >= 0.5 - 1e-9 for g in gaps)
 
 
@@ -188,7 +196,8 @@ def test_measured_beside_predicted_plot() -> None:
     rec = known()
     fig = plot_replay(rec, rec.replay(max_concurrency=2))
     titles = [ax.get_title(loc="left") for ax in fig.axes]
-    assert titles[0].startswith("measured") and titles[1].startswith("predicted")
+    assert titles[0].startswith("measured")
+    assert titles[1].startswith("predicted")
     assert "predicted 2.500 s" in fig._suptitle.get_text()  # type: ignore[union-attr]
 
 
@@ -197,7 +206,8 @@ def test_sweep_table_knee_and_plot() -> None:
     assert [r.wall_s for r in sweep.rows] == pytest.approx([4.5, 2.5, 2.0, 2.0, 2.0])
     assert sweep.knee == 3
     text = str(sweep)
-    assert "<- knee" in text.splitlines()[3] and "nothing was run" in text
+    assert "<- knee" in text.splitlines()[3]
+    assert "nothing was run" in text
     assert "<table>" in sweep._repr_html_()
     assert sweep.to_records()[0] == {"max_concurrency": 1.0, "wall_s": 4.5, "speedup": 1.0}
     fig = sweep.plot()
@@ -248,7 +258,7 @@ def test_still_running_recording_cannot_be_replayed() -> None:
         worker.start()
         while not any(s.path.endswith("/a") for s in rec.spans):
             time.sleep(0.005)
-        with pytest.raises(ValueError, match="still running .* spans open"):
+        with pytest.raises(ValueError, match=r"still running .* spans open"):
             rec.replay(max_concurrency=1)
         gate.set()
         worker.join()

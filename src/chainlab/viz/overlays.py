@@ -64,13 +64,26 @@ def slack_boxes(rec: Recording, boxes: dict[int, Box], origin: float) -> list[Bo
     busy: dict[tuple[float, float], list[tuple[float, float]]] = {}
     for x, w, y, h in boxes.values():
         busy.setdefault((y, h), []).append((x, x + w))
-    out: list[Box] = []
+    free: dict[tuple[float, float], list[tuple[float, float]]] = {}
     for leaf, join in join_of.items():
         x, w, y, h = boxes[leaf]
-        for a0, b0 in _subtract((x + w, join), busy[(y, h)]):
+        free.setdefault((y, h), []).extend(_subtract((x + w, join), busy[(y, h)]))
+    out: list[Box] = []
+    for (y, h), intervals in free.items():  # two branches of one row may wait at once
+        for a0, b0 in _union(intervals):
             if b0 - a0 > threshold:
                 out.append((a0, b0 - a0, y, h))
     return out
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def _slack_bands(ax: Axes, rec: Recording, boxes: dict[int, Box], origin: float) -> bool:
