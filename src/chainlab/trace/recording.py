@@ -112,10 +112,11 @@ class Recording(Insights):
     """Every span of every run started while it listens; analysis, export and plots.
 
     Use :func:`record` (a context manager) or attach to one run with
-    ``config={"callbacks": [recording]}``.
+    ``config={"callbacks": [recording]}``. ``watch_loops=False`` turns the event-loop
+    stall probe off (``chainlab.trace.stalls``).
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, watch_loops: bool = True) -> None:
         self.name = name
         self.t0_ns = time.perf_counter_ns()
         self.stop_ns: int | None = None
@@ -127,7 +128,7 @@ class Recording(Insights):
         self._analysis: Analysis | None = None
         self._analysis_key: tuple[int, int, int] | None = None
         self._bridge: Any = None  # the LangChain bridge's token while in a with block
-        self._watch = LoopWatch()  # event-loop stalls (chainlab.trace.stalls)
+        self._watch = LoopWatch(enabled=watch_loops)  # event-loop stalls (trace.stalls)
         self.predicted = False  # made by replay(), not measured
 
     # -- the listener: cheap and thread-safe --------------------------------------------
@@ -326,7 +327,7 @@ class Recording(Insights):
         return f"<Recording{name}: {self.summary()}>"
 
 
-def record(name: str | None = None) -> Recording:
+def record(name: str | None = None, *, watch_loops: bool = True) -> Recording:
     """Record every span of every run started inside the ``with`` block.
 
     >>> import chainlab
@@ -336,9 +337,10 @@ def record(name: str | None = None) -> Recording:
     (1, "'HI'")
 
     Runs started before the block are not recorded; runs started inside it are recorded
-    to their end, even if that is after the block.
+    to their end, even if that is after the block. Under ``ainvoke`` the event loops the
+    runs use are watched for stalls (``rec.loop_stalls``) unless ``watch_loops=False``.
     """
-    return Recording(name)
+    return Recording(name, watch_loops=watch_loops)
 
 
 def _convert(raw: list[Span], t0_ns: int) -> list[SpanRecord]:

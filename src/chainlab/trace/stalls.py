@@ -7,9 +7,12 @@ callback slower than ``slow_callback_duration`` (but without debug mode's price)
 
 * a **heartbeat** on the loop (``loop.call_later``, every ``INTERVAL`` s) notes the
   time it ran; a beat that comes more than ``THRESHOLD`` s late means the loop was held;
-* a **watchdog** thread looks at the loop while a beat is overdue and notes which task
-  is running on it (``asyncio.current_task(loop)``): the culprit. An overdue beat with
-  no task running is the machine pausing the process, not a stall, and is ignored.
+* a **watchdog** thread looks at the loop (every ``THRESHOLD / 2`` s, more often while a
+  beat is overdue) and notes which task is running on it while a beat is overdue
+  (``asyncio.current_task(loop)``): the culprit. An overdue beat with no task running
+  is the machine pausing the process (or a plain callback), not a branch's fault, and
+  is not reported. A stall only a little longer than ``THRESHOLD`` may be missed
+  between two looks; from about 1.5 × ``THRESHOLD`` on, none is.
 
 Each stall is then blamed on the leaf span that the culprit task was running:
 ``rec.loop_stalls`` lists them, the timeline shades them, the live graph marks the node.
@@ -129,11 +132,17 @@ class LoopProbe:
             self._handle = self.loop.call_later(INTERVAL, self._beat)
 
     def _watch(self) -> None:
+        """Look every ``threshold / 2`` s while the loop is fine (few wake-ups: each
+        one costs the loop's thread a hand-over of the interpreter lock), every
+        ``INTERVAL`` s while a beat is overdue."""
         half = self.threshold_ns // 2
-        while not self._stop.wait(INTERVAL):
+        pause = half / 1e9
+        while not self._stop.wait(pause):
             if self.loop.is_closed():
                 return
+            pause = half / 1e9
             if time.perf_counter_ns() - self._due > half:
+                pause = INTERVAL
                 task = asyncio.current_task(self.loop)  # the task holding the loop, if any
                 if task is not None:
                     names = _awaited_by(task)
@@ -151,12 +160,12 @@ class LoopProbe:
 class LoopWatch:
     """A recording's probes: one per event loop its spans start on."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
         self.probes: dict[asyncio.AbstractEventLoop, LoopProbe] = {}
         self.on_loop: set[int] = set()  # run ids of spans started inside a running loop
         self.stopped: list[LoopProbe] = []
         self._lock = threading.Lock()
-        self.enabled = True
+        self.enabled = enabled
 
     def on_start(self, span: Span) -> None:
         """Called for every span: note a loop's spans and watch that loop."""
