@@ -42,6 +42,7 @@ import functools
 import heapq
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -165,7 +166,8 @@ class _Plan:
         for kid in kids:
             groups.setdefault(kid.path[len(parent.path) + 1 :], []).append(kid)
         out = []
-        for members in groups.values():
+        for key in _branch_order(parent.name, list(groups)):
+            members = groups[key]
             nodes = [self._node(m) for m in members]
             out.append(nodes[0] if len(nodes) == 1 else _Node("seq", None, nodes))
         return out
@@ -176,6 +178,20 @@ class _Plan:
         if span.run_id in self.langchain:  # a pool per RunnableParallel; ainvoke: gather
             return None if self.on_loop(span.run_id) else (limit or LANGCHAIN_POOL)
         return None if self.on_loop(span.run_id) else limit
+
+
+def _branch_order(name: str, keys: list[str]) -> list[str]:
+    """The branches in the order the fan-out starts them: the order of its keys, read from
+    its name (``RunnableParallel<a,b,c>``), else natural order (``q2`` before ``q10``;
+    map items by index). The recorded start order is a race between threads."""
+    listed = name[name.find("<") + 1 : -1].split(",") if name.endswith(">") else []
+    if set(keys) <= set(listed):
+        return sorted(keys, key=listed.index)
+    return sorted(keys, key=_natural)
+
+
+def _natural(key: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", key) if p]
 
 
 class _Simulation:
