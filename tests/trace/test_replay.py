@@ -277,3 +277,73 @@ def test_sweep_needs_exactly_one_known_limit() -> None:
         rec.sweep(max_concurrency=[])
     with pytest.raises(ValueError, match="max_concurrency must be >= 1"):
         rec.sweep(max_concurrency=range(0, 3))
+
+
+def test_branches_start_in_key_order_not_in_the_racy_recorded_order() -> None:
+    from chainlab.trace.replay import _branch_order
+
+    assert _branch_order("RunnableParallel<b,a,c>", ["a", "c", "b"]) == ["b", "a", "c"]
+    # a long name is cut short ("…"): natural order, so q2 comes before q10
+    assert _branch_order("RunnableParallel<q0,q1,…,q10>", ["q10", "q2", "q1"]) == [
+        "q1",
+        "q2",
+        "q10",
+    ]
+    assert _branch_order("map<f>", ["10", "9", "0"]) == ["0", "9", "10"]
+
+
+def test_slow_branch_last_needs_more_workers() -> None:
+    """Under invoke a fan-out with fewer workers than branches starts them in key order:
+    the replay follows, whatever order the threads happened to start in."""
+    rows = [
+        ("RunnableParallel<a,b,c,slow>", "parallel", 0.0, 4.0, "main"),
+        ("RunnableParallel<a,b,c,slow>/slow", "leaf", 0.0, 4.0, "t4"),  # recorded first
+        ("RunnableParallel<a,b,c,slow>/c", "leaf", 0.0, 1.0, "t3"),
+        ("RunnableParallel<a,b,c,slow>/b", "leaf", 0.0, 1.0, "t2"),
+        ("RunnableParallel<a,b,c,slow>/a", "leaf", 0.0, 1.0, "t1"),
+    ]
+    from tests.trace.schedules import build
+
+    rec = build(rows)
+    # k=2: a, b; then c and slow at 1.0; slow ends at 5.0
+    assert rec.replay(max_concurrency=2).wall_s == pytest.approx(5.0)
+    assert rec.replay(max_concurrency=4).wall_s == pytest.approx(4.0)
+    assert rec.sweep(max_concurrency=range(1, 5)).knee == 4
+
+
+def test_async_fan_out_queues_every_branch_at_once() -> None:
+    async def anap(x: Any) -> Any:
+        await asyncio.sleep(0.02)
+        return x
+
+    chain = RunnableParallel(a=RunnableLambda(anap) | anap, b=anap, c=anap)
+    rec = run(chain, "ainvoke")
+    assert all(rec.started_on_loop(s.run_id) for s in rec.spans)
+    predicted = rec.replay(max_concurrency=2)
+    assert predicted.analysis().lanes_used == 2
+    assert all(predicted.started_on_loop(s.run_id) for s in predicted.spans)
+
+
+def test_langchain_ainvoke_ignores_max_concurrency_in_the_replay_too() -> None:
+    lc = pytest.importorskip("langchain_core.runnables")
+
+    async def anap(x: Any) -> Any:
+        await asyncio.sleep(0.03)
+        return x
+
+    chain = lc.RunnableParallel({f"q{i}": lc.RunnableLambda(anap) for i in range(4)})
+    rec = run(chain, "ainvoke")
+    predicted = rec.replay(max_concurrency=1)  # langchain_core would not limit it either
+    assert predicted.analysis().lanes_used == 4
+    assert rec.replay(workers=1).analysis().lanes_used == 1  # a real pool of one would
+
+
+def test_langchain_default_pool_is_replayed() -> None:
+    lc = pytest.importorskip("langchain_core.runnables")
+    from chainlab.trace.replay import LANGCHAIN_POOL
+
+    chain = lc.RunnableParallel(
+        {f"q{i}": lc.RunnableLambda(napper(f"q{i}", 0.01)) for i in range(LANGCHAIN_POOL + 2)}
+    )
+    rec = run(chain, "invoke")
+    assert rec.replay().analysis().lanes_used == LANGCHAIN_POOL  # min(32, cpus + 4) threads

@@ -144,3 +144,18 @@ def test_langchain_core_clean_run_reports_none() -> None:
     with chainlab.record() as rec:
         asyncio.run(chain.ainvoke(1))
     assert rec.loop_stalls == []
+
+
+def test_watch_loops_false_turns_the_probe_off() -> None:
+    with chainlab.record(watch_loops=False) as rec:
+        asyncio.run(RunnableParallel(bad=blocks, good=polite).ainvoke(1))
+    assert rec.loop_stalls == []
+    assert rec._watch.stopped == []
+    assert all(rec.started_on_loop(s.run_id) for s in rec.spans)  # still noted for replay
+
+
+def test_a_recording_attached_to_one_run_stops_its_probe_when_the_run_ends() -> None:
+    rec = chainlab.Recording()
+    asyncio.run(RunnableParallel(bad=blocks, good=polite).ainvoke(1, {"callbacks": [rec]}))
+    assert rec._watch.probes == {}
+    assert [s.path.rsplit("/", 1)[-1] for s in rec.loop_stalls if s.path] == ["bad"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from chainlab.engine.tracing import Span, global_listeners
+from chainlab.engine.tracing import Span
 from chainlab.trace.stalls import LoopWatch
 
 if TYPE_CHECKING:
@@ -112,13 +112,6 @@ class Insights:
         with self._lock:
             raw = list(self._raw)
         return {s.run_id for s in raw if any(isinstance(x, LangChainPool) for x in s.limiters)}
-
-    @property
-    def running(self) -> bool:
-        """True while the recording listens or a span it holds has not ended."""
-        with self._lock:
-            open_spans = self._ended < len(self._raw)
-        return open_spans or any(x is self for x in global_listeners())
 
     def adopt(self, span: Span, *, on_loop: bool = False) -> None:
         """Add an ended span made elsewhere (a replay builds its recording this way)."""
