@@ -67,17 +67,18 @@ def test_replay_must_be_positive(ip: InteractiveShell, bad: str) -> None:
     assert "--replay must be a positive integer" in str(result.error_in_exec)
 
 
+ASYNC_BRANCHES = (
+    "import asyncio, time\n"
+    "async def blocks(x):\n    time.sleep(0.3)\n    return x\n"
+    "async def polite(x):\n    await asyncio.sleep(0.05)\n    return x\n"
+)
+
+
 def test_async_stall_is_reported_in_the_summary(
     ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cell = (
-        "%%chain --async --input 1 -o rep --view none\n"
-        "import asyncio, time\n"
-        "async def blocks(x):\n    time.sleep(0.3)\n    return x\n"
-        "async def polite(x):\n    await asyncio.sleep(0.05)\n    return x\n"
-        "{'bad': blocks, 'good': polite}\n"
-    )
-    result = run(ip, cell)
+    cell = "%%chain --async --input 1 -o rep --view none\n" + ASYNC_BRANCHES
+    result = run(ip, cell + "{'bad': blocks, 'good': polite}\n")
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
     assert "⚠ event-loop stall: RunnableParallel<bad,good>/bad blocked the event loop" in out
@@ -87,13 +88,8 @@ def test_async_stall_is_reported_in_the_summary(
 def test_clean_async_run_reports_no_stall(
     ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cell = (
-        "%%chain --async --input 1 --view none\n"
-        "import asyncio\n"
-        "async def polite(x):\n    await asyncio.sleep(0.05)\n    return x\n"
-        "{'a': polite, 'b': polite}\n"
-    )
-    assert run(ip, cell).success
+    cell = "%%chain --async --input 1 --view none\n" + ASYNC_BRANCHES
+    assert run(ip, cell + "{'a': polite, 'b': polite}\n").success
     assert "stall" not in capsys.readouterr().out
 
 

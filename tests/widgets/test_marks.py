@@ -23,14 +23,19 @@ async def polite(x: Any) -> Any:
     return x
 
 
-def test_the_culprit_node_is_marked_in_the_widget_and_the_picture() -> None:
-    chain = RunnableParallel(bad=blocks, good=polite)
+def watched(chain: Any) -> tuple[LiveGraph, chainlab.Recording]:
+    """Run ``chain`` under ainvoke, recorded and shown on a finished live graph."""
     live = LiveGraph(chain)
+    live.begin()
+    with chainlab.record() as rec:
+        asyncio.run(chain.ainvoke(1, {"callbacks": [live]}))
+    live.finish()
+    return live, rec
+
+
+def test_the_culprit_node_is_marked_in_the_widget_and_the_picture() -> None:
+    live, rec = watched(RunnableParallel(bad=blocks, good=polite))
     try:
-        live.begin()
-        with chainlab.record() as rec:
-            asyncio.run(chain.ainvoke(1, {"callbacks": [live]}))
-        live.finish()
         marked = mark_stalls(live, rec.loop_stalls)
         assert marked == ["root/bad"]
         state = live.states["root/bad"]
@@ -45,13 +50,8 @@ def test_the_culprit_node_is_marked_in_the_widget_and_the_picture() -> None:
 
 
 def test_no_stall_marks_nothing() -> None:
-    chain = RunnableParallel(a=polite, b=polite)
-    live = LiveGraph(chain)
+    live, rec = watched(RunnableParallel(a=polite, b=polite))
     try:
-        live.begin()
-        with chainlab.record() as rec:
-            asyncio.run(chain.ainvoke(1, {"callbacks": [live]}))
-        live.finish()
         assert mark_stalls(live, rec.loop_stalls) == []
         assert all("stall" not in s for s in live.states.values())
     finally:

@@ -74,24 +74,12 @@ def plot_replay(measured: Recording, predicted: Recording, *, max_lanes: int = 4
     )
     xmax = max(measured.wall_s, predicted.wall_s, 1e-3) * 1.04
     colors = branch_colors([measured, predicted])
-    plot_recording(
-        measured,
-        top,
-        title=f"measured{f' ({measured.name})' if measured.name else ''}: "
-        f"wall {measured.wall_s:.3f} s",
-        max_lanes=max_lanes,
-        xmax=xmax,
-        colors=colors,
-    )
-    plot_recording(
-        predicted,
-        bottom,
-        title=f"{predicted.name}: wall {predicted.wall_s:.3f} s",
-        max_lanes=max_lanes,
-        xmax=xmax,
-        colors=colors,
-        legend=True,
-    )
+    measured_title = f"measured{f' ({measured.name})' if measured.name else ''}"
+    for rec, ax, title in (
+        (measured, top, f"{measured_title}: wall {measured.wall_s:.3f} s"),
+        (predicted, bottom, f"{predicted.name}: wall {predicted.wall_s:.3f} s"),
+    ):
+        plot_recording(rec, ax, title=title, max_lanes=max_lanes, xmax=xmax, colors=colors)
     top.set_xlabel("")
     ratio = predicted.wall_s / measured.wall_s if measured.wall_s > 0 else 0.0
     headline = fig.suptitle(
