@@ -149,3 +149,24 @@ def test_langchain_ainvoke_has_no_pool() -> None:
     audit = rec.concurrency()
     assert audit.peak == 5
     assert audit.sources == []
+
+
+def test_timeline_with_the_concurrency_strip() -> None:
+    limiter = Limiter(2)
+    rows = [
+        ("P", "parallel", 0.0, 2.0, "main"),
+        ("P/a", "leaf", 0.0, 1.0, "t1"),
+        ("P/b", "leaf", 0.0, 2.0, "t2"),
+        ("P/c", "leaf", 1.0, 2.0, "t1"),
+    ]
+    rec = build(rows, limiters={path: (limiter,) for path, *_ in rows})
+    fig = rec.plot(concurrency=True)
+    timeline, strip = fig.axes[0], fig.axes[1]
+    assert strip.get_shared_x_axes().joined(timeline, strip)
+    assert strip.get_title(loc="left") == (
+        "calls in flight: peak 2 · limit: max_concurrency=2 of the run P"
+    )
+    (flight,) = [a for a in strip.get_children() if a.get_gid() == "in_flight"]
+    assert list(flight.get_ydata()) == [2, 2, 0, 0]
+    assert [a for a in strip.get_children() if a.get_gid() == "limit"]
+    assert len(rec.plot().axes) == 1  # off by default

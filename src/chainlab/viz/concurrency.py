@@ -91,3 +91,35 @@ def plot_concurrency(audit: Concurrency, ax: Axes | None = None) -> Figure:
     name = f"{audit.name}: " if audit.name else ""
     ax.set_title(f"{name}calls in flight, {what}: peak {audit.peak}", fontsize=10, loc="left")
     return fig
+
+
+def draw_strip(ax: Axes, audit: Concurrency, right: float) -> None:
+    """A small strip under a timeline: calls in flight and the effective limit."""
+    end = max([t for t, _ in audit.steps] + [1e-3])
+    xs = [t for t, _ in audit.steps] + [end]
+    ys = [n for _, n in audit.steps] + [0]
+    ax.fill_between(xs, ys, step="post", color="#90caf9", alpha=0.6, linewidth=0)
+    (flight,) = ax.step(xs, ys, where="post", color="#1565c0", linewidth=1.0)
+    flight.set_gid("in_flight")
+    finite = [v for _, v in audit.limit_steps if not math.isinf(v)]
+    top = max([audit.peak, *finite, 1]) * 1.3
+    if finite:
+        lim_x = [t for t, _ in audit.limit_steps] + [end]
+        lim_y = [min(v, top) for _, v in audit.limit_steps]
+        (limit,) = ax.step(
+            lim_x, [*lim_y, lim_y[-1]], where="post", color="#c62828", linestyle="--", linewidth=1
+        )
+        limit.set_gid("limit")
+    ax.set_xlim(0, right)
+    ax.set_ylim(0, top)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+    ax.set_ylabel("calls\nat once", fontsize=8)
+    ax.set_xlabel("wall-clock time (s)")
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+    limits = "; ".join(s.source for s in audit.sources if s.outermost)[:120]
+    ax.set_title(
+        f"calls in flight: peak {audit.peak}"
+        + (f" · limit: {limits}" if limits else " · no limit"),
+        fontsize=8,
+        loc="left",
+    )

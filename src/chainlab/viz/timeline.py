@@ -85,6 +85,7 @@ def plot_recording(
     colors: Mapping[str | None, Any] | None = None,
     slack: bool = True,
     stalls: bool = True,
+    concurrency: bool = False,
 ) -> Figure:
     """Draw ``rec`` as a timeline and return the figure (see the module docstring).
 
@@ -98,12 +99,21 @@ def plot_recording(
         xmax: the right end of the time axis in seconds (to share it between plots).
         colors: ``{colour key: colour}`` (default: :func:`branch_colors`).
         slack / stalls: barrier slack bands and event-loop stalls (``overlays``).
+        concurrency: below the lanes, a strip of calls in flight and the effective limit
+            (``rec.concurrency()``; only when the figure is made here, ``ax=None``).
     """
     a = rec.analysis()
     bars = drawn_leaves(rec)
     layout = layout_lanes(bars, max_lanes)
+    strip = None
     if ax is None:
-        ax = new_figure(height=1.3 + 0.3 * max(len(layout), 1)).add_subplot()
+        rows = max(len(layout), 1)
+        made = new_figure(height=1.3 + 0.3 * rows + (1.2 if concurrency else 0.0))
+        if concurrency:
+            ratios = {"height_ratios": [rows + 1.0, 2.2]}
+            ax, strip = made.subplots(2, 1, sharex=True, gridspec_kw=ratios)
+        else:
+            ax = made.add_subplot()
     fig = ax.get_figure(root=True)
     assert isinstance(fig, Figure)
     colors = colors if colors is not None else branch_colors([rec])
@@ -162,6 +172,11 @@ def plot_recording(
             ax, bars_mod.legend_handles(colors, bars, [states[b.run_id] for b in bars]) + handles
         )
     ax.set_title(title if title is not None else _summary_title(rec), fontsize=10, loc="left")
+    if strip is not None:
+        from chainlab.viz.concurrency import draw_strip
+
+        draw_strip(strip, rec.concurrency(), right)
+        ax.set_xlabel("")
     return fig
 
 
