@@ -84,8 +84,7 @@ class Insights:
         (items with ``.path``, ``.seconds``, ``.start``; see :mod:`chainlab.trace.stalls`)."""
         from chainlab.trace.stalls import attribute
 
-        spans = self.spans
-        return attribute(self._watch.raw_stalls(), self.t0_ns, self.leaf_spans, spans)
+        return attribute(self._watch.raw_stalls(), self.t0_ns, self.leaf_spans)
 
     def concurrency(self) -> Concurrency:
         """Calls in flight over time, with the effective limit and where it came from

@@ -55,7 +55,7 @@ class LoopStall:
     """The event loop was held ``seconds`` s from ``start`` (s from the recording's start).
 
     Attributes:
-        path: the leaf span that held it (None: no recorded leaf was running).
+        path: the leaf span that held it (None only in stalls made by hand).
         seconds: how long the loop was held.
         start: when it began, in seconds from the recording's start.
         task: the asyncio task that held it.
@@ -193,23 +193,28 @@ class LoopWatch:
         return sorted((s for p in probes for s in p.stalls), key=lambda s: s.start_ns)
 
 
-def attribute(
-    raw: list[RawStall], t0_ns: int, leaves: list[SpanRecord], spans: list[SpanRecord]
-) -> list[LoopStall]:
-    """Blame each stall on the leaf the culprit task was running (else its deepest span)."""
+def attribute(raw: list[RawStall], t0_ns: int, leaves: list[SpanRecord]) -> list[LoopStall]:
+    """Blame each stall on the leaf the culprit task was running.
+
+    A stall held by no leaf (the engine's own step, langchain_core's bookkeeping) is not
+    reported: on a busy machine the process can be paused in such a step, which is not
+    a branch's fault, and the user's code is what these reports are about.
+    """
     out = []
     for stall in raw:
         start, end = (stall.start_ns - t0_ns) / 1e9, (stall.end_ns - t0_ns) / 1e9
         mid = (start + end) / 2
         culprit = next(
             (found for task in stall.tasks if (found := _running(leaves, task, mid))), None
-        ) or next((found for task in stall.tasks if (found := _running(spans, task, mid))), None)
+        )
+        if culprit is None:
+            continue
         out.append(
             LoopStall(
-                path=culprit.path if culprit else None,
+                path=culprit.path,
                 seconds=end - start,
                 start=start,
-                task=stall.tasks[0] if stall.tasks else None,
+                task=stall.tasks[0],
                 span=culprit,
             )
         )
