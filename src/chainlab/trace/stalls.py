@@ -7,12 +7,13 @@ callback slower than ``slow_callback_duration`` (but without debug mode's price)
 
 * a **heartbeat** on the loop (``loop.call_later``, every ``INTERVAL`` s) notes the
   time it ran; a beat that comes more than ``THRESHOLD`` s late means the loop was held;
-* a **watchdog** thread looks at the loop (every ``THRESHOLD / 2`` s, more often while a
-  beat is overdue) and notes which task is running on it while a beat is overdue
-  (``asyncio.current_task(loop)``): the culprit. An overdue beat with no task running
-  is the machine pausing the process (or a plain callback), not a branch's fault, and
-  is not reported. A stall only a little longer than ``THRESHOLD`` may be missed
-  between two looks; from about 1.5 × ``THRESHOLD`` on, none is.
+* one **watchdog** thread (for every probe of the process) looks at the loop every
+  ``THRESHOLD`` s (every ``THRESHOLD / 2`` s while a beat is overdue) and notes which task
+  is running on it while a beat is overdue (``asyncio.current_task(loop)``): the
+  culprit. An overdue beat with no task running is the machine pausing the process (or
+  a plain callback), not a branch's fault, and is not reported; nor is a stall held by
+  no leaf. A stall only a little longer than ``THRESHOLD`` may be missed between two
+  looks; from about 2 × ``THRESHOLD`` on, none is.
 
 Each stall is then blamed on the leaf span that the culprit task was running:
 ``rec.loop_stalls`` lists them, the timeline shades them, the live graph marks the node.
@@ -106,7 +107,7 @@ def _awaited_by(task: asyncio.Task[object], depth: int = 4) -> tuple[str, ...]:
 
 
 class LoopProbe:
-    """The heartbeat and the watchdog of one event loop."""
+    """The heartbeat of one event loop; :data:`WATCHDOG` looks at it from its thread."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, threshold: float = THRESHOLD) -> None:
         self.loop = loop
@@ -116,10 +117,9 @@ class LoopProbe:
         self._last = time.perf_counter_ns()  # the loop was last seen free then
         self._due = self._last + self.interval_ns
         self._seen: dict[tuple[str, ...], int] = {}  # the culprit's looks while a beat is late
-        self._stop = threading.Event()
+        self._stopped = False
         self._handle = loop.call_later(INTERVAL, self._beat)  # called on the loop's thread
-        self._thread = threading.Thread(target=self._watch, name="chainlab-loop-probe", daemon=True)
-        self._thread.start()
+        WATCHDOG.add(self)
 
     def _beat(self) -> None:
         now = time.perf_counter_ns()
@@ -128,33 +128,85 @@ class LoopProbe:
             culprit = max(seen, key=seen.__getitem__)
             self.stalls.append(RawStall(self._last, now, culprit))
         self._last, self._due = now, now + self.interval_ns
-        if not self._stop.is_set():
+        if not self._stopped:
             self._handle = self.loop.call_later(INTERVAL, self._beat)
 
-    def _watch(self) -> None:
-        """Look every ``threshold / 2`` s while the loop is fine (few wake-ups: each
-        one costs the loop's thread a hand-over of the interpreter lock), every
-        ``INTERVAL`` s while a beat is overdue."""
+    def look(self) -> float:
+        """One look from the watchdog's thread; returns the seconds until the next one:
+        ``threshold`` while the loop is fine, ``threshold / 2`` while a beat is overdue."""
         half = self.threshold_ns // 2
-        pause = half / 1e9
-        while not self._stop.wait(pause):
-            if self.loop.is_closed():
-                return
-            pause = half / 1e9
-            if time.perf_counter_ns() - self._due > half:
-                pause = INTERVAL
-                task = asyncio.current_task(self.loop)  # the task holding the loop, if any
-                if task is not None:
-                    names = _awaited_by(task)
-                    self._seen[names] = self._seen.get(names, 0) + 1
+        if self.loop.is_closed():
+            self.stop()
+            return 2 * half / 1e9
+        if time.perf_counter_ns() - self._due <= half:
+            return 2 * half / 1e9
+        task = asyncio.current_task(self.loop)  # the task holding the loop, if any
+        if task is not None:
+            names = _awaited_by(task)
+            self._seen[names] = self._seen.get(names, 0) + 1
+        return half / 1e9
+
+    @property
+    def watched(self) -> bool:
+        """True until :meth:`stop`."""
+        return not self._stopped
 
     def stop(self) -> None:
-        """Stop the watchdog and cancel the next beat (from any thread)."""
-        self._stop.set()
+        """Stop watching and cancel the next beat (from any thread)."""
+        self._stopped = True
+        WATCHDOG.remove(self)
         try:
             self.loop.call_soon_threadsafe(self._handle.cancel)
         except RuntimeError:  # the loop is closed: its beat went with it
             pass
+
+
+class Watchdog:
+    """One daemon thread for every probe of the process, started on first need.
+
+    Few wake-ups (each one costs a loop's thread a hand-over of the interpreter lock)
+    and no thread to start per run; with no probe it waits without waking at all.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._probes: list[LoopProbe] = []
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def probes(self) -> list[LoopProbe]:
+        with self._lock:
+            return list(self._probes)
+
+    def add(self, probe: LoopProbe) -> None:
+        with self._lock:
+            self._probes.append(probe)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="chainlab-loop-watchdog", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def remove(self, probe: LoopProbe) -> None:
+        with self._lock:
+            if probe in self._probes:
+                self._probes.remove(probe)
+
+    def _run(self) -> None:
+        while True:
+            probes = self.probes
+            if not probes:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            pause = min(probe.look() for probe in probes)
+            self._wake.wait(pause)
+            self._wake.clear()
+
+
+WATCHDOG = Watchdog()
 
 
 class LoopWatch:
