@@ -159,3 +159,17 @@ def test_a_recording_attached_to_one_run_stops_its_probe_when_the_run_ends() -> 
     asyncio.run(RunnableParallel(bad=blocks, good=polite).ainvoke(1, {"callbacks": [rec]}))
     assert rec._watch.probes == {}
     assert [s.path.rsplit("/", 1)[-1] for s in rec.loop_stalls if s.path] == ["bad"]
+
+
+def test_cpu_work_inside_async_def_is_a_stall_too() -> None:
+    async def spins(x: Any) -> Any:
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.3:  # CPU work, no await
+            pass
+        return x
+
+    with chainlab.record() as rec:
+        asyncio.run(RunnableParallel(hot=spins, good=polite).ainvoke(1))
+    (stall,) = rec.loop_stalls
+    assert stall.path == "RunnableParallel<hot,good>/hot"
+    assert stall.seconds >= 0.25

@@ -118,6 +118,12 @@ class LoopProbe:
         self._due = self._last + self.interval_ns
         self._seen: dict[tuple[str, ...], int] = {}  # the culprit's looks while a beat is late
         self._stopped = False
+        self._native = threading.get_native_id()  # made on the loop's thread: that thread
+        try:
+            self._clock: int | None = time.pthread_getcpuclockid(threading.get_ident())
+        except (AttributeError, OSError):  # not on every platform
+            self._clock = None
+        self._cpu = self._cpu_now()
         self._handle = loop.call_later(INTERVAL, self._beat)  # called on the loop's thread
         WATCHDOG.add(self)
 
@@ -141,10 +147,26 @@ class LoopProbe:
         if time.perf_counter_ns() - self._due <= half:
             return 2 * half / 1e9
         task = asyncio.current_task(self.loop)  # the task holding the loop, if any
-        if task is not None:
+        if task is not None and self._holding():
             names = _awaited_by(task)
             self._seen[names] = self._seen.get(names, 0) + 1
         return half / 1e9
+
+    def _cpu_now(self) -> float:
+        return time.clock_gettime(self._clock) if self._clock is not None else 0.0
+
+    def _holding(self) -> bool:
+        """False when the loop's thread only waits for a core (a busy machine pauses it,
+        which is no branch's fault): it is runnable and its CPU time has not moved. A
+        blocking call sleeps (state S); CPU work moves the CPU time."""
+        cpu, before = self._cpu_now(), self._cpu
+        self._cpu = cpu
+        try:
+            with open(f"/proc/self/task/{self._native}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # not Linux: count every look
+            return True
+        return state != "R" or self._clock is None or cpu - before > 0.005
 
     @property
     def watched(self) -> bool:
