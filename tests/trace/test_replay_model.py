@@ -115,3 +115,32 @@ def test_sweep_over_workers_and_rate_limit() -> None:
     assert [r.wall_s for r in by_rate.rows] == pytest.approx([7, 4, 2.5, 1.003])
     assert by_rate.knee == 1000
     assert "rate_limit" in by_rate.plot().axes[0].get_xlabel()
+
+
+def test_a_sync_invoke_inside_a_running_loop_is_replayed_as_invoke() -> None:
+    """A notebook cell runs inside the kernel's event loop: its sync invoke still starts
+    branches on pool threads, at most ``max_concurrency`` at a time, in key order."""
+
+    def nap(seconds: float) -> Any:
+        return RunnableLambda(lambda x: time.sleep(seconds) or x)
+
+    chain = RunnableParallel(a=nap(0.05) | nap(0.05), b=nap(0.1), c=nap(0.1))
+
+    async def cell() -> chainlab.Recording:
+        with chainlab.record() as rec:
+            chain.invoke(1)
+        return rec
+
+    import asyncio
+
+    rec = asyncio.run(cell())
+    assert rec.started_on_loop(rec.spans[0].run_id)  # the root did start inside a loop
+    d = {s.path.split("/", 1)[1]: s.duration for s in rec.leaf_spans}
+    # two workers take a and b; c waits for a whole branch to end (a's second step does
+    # not let c in, as a queue of single calls would: that would end at about 0.15 s)
+    expected = min(_a_total(rec), d["b"]) + d["c"]
+    assert rec.replay(max_concurrency=2).wall_s == pytest.approx(expected, rel=0.02)
+
+
+def _a_total(rec: chainlab.Recording) -> float:
+    return sum(s.duration for s in rec.leaf_spans if "/a/" in s.path)

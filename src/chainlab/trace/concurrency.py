@@ -217,8 +217,8 @@ def _langchain_limits(
         caps = sorted((cap(k) for k in children), reverse=True)
         if span.kind != "parallel" or span.run_id not in langchain:
             return max(caps, default=1.0) if span.kind != "parallel" else sum(caps)
-        if rec.started_on_loop(span.run_id):
-            return sum(caps)  # ainvoke: asyncio.gather, no pool
+        if any(rec.started_on_loop(k.run_id) for k in children):
+            return sum(caps)  # its branches are tasks (ainvoke): asyncio.gather, no pool
         size, given = pool_of(span)
         why = f"max_concurrency={size}" if given else LANGCHAIN_DEFAULT_POOL
         sources.append(

@@ -175,9 +175,12 @@ class _Plan:
     def _window(self, span: SpanRecord) -> int | None:
         """How many branches this fan-out starts at a time under the replayed limit."""
         limit = self.limits.max_concurrency
+        # its branches started on an event loop: ainvoke (a sync invoke from a notebook
+        # cell runs inside the kernel's loop too, but its branches start on pool threads)
+        tasks = any(self.on_loop(k.run_id) for k in self.kids.get(span.run_id, []))
         if span.run_id in self.langchain:  # a pool per RunnableParallel; ainvoke: gather
-            return None if self.on_loop(span.run_id) else (limit or LANGCHAIN_POOL)
-        return None if self.on_loop(span.run_id) else limit
+            return None if tasks else (limit or LANGCHAIN_POOL)
+        return None if tasks else limit
 
 
 def _branch_order(name: str, keys: list[str]) -> list[str]:
