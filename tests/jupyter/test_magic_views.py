@@ -140,6 +140,7 @@ def test_the_report_holds_everything_about_the_run(ip: InteractiveShell) -> None
         "mode": "parallel",
         "use_async": False,
         "max_concurrency": None,
+        "replay": None,
         "view": "none",
         "output_name": "rep",
         "reraise": False,

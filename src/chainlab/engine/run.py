@@ -292,6 +292,7 @@ def open_span(
         attempt=frame.attempt,
         tags=span_tags(runnable, frame) if tags is None else tags,
     )
+    span.limiters = frame.limiters
     frame.span = span
     return span
 

@@ -58,6 +58,7 @@ class Span:
         error: the exception, when ``status == "error"``.
         attempt: 1 for the first try; retries count up.
         input_preview / output_preview: short reprs.
+        limiters: the concurrency limits it ran under (for the concurrency audit).
     """
 
     __slots__ = (
@@ -67,6 +68,7 @@ class Span:
         "input_preview",
         "kind",
         "lane",
+        "limiters",
         "name",
         "node_id",
         "output_preview",
@@ -107,6 +109,7 @@ class Span:
         self.input_preview = input_preview
         self.output_preview = ""
         self.tags = tags
+        self.limiters: tuple[Any, ...] = ()
 
     @property
     def duration_ns(self) -> int | None:

@@ -65,7 +65,7 @@ def ChainMagicError(message: str) -> UsageError:
 def _options_help() -> str:
     return (
         "Options: --input EXPR, --batch EXPR, --mode parallel|sequential|compare, --async, "
-        "--max-concurrency N, --view graph|timeline|both|none, -o NAME, --raise. "
+        "--max-concurrency N, --replay N, --view graph|timeline|both|none, -o NAME, --raise. "
         "Example: %%chain --input '\"cats\"' --mode compare"
     )
 
@@ -112,6 +112,13 @@ class ChainMagics(Magics):
         type=int,
         default=None,
         help="one global limit on leaf calls at once",
+    )
+    @argument(
+        "--replay",
+        "-r",
+        type=int,
+        default=None,
+        help="also show this run replayed with max_concurrency=N (predicted beside measured)",
     )
     @argument("--view", "-v", default="both", help="graph, timeline, both (default) or none")
     @argument(
@@ -216,6 +223,11 @@ class ChainMagics(Magics):
             raise ChainMagicError(
                 f"%%chain: --max-concurrency must be a positive integer, got {got}."
             )
+        if args.replay is not None and args.replay < 1:
+            raise ChainMagicError(
+                f"%%chain: --replay must be a positive integer (a max_concurrency to "
+                f"replay the run with), got {args.replay}."
+            )
         if args.batch is not None and args.input is not None:
             raise ChainMagicError("%%chain: give either --input or --batch, not both.")
         if args.batch is not None and args.mode == "compare":
@@ -257,8 +269,12 @@ class ChainMagics(Magics):
             self.ip.user_ns[args.output_name] = report
 
     def _finish(self, report: ChainReport, args: Any) -> Any:
-        """With ``--raise``, raise the run's error (showing the user's frames only)."""
+        """Report stalls and ``--replay N`` (``extras``); with ``--raise``, raise the run's
+        error (showing the user's frames only)."""
         __tracebackhide__ = True
+        from chainlab.jupyter.extras import show_extras
+
+        show_extras(report, replay=args.replay)
         if report.error is not None and args.reraise:
             raise without_own_frames(report.error)
         return None

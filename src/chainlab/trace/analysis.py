@@ -23,6 +23,8 @@ Definitions (all times in seconds):
   branch, with which error. A failed run's speedup and ceiling mean nothing (the work
   stopped half-way), so the views show the failure instead of them. Cancelled leaves
   count for nothing on the critical path: they were stopped, not waited for.
+* **slack** - at every fan-in, how long each finished branch waited for the slowest
+  (``chainlab.trace.slack``); ``slack_share`` = slack / branch time.
 
 >>> import time, chainlab
 >>> def slow(x):
@@ -45,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.trace.slack import BranchSlack, barrier_slack, slack_note, slack_totals
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,19 @@ class Analysis:
     lane_utilisation: dict[str, float] = field(repr=False)
     idle_gaps: dict[str, list[tuple[float, float]]] = field(repr=False)
     failure: Failure | None = None
+    slack: list[BranchSlack] = field(default_factory=list, repr=False)
+    slack_s: float = 0.0
+    branch_s: float = 0.0
+
+    @property
+    def slack_share(self) -> float:
+        """The share of branch time spent waiting at a join (0 without fan-ins)."""
+        return self.slack_s / self.branch_s if self.branch_s > 0 else 0.0
+
+    @property
+    def slack_note(self) -> str:
+        """``"32 % of branch time was spent waiting at the join (...)"``."""
+        return slack_note(self.slack_s, self.branch_s)
 
 
 def analyse(spans: Sequence[SpanRecord], *, min_gap: float | None = None) -> Analysis:
@@ -134,6 +150,8 @@ def analyse(spans: Sequence[SpanRecord], *, min_gap: float | None = None) -> Ana
     threshold = wall * 0.002 if min_gap is None else min_gap
     gaps = {lane: _gaps(intervals, start, end, threshold) for lane, intervals in busy.items()}
     speedup = work / wall if wall > 0 else 0.0
+    slack = barrier_slack(spans)
+    slack_s, branch_s = slack_totals(slack)
     return Analysis(
         start=start,
         end=end,
@@ -150,6 +168,9 @@ def analyse(spans: Sequence[SpanRecord], *, min_gap: float | None = None) -> Ana
         lane_utilisation=utilisation,
         idle_gaps=gaps,
         failure=failure_of(spans, start),
+        slack=slack,
+        slack_s=slack_s,
+        branch_s=branch_s,
     )
 
 

@@ -34,10 +34,12 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.context import register_configure_hook
 
 from chainlab.engine.run import current_frame, task_lane
 from chainlab.engine.tracing import Listener, Span, Tracer, global_listeners, preview
+from chainlab.trace.concurrency import LangChainPool
 
 _KIND_OF = {
     "RunnableSequence": "sequence",
@@ -165,6 +167,8 @@ class SpanBridge(BaseCallbackHandler):
             input_preview=preview(brief(inputs)),
             tags=tuple(t for t in tags or () if not t.startswith(("map:key:", "seq:step:"))),
         )
+        config = var_child_runnable_config.get()  # for the concurrency audit and replay
+        span.limiters = (LangChainPool(config.get("max_concurrency") if config else None),)
         with self._lock:
             self._open[run_id] = _Open(span, tracer, kind, inner)
             if kind == "fallbacks":

@@ -27,6 +27,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.tracing import Span, add_listener, remove_listener
+from chainlab.trace.insights import Insights
+from chainlab.trace.stalls import LoopWatch
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -106,14 +108,15 @@ class SpanRecord:
         )
 
 
-class Recording:
+class Recording(Insights):
     """Every span of every run started while it listens; analysis, export and plots.
 
     Use :func:`record` (a context manager) or attach to one run with
-    ``config={"callbacks": [recording]}``.
+    ``config={"callbacks": [recording]}``. ``watch_loops=False`` turns the event-loop
+    stall probe off (``chainlab.trace.stalls``).
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, watch_loops: bool = True) -> None:
         self.name = name
         self.t0_ns = time.perf_counter_ns()
         self.stop_ns: int | None = None
@@ -125,16 +128,22 @@ class Recording:
         self._analysis: Analysis | None = None
         self._analysis_key: tuple[int, int, int] | None = None
         self._bridge: Any = None  # the LangChain bridge's token while in a with block
+        self._watch = LoopWatch(enabled=watch_loops)  # event-loop stalls (trace.stalls)
+        self.predicted = False  # made by replay(), not measured
 
     # -- the listener: cheap and thread-safe --------------------------------------------
 
     def on_start(self, span: Span) -> None:
         with self._lock:
             self._raw.append(span)
+        self._watch.on_start(span)
 
     def on_end(self, span: Span) -> None:
         with self._lock:
             self._ended += 1
+            idle = self._ended >= len(self._raw)
+        if idle and self._watch.probes:  # every run has ended: stop watching its loops
+            self._watch.stop()
 
     # -- context manager ------------------------------------------------------------------
 
@@ -156,6 +165,7 @@ class Recording:
     ) -> None:
         remove_listener(self)
         self.stop_ns = time.perf_counter_ns()
+        self._watch.stop()
         if self._bridge is not None:
             from chainlab.trace.langchain import detach
 
@@ -286,19 +296,26 @@ class Recording:
         return plot_recording(self, ax=ax, **kwargs)
 
     def summary(self) -> str:
-        """One line: spans, wall time, work, speedup."""
+        """One line: spans, wall time, work, speedup (and event-loop stalls, if any)."""
         if not self._raw:
             return "no spans"
         a = self.analysis()
-        spans = f"{len(self.spans)} spans ({len(self.leaf_spans)} leaves)"
+        spans = f"{'predicted: ' if self.predicted else ''}"
+        spans += f"{len(self.spans)} spans ({len(self.leaf_spans)} leaves)"
         if a.failure is not None:  # a run that stopped half-way has no speedup
             return f"{spans}, {a.failure.describe()} after {a.failure.after_s:.3f} s"
         lanes = "lane" if a.lanes_used == 1 else "lanes"
-        return (
+        line = (
             f"{spans}, wall {a.wall_s:.3f} s, "
             f"work {a.work_s:.3f} s, speedup {a.speedup:.2f}x on {a.lanes_used} {lanes}, "
             f"critical path {a.critical_s:.3f} s"
         )
+        stalls = self.loop_stalls
+        if stalls:
+            from chainlab.trace.stalls import stall_summary
+
+            line += f"; {stall_summary(stalls)}"
+        return line
 
     @property
     def failure(self) -> Failure | None:
@@ -310,7 +327,7 @@ class Recording:
         return f"<Recording{name}: {self.summary()}>"
 
 
-def record(name: str | None = None) -> Recording:
+def record(name: str | None = None, *, watch_loops: bool = True) -> Recording:
     """Record every span of every run started inside the ``with`` block.
 
     >>> import chainlab
@@ -320,9 +337,10 @@ def record(name: str | None = None) -> Recording:
     (1, "'HI'")
 
     Runs started before the block are not recorded; runs started inside it are recorded
-    to their end, even if that is after the block.
+    to their end, even if that is after the block. Under ``ainvoke`` the event loops the
+    runs use are watched for stalls (``rec.loop_stalls``) unless ``watch_loops=False``.
     """
-    return Recording(name)
+    return Recording(name, watch_loops=watch_loops)
 
 
 def _convert(raw: list[Span], t0_ns: int) -> list[SpanRecord]:

@@ -13,7 +13,9 @@
 * the idle gaps of each lane shaded, the critical path outlined in black (never for a
   failed run, never through cancelled work), forks (▼) and joins (▲) of the outermost
   fan-outs marked on the top edge, and the wall time. A failed run's title says when
-  and in which branch it failed, and no speedup.
+  and in which branch it failed, and no speedup;
+* barrier slack after each early branch, event-loop stalls across the lanes, and the
+  "predicted" flag of a replay (``chainlab.viz.overlays``).
 
 :func:`plot_comparison` (``compare(...).plot()``) stacks the sequential run above the
 parallel one on one time axis and states speedup, efficiency and ceiling (or, if a run
@@ -42,6 +44,7 @@ from matplotlib.patches import Patch
 from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
 from chainlab.viz import bars as bars_mod
 from chainlab.viz.lanes import LaneLayout, layout_lanes
+from chainlab.viz.overlays import draw_overlays
 
 if TYPE_CHECKING:
     from chainlab.trace.analysis import Failure
@@ -80,6 +83,9 @@ def plot_recording(
     legend: bool = True,
     xmax: float | None = None,
     colors: Mapping[str | None, Any] | None = None,
+    slack: bool = True,
+    stalls: bool = True,
+    concurrency: bool = False,
 ) -> Figure:
     """Draw ``rec`` as a timeline and return the figure (see the module docstring).
 
@@ -92,12 +98,22 @@ def plot_recording(
         labels / critical_path / idle / forks / legend: switch parts off.
         xmax: the right end of the time axis in seconds (to share it between plots).
         colors: ``{colour key: colour}`` (default: :func:`branch_colors`).
+        slack / stalls: barrier slack bands and event-loop stalls (``overlays``).
+        concurrency: below the lanes, a strip of calls in flight and the effective limit
+            (``rec.concurrency()``; only when the figure is made here, ``ax=None``).
     """
     a = rec.analysis()
     bars = drawn_leaves(rec)
     layout = layout_lanes(bars, max_lanes)
+    strip = None
     if ax is None:
-        ax = new_figure(height=1.3 + 0.3 * max(len(layout), 1)).add_subplot()
+        rows = max(len(layout), 1)
+        made = new_figure(height=1.3 + 0.3 * rows + (1.2 if concurrency else 0.0))
+        if concurrency:
+            ratios = {"height_ratios": [rows + 1.0, 2.2]}
+            ax, strip = made.subplots(2, 1, sharex=True, gridspec_kw=ratios)
+        else:
+            ax = made.add_subplot()
     fig = ax.get_figure(root=True)
     assert isinstance(fig, Figure)
     colors = colors if colors is not None else branch_colors([rec])
@@ -145,6 +161,7 @@ def plot_recording(
         outline.set_gid("critical_path")
         ax.add_collection(outline)
         handles.append(Patch(facecolor="none", edgecolor="black", label="critical path"))
+    handles.extend(draw_overlays(ax, rec, boxes, origin, slack=slack, stalls=stalls))
     if forks:
         handles.extend(_fork_markers(ax, rec, origin))
     wall_label = _wall_marker(ax, wall, failed=a.failure is not None)
@@ -155,6 +172,11 @@ def plot_recording(
             ax, bars_mod.legend_handles(colors, bars, [states[b.run_id] for b in bars]) + handles
         )
     ax.set_title(title if title is not None else _summary_title(rec), fontsize=10, loc="left")
+    if strip is not None:
+        from chainlab.viz.concurrency import draw_strip
+
+        draw_strip(strip, rec.concurrency(), right)
+        ax.set_xlabel("")
     return fig
 
 

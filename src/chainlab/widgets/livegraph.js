@@ -96,6 +96,7 @@ function badgeText(st, ms, full) {
   }
   const timed = st.elapsed_ms !== undefined && !["pending", "skipped"].includes(st.state);
   if (timed && (full || ms >= MIN_BADGE_MS || st.state === "running")) parts.push(fmtMs(ms));
+  if (st.stall) parts.push(`⚠ ${st.stall}`); // it blocked the event loop (widgets/marks.py)
   return parts.join(" · ");
 }
 
@@ -233,6 +234,8 @@ function render({ model, el }) {
   function paintNode(id, node, st, now) {
     const state = STATES.includes(st.state) ? st.state : "pending";
     if (node.g.dataset.state !== state) node.g.dataset.state = state;
+    if (st.stall) node.g.dataset.stall = "1";
+    else delete node.g.dataset.stall;
     const ms = elapsedOf(st, now);
     setBadge(node, badgeText(st, ms));
     const hover = hoverText(id, st, ms);

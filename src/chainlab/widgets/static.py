@@ -39,6 +39,9 @@ _SHAPES = {"polygon", "ellipse", "path", "rect", "polyline", "circle"}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 
 
+STALL_STROKE = "#d32f2f"  # a node that blocked the event loop (chainlab.widgets.marks)
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -57,6 +60,8 @@ def badge_text(state: dict[str, Any], *, full: bool = False) -> str:
             parts.append(
                 f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.1f} ms" if ms < 1 else f"{ms:.0f} ms"
             )
+    if state.get("stall"):  # chainlab.widgets.marks: this node held the event loop
+        parts.append(f"⚠ {state['stall']}")
     return " · ".join(parts)
 
 
@@ -223,6 +228,9 @@ def final_svg(svg: str, states: dict[str, dict[str, Any]]) -> str:
                 el.set("stroke", stroke)
                 if name in DASHED:
                     el.set("stroke-dasharray", DASHED[name])
+                if state.get("stall"):
+                    el.set("stroke", STALL_STROKE)
+                    el.set("stroke-width", "3")
         title = group.find(f"{{{SVG_NS}}}title")
         if title is None:
             title = ET.Element(f"{{{SVG_NS}}}title")
