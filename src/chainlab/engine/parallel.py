@@ -15,6 +15,7 @@ Opt in to the other policies with :meth:`RunnableParallel.with_partial_results`
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -115,7 +116,12 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         frames, calls, skip = self._branches(input, frame, "sync")
         scope = frames[0].scope if frames else frame.scope
         join = fan_out(
-            calls, scope, skip=skip, window=frame.window, fail_fast=self.on_error == "raise"
+            calls,
+            scope,
+            skip=skip,
+            name=lambda i: frames[i].path,
+            window=frame.window,
+            fail_fast=self.on_error == "raise",
         )
         try:
             results = self._wait(join, frames)
@@ -156,7 +162,9 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         """Yield ``{key: value}`` as each branch finishes."""
         frames, calls, skip = self._branches(input, frame, "sync")
         scope = frames[0].scope if frames else frame.scope
-        join = fan_out(calls, scope, skip=skip, window=frame.window, stream=True)
+        join = fan_out(
+            calls, scope, skip=skip, name=lambda i: frames[i].path, window=frame.window, stream=True
+        )
         try:
             for index, value, error in join.as_completed():
                 if error is not None:
@@ -192,10 +200,13 @@ def key_list(keys: Mapping[str, Any], shown: int = 8) -> str:
 
 
 def _or_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """Run a branch of a partial-results parallel: a failure becomes its BranchError
+    (a ``CancelledError`` the branch raised itself too); ``SystemExit``,
+    ``KeyboardInterrupt`` and other fatal ``BaseException`` s propagate."""
     start = time.perf_counter()
     try:
         return call_node(step, input, frame)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
 
@@ -203,6 +214,11 @@ async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) 
     start = time.perf_counter()
     try:
         return await acall_node(step, input, frame)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # this branch was cancelled: not a result
+            raise
+        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
     except Exception as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
