@@ -23,7 +23,7 @@ from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
 from chainlab.engine.errors import mark_origin
 from chainlab.engine.limiter import Limiter
-from chainlab.engine.tracing import Span, Tracer, global_listeners, preview
+from chainlab.engine.tracing import Span, Tracer, global_listeners, preview_later
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
@@ -288,7 +288,7 @@ def open_span(
         kind=runnable.kind,
         lane=thread_lane() if lane is None else lane,
         start_ns=time.perf_counter_ns(),
-        input_preview=preview(input),
+        input_preview=preview_later(input),
         attempt=frame.attempt,
         tags=span_tags(runnable, frame) if tags is None else tags,
     )
@@ -311,7 +311,7 @@ def close_span(
     if error is not None:
         span.error = error
     elif status == "ok":
-        span.output_preview = preview(output)
+        span.output_preview = preview_later(output)
     tracer.end(span)
 
 
