@@ -224,7 +224,7 @@ def run_notebook(
 def _client_class() -> type:
     from nbclient import NotebookClient
 
-    class Client(NotebookClient):  # type: ignore[misc]
+    class Client(NotebookClient):
         async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
             # the kernel is still busy in that cell: stop it at once (asked to shut down
             # politely, it later prints a ZMQError traceback into the output)
