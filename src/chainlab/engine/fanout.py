@@ -12,7 +12,8 @@ This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
   alone, and threads follow the calls that really wait: a fan-out starts one worker;
   while calls are waiting to be taken and no call finished for :data:`TICK` seconds
   (every worker is blocked: sleeping, on I/O, on its own children), the waiting caller
-  doubles the workers, up to one per call (or ``window``, a concurrency limit).
+  multiplies the workers by four, up to one per call (or ``window``, a concurrency
+  limit).
 * When the pool cannot give a thread (its cap is reached), the waiting caller runs the
   calls itself: structure waiting for its children never starves them, at any cap.
 * Fail fast: the first error wakes the caller at once; the calls nobody has pulled
@@ -253,8 +254,8 @@ class Join:
                 now = self._progress_below()
                 stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
                 seen = now
-                if stuck and _idle_since(looked, cpu, tick):
-                    self._add_workers(stuck)
+                if stuck and _idle_since(looked, cpu):  # the workers on their way will
+                    self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
                     tick = TICK
                 else:  # look less often while there is nothing to do
                     tick = min(2 * tick, MAX_TICK)
@@ -330,13 +331,11 @@ class Join:
                 return
 
 
-def _idle_since(looked: float, cpu: float, tick: float) -> bool:
-    """True if this thread woke on time and the process spent less than half a core
-    since ``looked``: its threads wait (sleep, I/O), so more of them would run more. (A
-    late wake or a busy process means threads compute or queue for the interpreter
-    lock: more threads would only add to the queue.)"""
-    elapsed = time.perf_counter() - looked
-    return elapsed < tick + 2 * TICK and time.process_time() - cpu < elapsed / 2
+def _idle_since(looked: float, cpu: float) -> bool:
+    """True if the process spent less than half a core since ``looked``: its threads
+    wait (sleep, I/O), so more of them would run more. (A busy process means threads
+    compute or queue for the interpreter lock: more would only add to the queue.)"""
+    return time.process_time() - cpu < (time.perf_counter() - looked) / 2
 
 
 def fan_out(
