@@ -151,7 +151,12 @@ def test_no_lessons_found_is_an_error(
     empty.mkdir()
     assert cli.main(["lessons", "--dir", str(empty)]) == 1
     assert cli.main(["lessons", "--dir", str(lessons_dir), "no-such-lesson"]) == 1
-    assert capsys.readouterr().out.count("no lessons found in") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"chainlab lessons: no lessons (LC*.ipynb) found in {empty.resolve()}",
+        f"chainlab lessons: no lessons (LC*.ipynb) matching 'no-such-lesson' found in "
+        f"{lessons_dir.resolve()}",
+    ]
     assert recorded == []
 
 

@@ -65,13 +65,23 @@ def _without_announcements(environ: Mapping[str, str]) -> dict[str, str]:
 
 def lessons(args: argparse.Namespace) -> int:
     """Execute every lesson headless; print lesson, status, seconds and its key figure."""
-    from chainlab.lessons.runner import LessonRun, execute_notebook, find_lessons, runs_alone
+    from chainlab.lessons.runner import (
+        LessonRun,
+        default_lessons_dir,
+        execute_notebook,
+        find_lessons,
+        runs_alone,
+    )
 
     paths = find_lessons(args.dir)
     if args.only:
         paths = [p for p in paths if any(key in p.name for key in args.only)]
     if not paths:
-        print("no lessons found in", args.dir or "lessons/")
+        where = Path(args.dir or default_lessons_dir()).resolve()
+        matching = f" matching {' or '.join(map(repr, args.only))}" if args.only else ""
+        print(
+            f"chainlab lessons: no lessons (LC*.ipynb){matching} found in {where}", file=sys.stderr
+        )
         return 1
 
     def execute(path: Path) -> LessonRun:

@@ -145,6 +145,8 @@ def test_raise_reraises_the_branch_error(ip: InteractiveShell) -> None:
         ("%%chain --batch '\"abc\"' --view none\nlen\n", "would run once per character"),
         ("%%chain --batch '{\"a\": 1}'\nlen\n", "evaluated to dict"),
         ("%%chain --batch '[1, 2]' --mode compare\nlen\n", "does not take --batch"),
+        ("%%chain --input 1 -o '1 bad name'\nlen\n", "-o needs a Python variable name"),
+        ("%%chain --input 1 -o class\nlen\n", "got 'class'"),
     ],
 )
 def test_bad_cells_get_one_paragraph_usage_errors(

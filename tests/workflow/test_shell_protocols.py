@@ -4,6 +4,7 @@ returns that survive the command's own EXIT trap, retries, and concurrent shells
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def test_a_nul_in_a_value_fails_the_task_naming_the_parameter() -> None:
 
 def test_only_identifier_names_reach_the_environment() -> None:
     env = parameter_env({"ok_name": 1, "with-dash": 2, "1st": 3, "spaced name": 4})
-    assert env == {"ok_name": "1"}
+    assert env == {"CHAINLAB_PARAM_ok_name": "1"}
     result = run(
         'echo "[$ok_name]"; env | grep -c "^with-dash=" || true',
         {"ok_name": "yes", "with-dash": "no"},
@@ -176,16 +177,7 @@ def test_only_identifier_names_reach_the_environment() -> None:
     assert result.steps["names"].output == "[yes]\n0\n"
 
 
-DANGEROUS = [
-    "PERL5OPT",
-    "NODE_OPTIONS",
-    "GIT_SSH_COMMAND",
-    "PYTHONHOME",
-    "PYTHONWARNINGS",
-    "PYTHONSTARTUP",
-    "LD_PRELOAD",
-    "LD_AUDIT",
-    "DYLD_INSERT_LIBRARIES",
+SHELL_OWN = [
     "BASH_ENV",
     "BASH_XTRACEFD",
     "BASHOPTS",
@@ -197,19 +189,16 @@ DANGEROUS = [
     "CDPATH",
     "HOME",
     "SHELL",
-    "JAVA_TOOL_OPTIONS",
-    "_JAVA_OPTIONS",
-    "RUBYOPT",
     "LC_ALL",
-    "GLIBC_TUNABLES",
-    "https_proxy",
-    "HTTP_PROXY",
+    "HISTFILE",
+    "histchars",
     "CHAINLAB_RETURNS",
+    "CHAINLAB_PARAM_x",
 ]
 
 
-@pytest.mark.parametrize("name", DANGEROUS)
-def test_a_dangerous_parameter_name_fails_the_task_before_it_runs(
+@pytest.mark.parametrize("name", SHELL_OWN)
+def test_a_name_the_shell_itself_acts_on_fails_the_task_before_it_runs(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -220,6 +209,60 @@ def test_a_dangerous_parameter_name_fails_the_task_before_it_runs(
     assert not (tmp_path / "ran").exists()
     with pytest.raises(UnsafeParameterName, match=repr(name)):
         parameter_env({name: "x"})
+
+
+PROGRAM_NAMES = [  # each makes some program run code or read a file of the attacker's
+    "VIMINIT",
+    "MAKEFILES",
+    "RSYNC_RSH",
+    "SVN_SSH",
+    "CVS_RSH",
+    "HGEDITOR",
+    "SYSTEMD_PAGER",
+    "GNUPGHOME",
+    "WGETRC",
+    "AWS_CONFIG_FILE",
+    "JUPYTER_CONFIG_DIR",
+    "IPYTHONDIR",
+    "npm_config_script_shell",
+    "PERL5OPT",
+    "NODE_OPTIONS",
+    "GIT_SSH_COMMAND",
+    "PYTHONSTARTUP",
+    "PYTHONWARNINGS",
+    "LD_PRELOAD",
+    "JAVA_TOOL_OPTIONS",
+    "https_proxy",
+]
+
+
+@pytest.mark.parametrize("name", PROGRAM_NAMES)
+def test_a_parameter_never_reaches_the_environment_of_a_program_the_command_starts(
+    name: str,
+) -> None:
+    """The allow-list: programs see only ``CHAINLAB_PARAM_<name>``; the command's own
+    shell has ``$name`` (a deny-list of such names could never be complete)."""
+    probe = f"import os; print(os.environ.get({name!r}, 'absent'))"
+    result = run(
+        'echo "shell: $' + name + '"; ' + f'{sys.executable} -c "{probe}"; '
+        f'echo "prefixed: $CHAINLAB_PARAM_{name}"',
+        {name: ":silent !id > PWNED"},
+        name="t",
+    )
+    assert result.status == "success", result.error
+    assert result.steps["t"].output.splitlines() == [
+        "shell: :silent !id > PWNED",
+        "absent",
+        "prefixed: :silent !id > PWNED",
+    ]
+
+
+def test_a_value_too_big_for_the_environment_fails_naming_the_parameter() -> None:
+    result = run('echo "${#blob}"', {"small": 1, "blob": "x" * 2_000_000}, name="t")
+    assert result.status == "fail"
+    assert isinstance(result.error, ValueError)
+    assert "parameter 'blob' is 2,000,0" in str(result.error)
+    assert "file" in str(result.error)
 
 
 def test_a_parameter_named_like_a_variable_already_in_the_environment_is_refused(

@@ -87,6 +87,7 @@ def _start(
         [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
         scope,
         skip=_skipper(runnable, frames, inputs),
+        name=lambda i: frames[i].path,
         window=frames[0].window if frames else None,
         fail_fast=not return_exceptions,
         stream=stream,

@@ -55,6 +55,7 @@ class RunnableEach(Runnable[list[Input], list[Output]]):
             ],
             frames[0].scope if frames else frame.scope,
             skip=lambda i: skip_span(self.bound, frames[i], items[i]),
+            name=lambda i: frames[i].path,
             window=frames[0].window if frames else None,
         )
         try:

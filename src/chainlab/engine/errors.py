@@ -9,6 +9,7 @@ naming the branch, so a traceback reads::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
 
 _ORIGIN = "_chainlab_origin"
 _NOTED = "_chainlab_noted"
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """A ``BaseException`` that must stop the whole call, whatever its failure mode:
+    ``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit`` and custom subclasses of
+    ``BaseException``. An ``Exception`` is an ordinary failure, and so is a
+    ``CancelledError`` a call's own code raised (it is that call's failure, not a
+    cancellation of its caller)."""
+    return not isinstance(exc, Exception | asyncio.CancelledError)
 
 
 def mark_origin(exc: BaseException, path: str) -> None:
@@ -81,7 +91,8 @@ class BranchError:
 
     key: str
     path: str
-    exception: Exception
+    exception: BaseException
+    """What the branch raised: an ``Exception``, or a ``CancelledError`` of its own."""
     elapsed: float
     """Seconds the branch ran before failing."""
 

@@ -3,49 +3,83 @@
 This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
 
     caller ──fan-out──▶ worker 1: pulls call 0, then the next free index, ...
-                        worker 2: pulls call 1, ...           (pool threads / tasks)
-           ◀─fan-in──── Join: results[i], the first error, "all done"
+      │                 worker 2: pulls call 1, ...           (pool threads / tasks)
+      │  ◀─fan-in────── Join: results[i], the first error, "all done"
+      └─ waits, watching: adds workers while calls wait that no worker has taken;
+         runs them itself when the pool has no thread to give (waiting costs no worker)
 
 * Workers pull indices from a shared counter, so a fast worker drains trivial calls
-  before the others even wake up, and slow calls each get their own worker.
-* With a concurrency limit ``window``, only ``window`` workers are started.
+  alone, and threads follow the calls that really wait: a fan-out starts one worker;
+  while calls are waiting to be taken and no call finished for :data:`TICK` seconds
+  (every worker is blocked: sleeping, on I/O, on its own children), the waiting caller
+  multiplies the workers by four, up to one per call (or ``window``, a concurrency
+  limit).
+* When the pool cannot give a thread (its cap is reached), the waiting caller runs the
+  calls itself: structure waiting for its children never starves them, at any cap.
 * Fail fast: the first error wakes the caller at once; the calls nobody has pulled
   yet are recorded as cancelled and never start; the cancel scope tells the running
-  ones to stop if they can.
-* The caller never runs a call itself: it stays free to raise (and to receive Ctrl-C).
+  ones to stop if they can, and they are counted as abandoned until they end
+  (``abandon.py``). A ``BaseException`` that is not an ``Exception`` (``SystemExit``,
+  ``KeyboardInterrupt``, ...) always fails the fan-out, whatever its mode: it is never
+  a result.
+* While a worker is free, the caller does not run a call itself: it stays free to raise
+  (and to receive Ctrl-C).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import functools
-import itertools
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
-from queue import SimpleQueue
+import time
+from collections.abc import Callable, Iterator
+from queue import Empty, SimpleQueue
 from typing import Any
 
+from chainlab.engine.abandon import AbandonableCall
+from chainlab.engine.afanout import (  # re-exported: one module to import fan-outs from
+    CANCEL_GRACE,
+    ACall,
+    Raised,
+    Skip,
+    afan_out,
+    aiter_completed,
+)
 from chainlab.engine.cancel import Cancelled, CancelScope
-from chainlab.engine.errors import also_failed
+from chainlab.engine.errors import also_failed, is_fatal
 from chainlab.engine.pool import get_pool
 
-CANCEL_GRACE = 1.0
-"""Seconds a cancelled sibling task gets to finish before the error is raised anyway."""
+TICK = 0.0005
+"""Seconds without any call finishing after which a waiting caller adds workers."""
+
+MAX_TICK = 0.016
+"""The longest a waiting caller goes without looking, while calls are waiting."""
 
 Call = Callable[[], Any]
-ACall = Callable[[], Coroutine[Any, Any, Any]]
-Skip = Callable[[int], None]
+Name = Callable[[int], str]
+
+_here = threading.local()  # .join: the fan-out whose call this thread is running
 
 
 class Join:
-    """Where the results of one fan-out come together."""
+    """Where the results of one fan-out come together (and who runs its calls)."""
 
     __slots__ = (
+        "_abandoned",
+        "_below",
+        "_calls",
         "_completions",
-        "_done",
+        "_help",
+        "_limit",
         "_lock",
+        "_name",
+        "_next",
+        "_parent",
+        "_pending",
+        "_running",
         "_settled",
+        "_signal",
+        "_skip",
+        "_workers",
         "error",
         "fail_fast",
         "remaining",
@@ -53,60 +87,211 @@ class Join:
         "scope",
     )
 
-    def __init__(self, n: int, scope: CancelScope, fail_fast: bool, stream: bool) -> None:
+    def __init__(
+        self,
+        calls: list[Call],
+        scope: CancelScope,
+        fail_fast: bool,
+        stream: bool,
+        *,
+        skip: Skip = lambda _: None,
+        name: Name = lambda i: f"call {i}",
+        window: int | None = None,
+    ) -> None:
+        n = len(calls)
         self.results: list[Any] = [None] * n
         self.remaining = n
         self.error: BaseException | None = None
         self.scope = scope
         self.fail_fast = fail_fast
+        self._calls = calls
+        self._skip = skip
+        self._name = name
+        self._limit = n if window is None else max(1, min(n, window))
         self._lock = threading.Lock()
-        self._done = threading.Lock()
-        self._done.acquire()
+        self._signal = threading.Lock()  # released to wake the waiter: done, or a result
+        self._signal.acquire()
         self._completions: SimpleQueue[tuple[int, Any, BaseException | None]] | None = (
             SimpleQueue() if stream else None
         )
         self._settled: threading.Event | None = None  # see settle()
-        if n == 0:
-            self._done.release()
+        self._next = 0  # the next call nobody has pulled
+        self._workers = 0  # pool workers pulling calls (or on their way)
+        self._pending = 0  # of which not arrived yet
+        self._help = False  # no thread could be had: the waiter runs calls itself
+        self._below: dict[int, int] = {}  # running call -> calls finished in its fan-outs
+        self._parent: tuple[Join, int] | None = getattr(_here, "call", None)
+        self._running: dict[int, threading.Thread] = {}
+        self._abandoned: dict[int, AbandonableCall] = {}
 
     @property
     def stopped(self) -> bool:
         """True once the fan-out failed (fail-fast) or its scope was cancelled."""
         return self.error is not None or self.scope.cancelled
 
+    @property
+    def over(self) -> bool:
+        """Every call is done, or the fan-out failed: nothing more to wait for."""
+        return self.remaining == 0 or self.error is not None
+
+    # -- who runs the calls ----------------------------------------------------------
+
+    def start(self) -> Join:
+        """Start the first worker (the waiter runs the calls if no thread can be had)."""
+        if self._calls:
+            self._add_workers(1)
+        return self
+
+    def _add_workers(self, wanted: int) -> None:
+        with self._lock:
+            wanted = min(wanted, len(self._calls) - self._next - self._pending)
+            wanted = min(wanted, self._limit - self._workers)
+            if wanted <= 0:
+                return
+            self._workers += wanted
+            self._pending += wanted
+        pool = get_pool()
+        for started in range(wanted):
+            if not pool.try_run(self._worker, contextvars.copy_context()):
+                with self._lock:
+                    self._workers -= wanted - started
+                    self._pending -= wanted - started
+                    self._help = True
+                return
+
+    def _worker(self, context: contextvars.Context) -> None:
+        with self._lock:
+            self._pending -= 1
+        context.run(self._pull_and_run, True)
+
+    def _pull_and_run(self, counted: bool) -> None:
+        """Run calls until none is left to pull (a pool worker, or the helping waiter)."""
+        outer = getattr(_here, "call", None)
+        try:
+            self._pull_loop(counted)
+        finally:
+            _here.call = outer
+
+    def _pull_loop(self, counted: bool) -> None:
+        thread = threading.current_thread()
+        calls = self._calls
+        while True:
+            with self._lock:
+                index = self._next
+                if index >= len(calls):
+                    if counted:
+                        self._workers -= 1
+                    return
+                self._next = index + 1
+                stopped = self.stopped
+                if not stopped:
+                    self._running[index] = thread
+            if stopped:
+                self._skip(index)
+                self.finish(index, None, Cancelled("not started: the fan-out was cancelled"))
+                continue
+            _here.call = (self, index)  # fan-outs this call starts report their progress
+            try:
+                value = calls[index]()
+            except BaseException as exc:
+                self.finish(index, None, exc)
+            else:
+                self.finish(index, value, None)
+
+    def _help_here(self) -> None:
+        self._help = False
+        contextvars.copy_context().run(self._pull_and_run, False)
+
+    # -- fan-in ------------------------------------------------------------------------
+
     def finish(self, index: int, value: Any, error: BaseException | None) -> None:
         with self._lock:
+            self._running.pop(index, None)
+            self._below.pop(index, None)
             if error is None:
                 self.results[index] = value
-            elif self.fail_fast and self.error is None:
+            elif self.error is None and (self.fail_fast or is_fatal(error)):
                 self.error = error
                 self.scope.cancel(error)
-            elif self.fail_fast and not isinstance(error, Cancelled) and self.error is not None:
-                also_failed(self.error, error)
-            elif not self.fail_fast:
+            elif self.error is not None:
+                if not isinstance(error, Cancelled):
+                    also_failed(self.error, error)
+            else:
                 self.results[index] = error
             self.remaining -= 1
-            finished = self.remaining == 0 or (self.error is error and error is not None)
+            wake = self.remaining == 0 or self.error is error or self._completions is not None
             if self.remaining == 0 and self._settled is not None:
                 self._settled.set()
+            abandoned = self._abandoned.pop(index, None)
+        above = self._parent
+        while above is not None:  # progress, for the waiters watching above (no lock:
+            join, call = above  # a lost count only delays a growth by one tick)
+            join._below[call] = join._below.get(call, 0) + 1
+            above = join._parent
+        if abandoned is not None:
+            abandoned.ended()
         if self._completions is not None:
             self._completions.put((index, value, error))
-        if finished and self._done.locked():
+        if wake:
             try:
-                self._done.release()
-            except RuntimeError:  # released twice by a race between the last two
+                self._signal.release()
+            except RuntimeError:  # already released (a wake-up is pending)
                 pass
+
+    def _await_signal(self) -> None:
+        """Block until woken (a result, the end); meanwhile add workers while calls wait
+        that none has taken, and run them here if the pool has no thread to give."""
+        seen = self._progress_below()
+        tick = TICK
+        while True:
+            if self._help:
+                self._help_here()
+                return
+            if self._next + self._pending < len(self._calls) and self._workers < self._limit:
+                looked, cpu = time.perf_counter(), time.process_time()
+                if self._signal.acquire(timeout=tick):
+                    return
+                now = self._progress_below()
+                stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
+                seen = now
+                if stuck and _idle_since(looked, cpu):  # the workers on their way will
+                    self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
+                    tick = TICK
+                else:  # look less often while there is nothing to do
+                    tick = min(2 * tick, MAX_TICK)
+            else:
+                self._signal.acquire()
+                return
+
+    def _progress_below(self) -> dict[int, int]:
+        """For each running call, how many calls its own fan-outs have finished: a call
+        whose count stays the same for a tick is blocked (sleeping, on I/O, ...)."""
+        with self._lock:
+            return {call: self._below.get(call, 0) for call in self._running}
 
     def wait(self) -> list[Any]:
         """Block until every call is done (or the first failure), then fan in."""
         try:
-            self._done.acquire()
+            while not self.over:
+                self._await_signal()
         except BaseException as exc:  # Ctrl-C while waiting: stop everything
             self.scope.cancel(exc)
+            self.abandon_running()
             raise
         if self.error is not None:
+            self.abandon_running()
             raise self.error
         return self.results
+
+    def abandon_running(self) -> None:
+        """The caller gives up on the calls still running: count them as abandoned
+        (their threads leave the pool) until they end."""
+        with self._lock:
+            running = [(i, t) for i, t in self._running.items() if i not in self._abandoned]
+            calls = [(i, AbandonableCall(self._name(i), t)) for i, t in running]
+            self._abandoned.update(calls)
+        for _, call in calls:
+            call.abandon()
 
     def settle(self, seconds: float) -> bool:
         """After a failure, wait (at most ``seconds``) until every call has ended or been
@@ -118,24 +303,56 @@ class Join:
         return self._settled.wait(seconds)
 
     def wait_for(self, seconds: float) -> bool:
-        """Wait at most ``seconds`` for the fan-out to settle; True if it did."""
-        if self._done.acquire(timeout=seconds):
-            self._done.release()
-            return True
-        return False
+        """Wait at most ``seconds`` for the fan-out to be over; True if it is."""
+        if not self.over and self._signal.acquire(timeout=seconds):
+            self._signal.release()  # leave the wake-up for wait()
+        return self.over
+
+    def wake(self) -> None:
+        """Wake the waiter (a call produced something it waits for: a streamed chunk)."""
+        try:
+            self._signal.release()
+        except RuntimeError:  # already released (a wake-up is pending)
+            pass
+
+    def await_progress(self) -> None:
+        """Wait until woken (:meth:`wake`, a result, the end), helping as :meth:`wait`
+        does; Ctrl-C here stops the fan-out."""
+        try:
+            self._await_signal()
+        except BaseException as exc:
+            self.scope.cancel(exc)
+            self.abandon_running()
+            raise
 
     def as_completed(self) -> Iterator[tuple[int, Any, BaseException | None]]:
         """Yield ``(index, value, error)`` as calls finish; stop at the first failure."""
-        assert self._completions is not None
+        completions = self._completions
+        assert completions is not None
         for _ in range(len(self.results)):
-            try:
-                item = self._completions.get()
-            except BaseException as exc:
-                self.scope.cancel(exc)
-                raise
+            while True:
+                try:
+                    item = completions.get_nowait()
+                    break
+                except Empty:
+                    pass
+                try:
+                    self._await_signal()
+                except BaseException as exc:
+                    self.scope.cancel(exc)
+                    self.abandon_running()
+                    raise
             yield item
-            if item[2] is not None and self.fail_fast:
+            if item[2] is not None and (self.fail_fast or is_fatal(item[2])):
+                self.abandon_running()
                 return
+
+
+def _idle_since(looked: float, cpu: float) -> bool:
+    """True if the process spent less than half a core since ``looked``: its threads
+    wait (sleep, I/O), so more of them would run more. (A busy process means threads
+    compute or queue for the interpreter lock: more would only add to the queue.)"""
+    return time.process_time() - cpu < (time.perf_counter() - looked) / 2
 
 
 def fan_out(
@@ -143,125 +360,28 @@ def fan_out(
     scope: CancelScope,
     *,
     skip: Skip,
+    name: Name = lambda i: f"call {i}",
     window: int | None = None,
     fail_fast: bool = True,
     stream: bool = False,
 ) -> Join:
     """Start ``calls`` on the engine's pool and return their :class:`Join`.
 
-    ``skip(i)`` is called instead of ``calls[i]`` once the fan-out has stopped.
+    ``skip(i)`` is called instead of ``calls[i]`` once the fan-out has stopped;
+    ``name(i)`` names call ``i`` where it is abandoned (``abandoned_work()``).
     """
-    n = len(calls)
-    join = Join(n, scope, fail_fast, stream)
-    counter = itertools.count()
-
-    def worker(context: contextvars.Context) -> None:
-        for index in counter:
-            if index >= n:
-                return
-            if join.stopped:
-                skip(index)
-                join.finish(index, None, Cancelled("not started: the fan-out was cancelled"))
-                continue
-            try:
-                value = context.run(calls[index])
-            except BaseException as exc:
-                join.finish(index, None, exc)
-            else:
-                join.finish(index, value, None)
-
-    pool = get_pool()
-    workers = n if window is None else min(n, window)
-    for _ in range(workers):
-        pool.run(worker, contextvars.copy_context())
-    return join
+    join = Join(calls, scope, fail_fast, stream, skip=skip, name=name, window=window)
+    return join.start()
 
 
-async def afan_out(
-    calls: list[ACall],
-    scope: CancelScope,
-    *,
-    skip: Skip,
-    fail_fast: bool = True,
-) -> list[Any]:
-    """The asyncio twin of :func:`fan_out`: one task per call.
-
-    Tasks are cheap (10,000 waiting calls cost a few MB), so there is no window:
-    the run's limiter, awaited inside each leaf, does the throttling. The first
-    failure cancels the sibling tasks and raises at once.
-    """
-    n = len(calls)
-    if n == 0:
-        return []
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    remaining = n
-
-    def settle(task: asyncio.Task[Any]) -> None:
-        nonlocal remaining
-        if done.done():
-            late = None if task.cancelled() else task.exception()
-            first = None if done.cancelled() else done.exception()
-            if late is not None and first is not None and not isinstance(late, Cancelled):
-                also_failed(first, late)
-            return
-        if task.cancelled():  # user code cancelled itself: that fails the fan-out
-            done.set_exception(asyncio.CancelledError("a branch was cancelled"))
-            return
-        error = task.exception()
-        if fail_fast and error is not None:
-            # cancel now, in this callback: a queued sibling that the failed leaf's
-            # freed slot is waking up runs after us, sees the scope and never starts
-            scope.cancel(error)
-            done.set_exception(error)
-            return
-        remaining -= 1
-        if remaining == 0:
-            done.set_result(None)
-
-    tasks = [loop.create_task(call()) for call in calls]
-    for task in tasks:
-        task.add_done_callback(settle)
-    try:
-        await done
-    except BaseException as exc:
-        scope.cancel(exc)
-        await _cancel_all(tasks, skip)
-        raise
-    return [t.exception() or t.result() if not fail_fast else t.result() for t in tasks]
-
-
-async def aiter_completed(
-    calls: list[ACall], scope: CancelScope, *, skip: Skip
-) -> AsyncGenerator[tuple[int, Any], None]:
-    """Yield ``(index, value)`` as the calls finish; the first failure raises."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    tasks = [loop.create_task(call()) for call in calls]
-    for index, task in enumerate(tasks):
-        task.add_done_callback(functools.partial(_announce, queue, index))
-    try:
-        for _ in range(len(tasks)):
-            index = await queue.get()
-            yield index, tasks[index].result()
-    finally:
-        if any(not t.done() for t in tasks):
-            scope.cancel()
-            await _cancel_all(tasks, skip)
-
-
-async def _cancel_all(tasks: list[asyncio.Task[Any]], skip: Skip) -> None:
-    """Cancel the unfinished tasks and let them finish (a few loop turns for
-    well-behaved code; at most 1 s for code that swallows cancellation)."""
-    unfinished = []
-    for index, task in enumerate(tasks):
-        if not task.done():
-            task.cancel()
-            skip(index)  # recorded as cancelled unless it had already started
-            unfinished.append(task)
-    if unfinished:
-        await asyncio.wait(unfinished, timeout=CANCEL_GRACE)
-
-
-def _announce(queue: asyncio.Queue[int], index: int, _: object) -> None:
-    queue.put_nowait(index)
+__all__ = [
+    "CANCEL_GRACE",
+    "ACall",
+    "Call",
+    "Join",
+    "Raised",
+    "Skip",
+    "afan_out",
+    "aiter_completed",
+    "fan_out",
+]

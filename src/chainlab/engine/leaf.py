@@ -26,9 +26,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from chainlab.engine.abandon import AbandonableCall
+from chainlab.engine.abandon import AbandonableCall, check_budget
 from chainlab.engine.cancel import Cancelled
+from chainlab.engine.fanout import Raised
 from chainlab.engine.limiter import Limiter
+from chainlab.engine.loops import loop_depth_of, private_loop
 from chainlab.engine.pool import get_pool
 from chainlab.engine.run import Frame, _current, start_deferred
 
@@ -130,12 +132,13 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
             from chainlab.engine.executors import resolve_executor
 
             return await resolve_executor(executor).acall(frame, fn, args)
+        check_budget()  # too many abandoned calls already: refuse at once
         future = submit_in_frame(frame, fn, *args)
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             if not future.done():
-                abandon_call(frame, future)
+                abandon_call(frame, future, next(iter(getattr(future, "ran_in", ())), None))
             raise
     except BaseException:
         give_back_slot_soon(frame)
@@ -178,11 +181,11 @@ def _release_all(limiters: tuple[Limiter, ...]) -> None:
         limiter.release()
 
 
-def abandon_call(frame: Frame, future: Future[Any]) -> None:
+def abandon_call(frame: Frame, future: Future[Any], thread: threading.Thread | None = None) -> None:
     """The caller gave up on a call that runs on (a thread, a worker process): count it
-    in ``abandoned_calls()`` and let the call, not the caller, give ``frame``'s
-    concurrency slot back when it really ends."""
-    call = AbandonableCall()
+    in ``abandoned_calls()`` (its ``thread``, if known, leaves the pool) and let the
+    call, not the caller, give ``frame``'s concurrency slot back when it really ends."""
+    call = AbandonableCall(frame.path, thread)
     call.abandon()
     held, frame.holds_slot = frame.holds_slot, False  # the task releases nothing now
 
@@ -197,48 +200,25 @@ def abandon_call(frame: Frame, future: Future[Any]) -> None:
 def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[Any]:
     """Run ``fn(*args)`` on the pool with the caller's context and ``frame`` current."""
     context = contextvars.copy_context()
+    ran_in: list[threading.Thread] = []  # the thread, which leaves the pool if abandoned
 
     def call() -> Any:
         _current.set(frame)
+        thread = threading.current_thread()
+        ran_in.append(thread)
         if frame.span is not None:  # the work runs here: this thread is its lane
-            frame.span.lane = threading.current_thread().name
+            frame.span.lane = thread.name
         try:
             return fn(*args)
         finally:
             frame.ended = True
 
-    return get_pool().submit(context.run, call)
+    future = get_pool().submit(context.run, call)
+    future.ran_in = ran_in  # type: ignore[attr-defined]
+    return future
 
 
-# -- async functions under invoke: private event loops in background threads -----------
-
-_loops: list[asyncio.AbstractEventLoop] = []  # [depth]: see private_loop()
-_loop_threads: list[threading.Thread] = []
-_loop_lock = threading.Lock()
-
-
-def private_loop() -> asyncio.AbstractEventLoop:
-    """The engine's own event loop, for ``async def`` leaves reached by ``invoke``.
-
-    It runs in its own daemon thread, so it works even when the calling thread already
-    runs a loop (as in Jupyter), where ``asyncio.run`` would fail. An async leaf that
-    itself calls ``invoke`` on async work blocks that loop's thread while it waits, so
-    that inner work goes to the next loop (created once, on first need): nesting never
-    deadlocks.
-    """
-    here = threading.current_thread()
-    with _loop_lock:
-        depth = next((i + 1 for i, t in enumerate(_loop_threads) if t is here), 0)
-        if depth < len(_loops) and not _loops[depth].is_closed():
-            return _loops[depth]
-        loop = asyncio.new_event_loop()
-        name = f"chainlab-loop-{depth}" if depth else "chainlab-loop"
-        thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
-        thread.start()
-        del _loops[depth:], _loop_threads[depth:]
-        _loops.append(loop)
-        _loop_threads.append(thread)
-        return loop
+# -- async functions under invoke: on a private event loop (``loops.py``) --------------
 
 
 def run_coroutine_leaf(
@@ -248,16 +228,51 @@ def run_coroutine_leaf(
 
     langchain_core raises here; chainlab runs it on a private loop and waits. When the
     run is cancelled meanwhile (a sibling failed, a timeout, Ctrl-C), the coroutine is
-    cancelled as under ``ainvoke``, so it does not run on unseen.
+    cancelled as under ``ainvoke``, so it does not run on unseen. Whatever the
+    coroutine raises (``SystemExit`` and ``KeyboardInterrupt`` included) is raised
+    here, and the loop goes on serving later leaves.
     """
     scope = frame.scope
-    future = asyncio.run_coroutine_threadsafe(arun_leaf(frame, afn, *args), private_loop())
+    frame.loop_depth = _depth_for(frame)
+    loop = private_loop(frame.loop_depth)
+    future = asyncio.run_coroutine_threadsafe(_boxed(arun_leaf(frame, afn, *args)), loop)
     future.add_done_callback(lambda _: scope.wake())
     try:
-        if not scope.wait_until(future.done):
-            future.cancel()  # the task on the private loop gets CancelledError
-            raise Cancelled(f"{frame.path} was cancelled while it ran") from scope.reason
-        return future.result()
+        with get_pool().blocking():  # waiting for the loop: its place in the cap is free
+            if not scope.wait_until(future.done):
+                future.cancel()  # the task on the private loop gets CancelledError
+                raise Cancelled(f"{frame.path} was cancelled while it ran") from scope.reason
+        outcome = future.result()
     except BaseException:
         future.cancel()  # Ctrl-C while waiting: stop the coroutine too
         raise
+    if isinstance(outcome, Raised):
+        raise outcome.error
+    return outcome
+
+
+async def _boxed(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coro``; anything it raises but a real cancellation comes back as
+    :class:`Raised`: a ``KeyboardInterrupt`` escaping a task would stop the loop, and a
+    ``CancelledError`` of the leaf's own would look like a cancellation of the call."""
+    try:
+        return await coro
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return Raised(exc)
+    except BaseException as exc:
+        return Raised(exc)
+
+
+def _depth_for(frame: Frame) -> int:
+    """The private loop for an async leaf: one deeper than the loop of any async leaf
+    above it (that leaf may block its loop, waiting for this one) and than the loop
+    whose thread is calling."""
+    depth = loop_depth_of(threading.current_thread())
+    parent = frame.parent
+    while parent is not None:
+        depth = max(depth, parent.loop_depth)
+        parent = parent.parent
+    return depth + 1

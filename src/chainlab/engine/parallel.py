@@ -20,18 +20,17 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, closing
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any, Literal
 
+from chainlab.engine.afanout import cancel_all, collect_late_failures
 from chainlab.engine.base import Input, Runnable, coerce_to_runnable
 from chainlab.engine.chunks import AddableDict, aiter_of
 from chainlab.engine.describe import indent_after_first
 from chainlab.engine.errors import BranchError, name_failed_child
-from chainlab.engine.fanout import Join, Skip, _cancel_all, afan_out, fan_out
+from chainlab.engine.fanout import Join, Skip, afan_out, fan_out
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
 from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
-
-cancel_tasks = _cancel_all
 
 OnError = Literal["raise", "partial", "group"]
 
@@ -128,7 +127,12 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         frames, calls, skip = self._branches(input, frame, "sync")
         scope = frames[0].scope if frames else frame.scope
         join = fan_out(
-            calls, scope, skip=skip, window=frame.window, fail_fast=self.on_error == "raise"
+            calls,
+            scope,
+            skip=skip,
+            name=lambda i: frames[i].path,
+            window=frame.window,
+            fail_fast=self.on_error == "raise",
         )
         try:
             results = self._wait(join, frames)
@@ -186,6 +190,12 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         queue: SimpleQueue[tuple[int, Any, BaseException | None, bool]] = SimpleQueue()
 
         partial = self.on_error == "partial"
+        join: Join | None = None
+
+        def put(item: tuple[int, Any, BaseException | None, bool]) -> None:
+            queue.put(item)
+            if join is not None:
+                join.wake()  # the waiting caller takes the chunk (or helps run calls)
 
         def pump(i: int) -> None:
             start = time.perf_counter()
@@ -194,32 +204,34 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                     for chunk in chunks:
                         if scope.cancelled:  # the consumer stopped, or a sibling failed
                             break
-                        queue.put((i, chunk, None, False))
+                        put((i, chunk, None, False))
             except Exception as exc:
                 if not partial:
-                    queue.put((i, None, exc, True))
+                    put((i, None, exc, True))
                     raise
                 failed = BranchError(keys[i], frames[i].path, exc, time.perf_counter() - start)
-                queue.put((i, failed, None, False))
+                put((i, failed, None, False))
             except BaseException as exc:
-                queue.put((i, None, exc, True))
+                put((i, None, exc, True))
                 raise
-            queue.put((i, None, None, True))
+            put((i, None, None, True))
 
         def skip(i: int) -> None:  # never started: the stream is over anyway
             skip_span(steps[i], frames[i], None)
-            queue.put((i, None, None, True))
+            put((i, None, None, True))
 
         calls: list[Callable[[], Any]] = [functools.partial(pump, i) for i in range(len(steps))]
-        fan_out(calls, scope, skip=skip, window=frame.window)
+        name = lambda i: frames[i].path  # noqa: E731
+        join = Join(calls, scope, True, False, skip=skip, name=name, window=frame.window)
+        join.start()  # (made before it starts: a pump's first chunk must find it)
         ended = 0
         try:
             while ended < len(steps):
                 try:
-                    index, chunk, error, end = queue.get()
-                except BaseException as exc:  # Ctrl-C while waiting
-                    scope.cancel(exc)
-                    raise
+                    index, chunk, error, end = queue.get_nowait()
+                except Empty:
+                    join.await_progress()  # helps: starts workers, or runs calls here
+                    continue
                 if error is not None:
                     self._name_failure(error, frames)
                     raise error
@@ -275,12 +287,13 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
 
         tasks = [asyncio.ensure_future(pump(i)) for i in range(len(steps))]
         ended = 0
+        first: BaseException | None = None
         try:
             while ended < len(steps):
-                index, chunk, error, end = await queue.get()
-                if error is not None:
-                    self._name_failure(error, frames)
-                    raise error
+                index, chunk, first, end = await queue.get()
+                if first is not None:
+                    self._name_failure(first, frames)
+                    raise first
                 if end:
                     ended += 1
                 else:
@@ -288,7 +301,8 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         finally:
             if ended < len(steps):
                 scope.cancel()
-                await cancel_tasks(tasks, lambda i: skip_span(steps[i], frames[i], None))
+                await cancel_all(tasks, lambda i: skip_span(steps[i], frames[i], None))
+            collect_late_failures(tasks, first)  # retrieved, and noted on the first
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"branch {f.segment!r}")
@@ -304,10 +318,13 @@ def key_list(keys: Mapping[str, Any], shown: int = 8) -> str:
 
 
 def _or_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
+    """Run a branch of a partial-results parallel: a failure becomes its BranchError
+    (a ``CancelledError`` the branch raised itself too); ``SystemExit``,
+    ``KeyboardInterrupt`` and other fatal ``BaseException`` s propagate."""
     start = time.perf_counter()
     try:
         return call_node(step, input, frame)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
 
@@ -315,6 +332,11 @@ async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) 
     start = time.perf_counter()
     try:
         return await acall_node(step, input, frame)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # this branch was cancelled: not a result
+            raise
+        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
     except Exception as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 

@@ -6,7 +6,13 @@ langchain_core builds a ``ThreadPoolExecutor`` of ``cpu_count + 4`` threads for 
 
 * a thread is created only when work arrives and no thread is idle,
 * idle threads wait for the next piece of work and exit after ``idle_timeout`` s,
-* there is no small cap: waiting on I/O costs a thread almost nothing.
+* the cap (``CHAINLAB_MAX_THREADS``) counts threads that *run*: a thread that waits
+  for something it cannot help with (a deadline, an event loop) steps out of the cap
+  while it waits (:meth:`ElasticPool.blocking`), and a thread running a call the engine
+  gave up on leaves the pool for good (:meth:`ElasticPool.detach`).
+
+A fan-out never queues behind the cap: it asks :meth:`ElasticPool.try_run` and, when
+no thread can be had, its waiting caller runs the work itself (``fanout.py``).
 
 >>> from chainlab.engine.pool import get_pool
 >>> get_pool().submit(sum, [1, 2, 3]).result()
@@ -17,14 +23,23 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+Item = tuple[Callable[..., Any], tuple[Any, ...]]
 
-MAX_THREADS = int(os.environ.get("CHAINLAB_MAX_THREADS", "2048"))
+MAX_THREADS = max(1, int(os.environ.get("CHAINLAB_MAX_THREADS", "2048")))
+
+
+class PoolThread(threading.Thread):
+    """A worker of an :class:`ElasticPool`; ``detached`` once it left the pool."""
+
+    detached = False
 
 
 class ElasticPool:
@@ -33,30 +48,48 @@ class ElasticPool:
     def __init__(self, max_threads: int = MAX_THREADS, idle_timeout: float = 30.0) -> None:
         self.max_threads = max_threads
         self.idle_timeout = idle_timeout
-        self._work: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
+        self._work: SimpleQueue[Item | None] = SimpleQueue()  # each item has a thread
+        self._overflow: deque[Item] = deque()  # items waiting for a thread to be free
         self._lock = threading.Lock()
         self._idle = 0  # threads waiting for work that no queued item has claimed yet
         self._threads = 0
+        self._blocked = 0  # pool threads stepped out of the cap (see blocking())
         self._serial = 0
 
     @property
     def size(self) -> int:
-        """Threads alive in the pool now."""
+        """Threads in the pool now (detached ones are no longer counted)."""
         return self._threads
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on a pool thread; ``fn`` must handle its own errors."""
-        self._work.put((fn, args))
+    def try_run(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Start ``fn(*args)`` on a pool thread now, if one is idle or the cap allows a
+        new one; False (and nothing queued) if not."""
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1  # that idle thread will take this item
-                return
-            if self._threads >= self.max_threads:
-                return  # queued: the next thread to finish takes it
+                self._work.put((fn, args))
+                return True
+            if self._threads - self._blocked >= self.max_threads:
+                return False
             self._threads += 1
             self._serial += 1
             name = f"chainlab-{self._serial}"
-        threading.Thread(target=self._worker, name=name, daemon=True).start()
+        thread = PoolThread(target=self._worker, args=((fn, args),), name=name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # the system refuses more threads: the caller copes
+            with self._lock:
+                self._threads -= 1
+            return False
+        return True
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on a pool thread; queued if the pool is at its cap (the
+        next thread to finish takes it). ``fn`` must handle its own errors."""
+        if not self.try_run(fn, *args):
+            with self._lock:
+                self._overflow.append((fn, args))
+            self._drain_overflow()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Like ``Executor.submit``: run ``fn(*args)`` and return a future."""
@@ -73,22 +106,79 @@ class ElasticPool:
         self.run(call)
         return future
 
-    def _worker(self) -> None:
-        work = self._work
+    @contextmanager
+    def blocking(self) -> Iterator[None]:
+        """Around a wait the calling pool thread cannot help with (a deadline, an event
+        loop's work): it leaves its place in the cap to another thread meanwhile."""
+        thread = threading.current_thread()
+        if not isinstance(thread, PoolThread) or thread.detached:
+            yield
+            return
+        with self._lock:
+            self._blocked += 1
+        self._drain_overflow()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._blocked -= 1
+
+    def detach(self, thread: threading.Thread) -> None:
+        """``thread`` runs a call the engine gave up on: it no longer counts in the pool
+        (so it never holds a place healthy work needs) and exits when the call ends."""
+        if not isinstance(thread, PoolThread):
+            return
+        with self._lock:
+            if thread.detached:
+                return
+            thread.detached = True
+            self._threads -= 1
+        self._drain_overflow()
+
+    def _drain_overflow(self) -> None:
+        """Start threads for queued items while the cap allows."""
+        while True:
+            with self._lock:
+                if not self._overflow or self._threads - self._blocked >= self.max_threads:
+                    return
+                fn, args = self._overflow.popleft()
+            if not self.try_run(fn, *args):
+                with self._lock:
+                    self._overflow.appendleft((fn, args))
+                return
+
+    def _next(self, thread: PoolThread) -> Item | None:
+        """The next item for ``thread``, or None when it should exit."""
+        with self._lock:
+            if thread.detached:
+                return None
+            if self._overflow:
+                return self._overflow.popleft()
+            if self._threads - self._blocked > self.max_threads:  # over the cap: retire
+                self._threads -= 1
+                return None
+            self._idle += 1
         while True:
             try:
-                item = work.get(timeout=self.idle_timeout)
+                item = self._work.get(timeout=self.idle_timeout)
             except Empty:
                 with self._lock:
                     if self._idle > 0:  # nobody counts on this thread: retire it
                         self._idle -= 1
                         self._threads -= 1
-                        return
+                        return None
                 continue  # an item was promised to this thread; it is on its way
-            if item is None:
+            if item is None:  # told to exit (tests): an unclaimed item
                 with self._lock:
+                    self._idle -= 1
                     self._threads -= 1
-                return
+            return item
+
+    def _worker(self, first: Item) -> None:
+        thread = threading.current_thread()
+        assert isinstance(thread, PoolThread)
+        item: Item | None = first
+        while item is not None:
             fn, args = item
             try:
                 fn(*args)
@@ -96,8 +186,7 @@ class ElasticPool:
                 pass
             finally:
                 del item, fn, args
-            with self._lock:
-                self._idle += 1
+            item = self._next(thread)
 
 
 _pool: ElasticPool | None = None

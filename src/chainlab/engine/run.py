@@ -18,11 +18,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from chainlab.engine.abandon import check_budget
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
 from chainlab.engine.errors import mark_origin
 from chainlab.engine.limiter import Limiter
-from chainlab.engine.tracing import Span, Tracer, global_listeners, preview
+from chainlab.engine.tracing import Span, Tracer, global_listeners, preview_later
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
@@ -68,6 +69,7 @@ class Frame:
         "lends",
         "lent",
         "limiters",
+        "loop_depth",
         "parent",
         "reclaiming",
         "run",
@@ -103,6 +105,7 @@ class Frame:
         self.lent = False  # the slot is lent out (to be taken back by the last of them)
         self.reclaiming = False
         self.ended = False  # a leaf whose user code has returned (its config joins no more)
+        self.loop_depth = -1  # the private loop an async leaf runs on under invoke (loops.py)
         self._path: str | None = None
         self._node_id: str | None = None
 
@@ -232,6 +235,7 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
     if parent is None:
         parent = _current.get()
     if parent is None:
+        check_budget()  # too many abandoned calls still run: refuse at once, never crawl
         cfg = dict(config) if config else {}
         # the run sees a bound config too (callbacks, recursion_limit); the frame's
         # config gets it when the binding runs
@@ -288,7 +292,7 @@ def open_span(
         kind=runnable.kind,
         lane=thread_lane() if lane is None else lane,
         start_ns=time.perf_counter_ns(),
-        input_preview=preview(input),
+        input_preview=preview_later(input),
         attempt=frame.attempt,
         tags=span_tags(runnable, frame) if tags is None else tags,
     )
@@ -312,7 +316,7 @@ def close_span(
     if error is not None:
         span.error = error
     elif status == "ok":
-        span.output_preview = preview(output)
+        span.output_preview = preview_later(output)
     tracer.end(span)
 
 

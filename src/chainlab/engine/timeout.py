@@ -6,7 +6,11 @@
   stop a thread, so at the deadline the caller gets ``TimeoutError`` at once, the run's
   cancel scope is set (cooperative code - ``chainlab.sleep``, simulated models - stops
   early) and the thread is *abandoned*: it finishes its current call in the background
-  and its result is dropped. :func:`abandoned_calls` counts the ones still running.
+  and its result is dropped. :func:`abandoned_calls` counts the ones still running;
+  their threads leave the pool (they never hold a place healthy work needs), and once
+  ``CHAINLAB_MAX_ABANDONED`` of them run, new calls fail at once (``abandon.py``).
+  The waiting thread only watches the clock, so it gives its place in the pool's cap
+  to the work meanwhile.
   A sync function under ``ainvoke`` runs on a pool thread too: its task is cancelled at
   the deadline and its thread is abandoned the same way (it keeps its concurrency slot
   until it really ends, so a limit is never exceeded).
@@ -19,12 +23,13 @@ up: on a busy machine a waiter can be scheduled late, and work that took longer 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
-from chainlab.engine.abandon import AbandonableCall, abandoned_calls
+from chainlab.engine.abandon import AbandonableCall, abandoned_calls, check_budget
 from chainlab.engine.base import Runnable
-from chainlab.engine.fanout import fan_out
+from chainlab.engine.pool import get_pool
 from chainlab.engine.run import Frame, acall_node, call_node
 
 __all__ = ["RunnableTimeout", "abandoned_calls"]
@@ -52,22 +57,40 @@ class RunnableTimeout(Runnable[Any, Any]):
         return TimeoutError(f"{frame.path} timed out after {self.seconds:g} s")
 
     def _invoke(self, input: Any, frame: Frame) -> Any:
+        check_budget()  # too many abandoned calls already: refuse at once, never pile up
         scope = frame.scope.child()
         frame.scope = scope
-        call = AbandonableCall()
+        call = AbandonableCall(frame.path)
         deadline = time.monotonic() + self.seconds
-        ended_at = [deadline]
+        outcome: list[tuple[Any, BaseException | None, float]] = []
+        done = threading.Lock()
+        done.acquire()
 
-        def work() -> Any:
+        def work() -> None:
+            call.started(threading.current_thread())
             try:
-                return call_node(self.bound, input, frame)
+                outcome.append((call_node(self.bound, input, frame), None, 0.0))
+            except BaseException as exc:
+                outcome.append((None, exc, 0.0))
             finally:
-                ended_at[0] = time.monotonic()
+                outcome[0] = (*outcome[0][:2], time.monotonic())
                 call.ended()
+                done.release()
 
-        join = fan_out([work], scope, skip=lambda _: call.ended())
-        if join.wait_for(self.seconds) and ended_at[0] <= deadline:
-            return join.wait()[0]
+        pool = get_pool()
+        with pool.blocking():  # this thread only watches the clock: its place goes to the work
+            pool.run(work)
+            try:
+                finished = done.acquire(timeout=self.seconds)
+            except BaseException as exc:  # Ctrl-C while waiting
+                scope.cancel(exc)
+                call.abandon()
+                raise
+        if finished and outcome[0][2] <= deadline:
+            value, error, _ = outcome[0]
+            if error is not None:
+                raise error
+            return value
         error = self._error(frame)
         scope.cancel(error)
         call.abandon()

@@ -25,11 +25,23 @@ from typing import Any, Literal, Protocol
 Status = Literal["running", "ok", "error", "cancelled"]
 
 _ids = itertools.count(1)
-_preview = reprlib.Repr()
+
+
+class _Preview(reprlib.Repr):
+    def repr_bytes(self, value: bytes, level: int) -> str:  # reprlib would repr it all
+        text = repr(value[: self.maxstring])
+        return text if len(value) <= self.maxstring else text + "..."
+
+    repr_bytearray = repr_bytes
+
+
+_preview = _Preview()
 _preview.maxstring = 60
 _preview.maxother = 60
 _preview.maxlist = _preview.maxtuple = _preview.maxdict = _preview.maxset = 4
 _preview.maxlevel = 2
+_SCALARS = frozenset({str, bytes, bytearray, int, float, complex, bool, type(None)})
+_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
 
 
 def preview(value: Any) -> str:
@@ -38,6 +50,35 @@ def preview(value: Any) -> str:
         return _preview.repr(value)
     except Exception:  # a broken __repr__ must not break the run
         return f"<{type(value).__name__}>"
+
+
+def _cheap(value: Any, level: int = _preview.maxlevel) -> bool:
+    """True if :func:`preview` of ``value`` runs no ``__repr__`` but Python's own: it
+    holds only builtin scalars and (small) builtin containers, as far as shown."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind not in _CONTAINERS or len(value) > 64:  # (reprlib sorts sets and dicts)
+        return False
+    if level <= 0:  # shown as [...]: nothing inside is repr'd
+        return True
+    parts = itertools.chain.from_iterable(value.items()) if kind is dict else iter(value)
+    return all(_cheap(part, level - 1) for part in parts)
+
+
+class LazyPreview:
+    """A preview to take when someone reads it (the value's own ``__repr__`` is user
+    code, maybe slow: it never runs inside the run)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def preview_later(value: Any) -> str | LazyPreview:
+    """The preview now if it is cheap (builtins), else a :class:`LazyPreview`."""
+    return preview(value) if _cheap(value) else LazyPreview(value)
 
 
 class Span:
@@ -57,21 +98,24 @@ class Span:
         status: ``"running"``, then ``"ok"``, ``"error"`` or ``"cancelled"``.
         error: the exception, when ``status == "error"``.
         attempt: 1 for the first try; retries count up.
-        input_preview / output_preview: short reprs.
+        input_preview / output_preview: short reprs. Builtin values (str, numbers,
+            lists, dicts of them) are previewed at once; any other value's own
+            ``__repr__`` runs only when the preview is first read, never in the run
+            (a slow ``__repr__`` cannot slow the chain; the value is kept until then).
         limiters: the concurrency limits it ran under (for the concurrency audit).
     """
 
     __slots__ = (
+        "_input",
+        "_output",
         "attempt",
         "end_ns",
         "error",
-        "input_preview",
         "kind",
         "lane",
         "limiters",
         "name",
         "node_id",
-        "output_preview",
         "parent_id",
         "path",
         "run_id",
@@ -90,7 +134,7 @@ class Span:
         kind: str,
         lane: str,
         start_ns: int,
-        input_preview: str = "",
+        input_preview: str | LazyPreview = "",
         attempt: int = 1,
         tags: tuple[str, ...] = (),
     ) -> None:
@@ -106,10 +150,32 @@ class Span:
         self.status: Status = "running"
         self.error: BaseException | None = None
         self.attempt = attempt
-        self.input_preview = input_preview
-        self.output_preview = ""
+        self._input = input_preview
+        self._output: str | LazyPreview = ""
         self.tags = tags
         self.limiters: tuple[Any, ...] = ()
+
+    @property
+    def input_preview(self) -> str:
+        """A short repr of the input (a user type's ``__repr__`` runs when first read)."""
+        if isinstance(self._input, LazyPreview):
+            self._input = preview(self._input.value)
+        return self._input
+
+    @input_preview.setter
+    def input_preview(self, text: str | LazyPreview) -> None:
+        self._input = text
+
+    @property
+    def output_preview(self) -> str:
+        """A short repr of the output (taken when first read, as the input's)."""
+        if isinstance(self._output, LazyPreview):
+            self._output = preview(self._output.value)
+        return self._output
+
+    @output_preview.setter
+    def output_preview(self, text: str | LazyPreview) -> None:
+        self._output = text
 
     @property
     def duration_ns(self) -> int | None:

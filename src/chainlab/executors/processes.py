@@ -19,16 +19,23 @@ as long as doing it twice in a row. Processes each have their own interpreter, s
   runs threads, as the engine does, can deadlock the child.
 * Lambdas, closures and notebook functions travel by value (cloudpickle). A script
   (not a notebook) that uses processes needs the usual ``if __name__ == "__main__":``
-  guard, as with any spawn-based pool.
+  guard, as with any spawn-based pool. A script read from stdin (``python - <
+  script.py``) works too: it has no file a worker could re-import, so the workers
+  start without it (the calls never need it: they travel by value).
+* At exit, workers still running a call (one a ``with_timeout`` gave up on may never
+  return) are stopped: Python would otherwise wait for them before exiting.
 * A worker that dies (killed, out of memory) fails the calls it was running with
   ``BrokenProcessPool``; the next call starts a fresh pool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +95,10 @@ class ProcessExecutor(RemoteExecutor):
                     initializer=ignore_sigint,
                 )
                 weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
-                _start_every_worker(pool, self.max_workers)
+                with _no_unimportable_main():
+                    _start_every_worker(pool, self.max_workers)
                 self._pool = pool
+                _stop_at_exit(self)
             return self._pool
 
     def warm_up(self) -> ProcessExecutor:
@@ -99,12 +108,19 @@ class ProcessExecutor(RemoteExecutor):
             future.result()
         return self
 
-    def close(self, wait: bool = True) -> None:
-        """Stop the workers; calls still queued are cancelled. Safe to call twice."""
+    def close(self, wait: bool = True, *, kill: bool = False) -> None:
+        """Stop the workers; calls still queued are cancelled. Safe to call twice.
+
+        ``kill=True`` ends the workers at once, even in the middle of a call.
+        """
         with self._lock:
             pool, self._pool, self._closed = self._pool, None, True
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+        if pool is None:
+            return
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=wait and not kill, cancel_futures=True)
 
     shutdown = close
 
@@ -140,6 +156,44 @@ class ProcessExecutor(RemoteExecutor):
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+_running: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()
+_hooked = False
+
+
+def _stop_at_exit(executor: ProcessExecutor) -> None:
+    """Stop ``executor``'s workers when the interpreter exits, before Python's own exit
+    hook of ``concurrent.futures``, which waits for every call still running."""
+    global _hooked
+    _running.add(executor)
+    if not _hooked:  # registered after concurrent.futures' hook, so it runs before it
+        threading._register_atexit(_kill_running)  # type: ignore[attr-defined]
+        _hooked = True
+
+
+def _kill_running() -> None:
+    for executor in list(_running):
+        pool = executor._pool
+        if pool is not None and getattr(pool, "_pending_work_items", None):
+            executor.close(kill=True)  # nobody waits for those results any more
+
+
+@contextlib.contextmanager
+def _no_unimportable_main() -> Iterator[None]:
+    """A ``__main__`` read from stdin (``python - < script.py``) has no file: a spawned
+    worker would die trying to re-import it. Hide it while the workers start (chainlab's
+    calls travel by value and never need it)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or os.path.exists(path):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 def _start_every_worker(pool: Any, max_workers: int) -> None:

@@ -12,6 +12,7 @@ the chain. See ``%%chain?`` for every option.
 
 from __future__ import annotations
 
+import keyword
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -227,6 +228,12 @@ class ChainMagics(Magics):
             raise ChainMagicError(
                 f"%%chain: --replay must be a positive integer (a max_concurrency to "
                 f"replay the run with), got {args.replay}."
+            )
+        name = args.output_name
+        if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+            raise ChainMagicError(
+                f"%%chain: -o needs a Python variable name to store the report under, got "
+                f"{name!r} (letters, digits and _, not starting with a digit; not a keyword)."
             )
         if args.batch is not None and args.input is not None:
             raise ChainMagicError("%%chain: give either --input or --batch, not both.")

@@ -177,14 +177,23 @@ def run_notebook(
 ) -> NotebookOutcome:
     """Execute ``notebook`` with ``params`` injected; return the ``returns`` values."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    _Client = _client_class()
 
     if not notebook.is_file():
         raise NotebookTaskError(f"{owner}: no notebook at {str(notebook)!r} (cwd: {Path.cwd()})")
-    nb = nbformat.read(notebook, as_version=4)
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # not JSON, not a notebook, an unknown nbformat
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise NotebookTaskError(
+            f"{owner}: {notebook} is not a valid Jupyter notebook "
+            f"({type(exc).__name__}: {first}); open it in Jupyter to repair it, or "
+            "check that the path names an .ipynb file"
+        ) from exc
     prepare(nb, params, returns)
-    client = NotebookClient(
+    client = _Client(
         nb,
         kernel_name=kernel_name,
         timeout=timeout,
@@ -195,6 +204,11 @@ def run_notebook(
         execute(client, current_scope(), owner)
     except Cancelled:
         raise
+    except CellTimeoutError as exc:
+        raise NotebookTaskError(
+            f"{owner}: a cell of {notebook} ran longer than timeout={timeout} s; the "
+            "kernel was stopped"
+        ) from exc
     except CellExecutionError as exc:
         raise NotebookTaskError(f"{owner}: {notebook} raised {exc.ename}: {exc.evalue}") from exc
     except Exception as exc:  # dead kernel, timeout, missing kernelspec
@@ -205,6 +219,19 @@ def run_notebook(
             nbformat.write(nb, save_to)
     values = read_returns(nb, returns, owner) if returns else {}
     return NotebookOutcome(values, _stdout(nb))
+
+
+def _client_class() -> type:
+    from nbclient import NotebookClient
+
+    class Client(NotebookClient):
+        async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+            # the kernel is still busy in that cell: stop it at once (asked to shut down
+            # politely, it later prints a ZMQError traceback into the output)
+            self.shutdown_kernel = "immediate"
+            return await super()._async_handle_timeout(timeout, cell)
+
+    return Client
 
 
 def execute(client: Any, scope: CancelScope | None, owner: str) -> None:

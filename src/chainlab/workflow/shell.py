@@ -1,15 +1,19 @@
 r"""How a ShellTask talks to its command, without ever building command text from values.
 
-**In: environment variables.** Each parameter whose name can be a shell variable (a
-plain ASCII identifier) is set in the command's environment:
-strings as they are, anything else as JSON (``3``, ``true``, ``{"x": 1}``). The command
-text is run exactly as written, so a value such as ``'; rm -rf ~'`` or ``$(reboot)``
-arrives as those characters in ``$name`` and is never parsed by the shell (quote your
-expansions, ``"$name"``, as usual in shell). Parameter *names* are checked: a name the
-shell or a program would act on (``PATH``, ``BASH_ENV``, ``PERL5OPT``, ``LD_*``, any
-variable already in the environment, ...) fails the task with
-:class:`~chainlab.workflow.errors.UnsafeParameterName`; see
-:mod:`chainlab.workflow.shell_env` for the rule.
+**In: shell variables.** Each parameter whose name can be a shell variable (a plain
+ASCII identifier) is the shell variable ``$name`` of the command's shell, *not
+exported*: programs the command starts do not see it (a parameter named ``VIMINIT``
+or ``MAKEFILES`` cannot reach vim or make). It travels in the environment only as
+``CHAINLAB_PARAM_<name>``, a name no program acts on (export it yourself, or read
+``$CHAINLAB_PARAM_name``, to hand it to a program). Strings arrive as they are,
+anything else as JSON (``3``, ``true``, ``{"x": 1}``). The command text is run exactly
+as written, so a value such as ``'; rm -rf ~'`` or ``$(reboot)`` arrives as those
+characters in ``$name`` and is never parsed by the shell (quote your expansions,
+``"$name"``, as usual in shell). A name the shell itself acts on (``PATH``, ``IFS``,
+``BASH_ENV``, ...) or one already in the environment fails the task with
+:class:`~chainlab.workflow.errors.UnsafeParameterName`; a value larger than one
+environment variable can hold (128 KiB) fails it with a ``ValueError`` naming the
+parameter. See :mod:`chainlab.workflow.shell_env` for the rule.
 
 **Out: two ways, for each name in ``returns``.**
 
@@ -55,7 +59,7 @@ from typing import Any
 
 from chainlab.engine.cancel import Cancelled, cancelled
 from chainlab.workflow.errors import ReturnsError, ShellTaskError
-from chainlab.workflow.shell_env import check_name, parameter_env
+from chainlab.workflow.shell_env import check_name, parameter_env, shell_variables
 
 RETURNS_ENV = "CHAINLAB_RETURNS"
 """Environment variable naming the file a command may write its returns to."""
@@ -91,13 +95,15 @@ class ShellOutcome:
     stderr: str = ""
 
 
-def script(command: str, returns: list[str]) -> str:
-    """The command, wrapped so that the ``returns`` variables are saved when it ends."""
+def script(command: str, returns: list[str], params: dict[str, Any] | None = None) -> str:
+    """The command, with the parameters set as (unexported) shell variables first, and
+    wrapped so that the ``returns`` variables are saved when it ends."""
+    variables = shell_variables({k: v for k, v in (params or {}).items() if k not in returns})
     if not returns:
-        return command
+        return variables + command
     lines = "\n".join(_LINE.format(name=name) for name in returns)
     prelude = _PRELUDE.format(lines=lines, var=_VARS_ENV, names=" ".join(returns))
-    return prelude + command + _EPILOGUE
+    return variables + prelude + command + _EPILOGUE
 
 
 def decode_json(text: str, name: str, owner: str) -> Any:
@@ -222,16 +228,10 @@ def run_shell(
             RETURNS_ENV: str(returns_file),
             _VARS_ENV: str(vars_file),
         }
-        proc = subprocess.Popen(
-            script(command, returns),
-            shell=True,
-            executable=shutil.which("bash") or "/bin/sh",
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,  # its own process group, so cancellation can stop it all
+        proc = _start(
+            script(command, returns, params),
+            env,
+            owner,
         )
         stdout, stderr = _wait(proc, owner)
         if proc.returncode != 0:
@@ -243,3 +243,27 @@ def run_shell(
             )
         values = collect(returns, vars_file, returns_file, owner=owner, json_returns=json_returns)
     return ShellOutcome(values, stdout, stderr)
+
+
+def _start(text: str, env: dict[str, str], owner: str) -> subprocess.Popen[str]:
+    """Start the command under bash (or sh), in a process group of its own."""
+    try:
+        return subprocess.Popen(
+            text,
+            shell=True,
+            executable=shutil.which("bash") or "/bin/sh",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # its own process group, so cancellation can stop it all
+        )
+    except OSError as exc:  # E2BIG: the environment as a whole is too large
+        total = sum(len(k) + len(v) + 2 for k, v in env.items())
+        raise ShellTaskError(
+            f"{owner} could not start: {exc.strerror} (its environment is {total:,} "
+            "bytes with the parameters); pass large values through a file instead",
+            returncode=-1,
+            stderr="",
+        ) from exc
