@@ -72,9 +72,10 @@ def runs_alone(path: str | os.PathLike[str]) -> bool:
 
 
 def default_lessons_dir() -> Path:
-    """``lessons/`` of the source checkout, else of the current directory."""
-    checkout = Path(__file__).resolve().parents[3] / "lessons"
-    return checkout if checkout.is_dir() else Path.cwd() / "lessons"
+    """The installed lessons: the wheel's package data, else the source checkout's."""
+    from chainlab.lessons.course import installed_lessons_dir
+
+    return installed_lessons_dir()
 
 
 def execute_notebook(
