@@ -217,8 +217,8 @@ def test_lab_runs_jupyter_on_loopback_with_network_checks_off(
     port = free_port()
     assert cli.main(["lab", "--dir", str(tmp_path), "--port", str(port)]) == 7  # its exit code
     (command,) = launched
-    assert command[:4] == [sys.executable, "-m", "jupyter", "lab"]
-    options = command[4:]
+    assert command[:3] == [sys.executable, "-m", "jupyterlab"]  # no PATH lookup
+    options = command[3:]
     assert f"--ServerApp.root_dir={tmp_path}" in options
     assert "--ServerApp.ip=127.0.0.1" in options
     assert f"--ServerApp.port={port}" in options

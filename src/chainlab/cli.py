@@ -63,8 +63,7 @@ def lab_command(root: Path, args: argparse.Namespace) -> list[str]:
     command = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",  # not `jupyter lab`: that needs the jupyter-lab script on PATH
         f"--ServerApp.root_dir={root}",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={DEFAULT_PORT if args.port is None else args.port}",
