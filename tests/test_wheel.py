@@ -115,7 +115,7 @@ def test_the_sdist_and_the_wheel_carry_the_course(installed: Installed) -> None:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {f"lessons/{n}" for n in LESSONS} <= names
     assert {f"notebooks/{n}" for n in DEMOS} <= names
-    assert "setup.py" in names and "MANIFEST.in" in names
+    assert {"setup.py", "MANIFEST.in"} <= names
     with zipfile.ZipFile(installed.wheel) as archive:
         names = set(archive.namelist())
     assert {f"chainlab/_course/lessons/{n}" for n in LESSONS} <= names
