@@ -217,7 +217,8 @@ def test_chainlab_lab_copies_the_lessons_and_serves_them(
     demos = contents("notebooks")["content"]
     assert sorted(item["name"] for item in demos) == DEMOS  # type: ignore[union-attr, index]
     lesson = contents(LESSONS[0])
-    assert lesson["type"] == "notebook" and lesson["content"]
+    assert lesson["type"] == "notebook"
+    assert lesson["content"]
     with pytest.raises(urllib.error.HTTPError) as refused:  # the token is required
         contents("", with_token=False)
     assert refused.value.code == 403
