@@ -103,13 +103,7 @@ def _without_announcements(environ: Mapping[str, str]) -> dict[str, str]:
 
 def lessons(args: argparse.Namespace) -> int:
     """Execute every lesson headless; print lesson, status, seconds and its key figure."""
-    from chainlab.lessons.runner import (
-        LessonRun,
-        default_lessons_dir,
-        execute_notebook,
-        find_lessons,
-        runs_alone,
-    )
+    from chainlab.lessons.runner import default_lessons_dir, execute_all, find_lessons
 
     where = Path(args.dir) if args.dir else default_lessons_dir()
     paths = find_lessons(where)
@@ -120,18 +114,7 @@ def lessons(args: argparse.Namespace) -> int:
         print(f"chainlab lessons: no lessons {which}found in {where}", file=sys.stderr)
         return 2
 
-    def execute(path: Path) -> LessonRun:
-        return execute_notebook(path, time_scale=args.time_scale, timeout=args.timeout)
-
-    # lessons that measure CPU-bound speedups need the cores to themselves: they run
-    # after the others, one at a time; the table keeps the curriculum order
-    alone = [p for p in paths if runs_alone(p)]
-    shared = [p for p in paths if p not in alone]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        done = dict(zip(shared, pool.map(execute, shared), strict=True))
-    for path in alone:
-        done[path] = execute(path)
-    runs = [done[path] for path in paths]
+    runs = execute_all(paths, jobs=args.jobs, time_scale=args.time_scale, timeout=args.timeout)
     width = max(len(p.stem) for p in paths)
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:

@@ -125,6 +125,27 @@ def execute_notebook(
     return LessonRun(path, time.perf_counter() - start, collect_checks(nb), error, nb)
 
 
+def execute_all(paths: list[Path], *, jobs: int = 2, **options: Any) -> list[LessonRun]:
+    """Run every notebook, ``jobs`` at a time; the results in the order of ``paths``.
+
+    Notebooks that measure CPU-bound speedups (:func:`runs_alone`) need the cores to
+    themselves: they run after the others, one at a time. ``options`` go to
+    :func:`execute_notebook`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def execute(path: Path) -> LessonRun:
+        return execute_notebook(path, **options)
+
+    alone = [p for p in paths if runs_alone(p)]
+    shared = [p for p in paths if p not in alone]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = dict(zip(shared, pool.map(execute, shared), strict=True))
+    for path in alone:
+        done[path] = execute(path)
+    return [done[path] for path in paths]
+
+
 def _short_error(exc: Exception) -> str:
     lines = [line for line in str(exc).splitlines() if line.strip()]
     tail = [line for line in lines if "Error" in line or "Exception" in line]
