@@ -152,12 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     pages = build_site(out, time_scale=args.time_scale, jobs=args.jobs)
-    failed = [p for p in pages if not p.run.ok]
     for page in pages:
-        state = "ok" if page.run.ok else f"FAILED: {page.run.error or 'a check failed'}"
-        print(f"{page.file:<55} {page.pictures:3d} pictures  {state}")
+        state = "ok" if page.run.ok else "error" if page.run.error else "a check failed"
+        print(f"{page.file:<50} {page.pictures:2d} pictures  {state}")
+        if page.run.error:
+            print(f"    {page.run.error}")
+        for check in page.run.failures:  # shown on the page too: a measurement off bounds
+            print(f"    check {check.name}: {check.message}")
     print(f"wrote {len(pages)} pages and {out / 'index.html'}")
-    return 1 if failed else 0
+    # a notebook that raised is a broken course; a timing check off its bounds (a busy
+    # machine) is shown on its page, as measured, and does not stop the site
+    return 1 if any(page.run.error for page in pages) else 0
 
 
 if __name__ == "__main__":

@@ -254,9 +254,10 @@ def _edge_svg(
         f'<polygon fill="#555555" stroke="#555555" points="{x2 - 3.5:.2f},{end:.2f} '
         f'{x2 + 3.5:.2f},{end:.2f} {x2:.2f},{ty:.2f}"/>',
     ]
-    if label:
+    if label:  # below the bend, clear of the fork's other edges, above the arrowhead
+        label_y = sy + BEND + 9 if end - sy > BEND + 12 else (sy + end) / 2 + 4
         out.append(
-            f'<text text-anchor="middle" x="{lane:.2f}" y="{sy + h + 9:.2f}" '
+            f'<text text-anchor="middle" x="{lane:.2f}" y="{label_y:.2f}" '
             f'font-family="Helvetica,sans-serif" font-size="9" fill="#374151" '
             'stroke="#ffffff" stroke-width="3" paint-order="stroke">'
             f"{html.escape(label)}</text>"
