@@ -83,31 +83,36 @@ def screenshot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), clip=box)
 
 
-def test_a_lessons_live_graph_renders_without_dot_in_jupyterlab(browser: Any, lab: Lab) -> None:
-    shows = lesson_without_dot(lab, "lesson-no-dot-lab.ipynb")
+def run_all_in_jupyterlab(page: Any) -> None:
+    wait_for(page, KERNEL_IDLE, 120, "the notebook's kernel")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def run_all_in_notebook_7(page: Any) -> None:
+    page.wait_for_selector("#main-panel .jp-Notebook", timeout=120_000)  # Notebook 7's shell
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000)
+    page.get_by_role("menuitem", name="Run").click()
+    page.locator("li[data-command='runmenu:run-all']").click()
+
+
+FRONT_ENDS = {
+    "JupyterLab": ("lab/tree/{}", run_all_in_jupyterlab),
+    "Notebook 7": ("notebooks/{}", run_all_in_notebook_7),
+}
+
+
+@pytest.mark.parametrize("front_end", list(FRONT_ENDS))
+def test_a_lessons_live_graph_renders_without_dot(browser: Any, lab: Lab, front_end: str) -> None:
+    url, run_all = FRONT_ENDS[front_end]
+    slug = front_end.lower().replace(" ", "")
+    name = f"lesson-no-dot-{slug}.ipynb"
+    shows = lesson_without_dot(lab, name)
     context = browser.new_context(viewport={"width": 1280, "height": 2000})
     page = context.new_page()
     try:
-        page.goto(lab.url("lab/tree/lesson-no-dot-lab.ipynb"), wait_until="domcontentloaded")
-        wait_for(page, KERNEL_IDLE, 120, "the notebook's kernel")
-        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-        check_graphs(page, shows, "JupyterLab")
-        screenshot(page, "browser-no-dot-jupyterlab.png")
-    finally:
-        context.close()
-
-
-def test_a_lessons_live_graph_renders_without_dot_in_notebook_7(browser: Any, lab: Lab) -> None:
-    shows = lesson_without_dot(lab, "lesson-no-dot-nb7.ipynb")
-    context = browser.new_context(viewport={"width": 1280, "height": 2000})
-    page = context.new_page()
-    try:
-        page.goto(lab.url("notebooks/lesson-no-dot-nb7.ipynb"), wait_until="domcontentloaded")
-        page.wait_for_selector("#main-panel .jp-Notebook", timeout=120_000)  # Notebook 7's shell
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000)
-        page.get_by_role("menuitem", name="Run").click()
-        page.locator("li[data-command='runmenu:run-all']").click()
-        check_graphs(page, shows, "Notebook 7")
-        screenshot(page, "browser-no-dot-notebook7.png")
+        page.goto(lab.url(url.format(name)), wait_until="domcontentloaded")
+        run_all(page)
+        check_graphs(page, shows, front_end)
+        screenshot(page, f"browser-no-dot-{slug}.png")
     finally:
         context.close()
