@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import chainlab
+from chainlab._version import __version__
 
 DEFAULT_DIR = "chainlab-lessons"
 DEFAULT_PORT = 8888
@@ -101,6 +101,62 @@ def _without_announcements(environ: Mapping[str, str]) -> dict[str, str]:
     return {**environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(paths)}
 
 
+def writable_folder(root: Path) -> None:
+    """Make sure ``root`` is a folder we can write in (creating it), else UsageError."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--dir {root} is a file, not a folder: give a folder for the lessons")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"cannot write in the folder {root} ({reason}): choose another with --dir"
+        ) from None
+
+
+def free_port(port: int) -> None:
+    """Raise UsageError unless ``port`` can be listened on at 127.0.0.1."""
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port number (1-65535)")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Jupyter binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(
+                f"port {port} on 127.0.0.1 is in use ({exc.strerror}): choose another with "
+                "--port, or leave --port out to take the next free one"
+            ) from None
+
+
+def copy_course(root: Path) -> list[str]:
+    """Copy (or bring up to date) the installed course in ``root``; what it did."""
+    from chainlab.lessons.course import candidates, find_course, sync_course
+
+    course = find_course()
+    if course is None:
+        looked = " and ".join(str(c / "lessons") for c in candidates())
+        raise UsageError(f"this chainlab has no lessons to copy (looked in {looked})")
+    try:
+        report = sync_course(course, root, __version__)
+    except OSError as exc:
+        raise UsageError(f"cannot copy the lessons into {root}: {exc}") from None
+    return report.lines()
+
+
+def first_lesson(root: Path) -> str:
+    """The first lesson under ``root`` (at its top, or in ``lessons/``), relative."""
+    from chainlab.lessons.runner import find_lessons
+
+    for folder in (root, root / "lessons"):
+        found = find_lessons(folder)
+        if found:
+            return found[0].relative_to(root).as_posix()
+    return ""
+
+
 def lessons(args: argparse.Namespace) -> int:
     """Execute every lesson headless; print lesson, status, seconds and its key figure."""
     from chainlab.lessons.runner import default_lessons_dir, execute_all, find_lessons
@@ -133,7 +189,7 @@ def lessons(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The command line: ``chainlab lab``, ``chainlab lessons``, ``--version``."""
     top = argparse.ArgumentParser(prog="chainlab", description=__doc__.split("\n")[0])
-    top.add_argument("--version", action="version", version=f"chainlab {chainlab.__version__}")
+    top.add_argument("--version", action="version", version=f"chainlab {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
     p_lab = sub.add_parser(
         "lab",
