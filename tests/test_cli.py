@@ -244,7 +244,7 @@ def test_lab_copies_the_course_into_chainlab_lessons_then_keeps_the_learners_edi
         p.name for p in (ROOT / "notebooks").glob("*.ipynb")
     )
     out = capsys.readouterr().out
-    assert f"copied 14 notebooks into {folder}" in out
+    assert f"copied 14 files (lessons, demos) into {folder}" in out
     (command,) = launched
     assert f"--ServerApp.root_dir={folder}" in command
     assert "--ServerApp.port=8888" in command  # the default, or the next free one:

@@ -60,9 +60,8 @@ def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload, no-any-return]
 
 
-def build(tmp: Path) -> tuple[Path, Path]:
-    """The sdist of a copy of the checkout, then the wheel built from that sdist."""
-    tree = tmp / "checkout"
+def copy_checkout(tree: Path) -> None:
+    """The files a build reads, copied (a build writes build/ and *.egg-info beside them)."""
     tree.mkdir()
     for name in SOURCES:
         source = ROOT / name
@@ -70,6 +69,12 @@ def build(tmp: Path) -> tuple[Path, Path]:
             shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, tree / name)
+
+
+def build(tmp: Path) -> tuple[Path, Path]:
+    """The sdist of a copy of the checkout, then the wheel built from that sdist."""
+    tree = tmp / "checkout"
+    copy_checkout(tree)
     dist = tmp / "dist"
     sdist_code = (
         "import sys; from setuptools import build_meta; print(build_meta.build_sdist(sys.argv[1]))"
@@ -223,4 +228,35 @@ def test_chainlab_lab_copies_the_lessons_and_serves_them(
         contents("", with_token=False)
     assert refused.value.code == 403
     assert "Opening JupyterLab on" in log.read_text()
-    assert "copied 14 notebooks" in log.read_text()
+    assert "copied 14 files" in log.read_text()
+
+
+def test_an_editable_install_finds_the_checkouts_lessons(tmp_path: Path) -> None:
+    """``pip install -e``: nothing is copied; the course is the checkout's own folders."""
+    tree = tmp_path / "checkout"
+    copy_checkout(tree)
+    venv = tmp_path / "venv"
+    assert (
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120).returncode == 0
+    )
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    # setuptools (for the build) and the dependencies come from this venv
+    (purelib / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    install = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
+    made = run(
+        [*install, "-q", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(tree)],
+        env=env,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    code = (
+        "import chainlab; from chainlab.lessons.course import find_course; "
+        "print(chainlab.__file__); print(find_course().lessons)"
+    )
+    done = run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    module, lessons = done.stdout.split()
+    assert Path(module) == tree / "src" / "chainlab" / "__init__.py"
+    assert Path(lessons) == tree / "lessons"
+    assert not (tree / "src" / "chainlab" / "_course").exists()  # nothing copied

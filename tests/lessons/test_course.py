@@ -72,7 +72,7 @@ def test_the_first_sync_copies_everything(source: Course, tmp_path: Path) -> Non
         "notebooks/tour.ipynb": "t1",
     }
     assert sorted(report.added) == sorted(tree(mine))
-    assert report.lines() == [f"copied 4 notebooks into {mine}"]
+    assert report.lines() == [f"copied 4 files (lessons, demos) into {mine}"]
     assert json.loads((mine / MANIFEST).read_text())["version"] == "1.0"
     again = sync_course(source, mine, "1.0")  # nothing changed: nothing to do or say
     assert again.lines() == []

@@ -87,11 +87,13 @@ class SyncReport:
         """A short account for the terminal."""
         out = []
         if self.added:
-            out.append(f"copied {len(self.added)} notebooks into {self.folder}")
+            out.append(f"copied {len(self.added)} files (lessons, demos) into {self.folder}")
         if self.updated:
-            out.append(f"updated {len(self.updated)} notebooks you had not changed")
+            out.append(f"updated {len(self.updated)} files you had not changed")
         for mine, new in self.offered.items():
             out.append(f"you changed {mine}: the new version is beside it, as {new}")
+        for mine in self.kept:
+            out.append(f"you changed {mine} and the new version beside it: both kept")
         return out
 
 
