@@ -144,20 +144,27 @@ def test_without_time_scale_the_kernels_inherit_the_environment(
     assert call["time_scale"] is None  # execute_notebook then leaves the env as it is
 
 
-def test_no_lessons_found_is_an_error(
+def test_no_lessons_found_is_an_error_saying_where_it_looked(
     tmp_path: Path, lessons_dir: Path, recorded: list[dict[str, Any]], capsys: Any
 ) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert cli.main(["lessons", "--dir", str(empty)]) == 1
-    assert cli.main(["lessons", "--dir", str(lessons_dir), "no-such-lesson"]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert err == [
-        f"chainlab lessons: no lessons (LC*.ipynb) found in {empty.resolve()}",
-        f"chainlab lessons: no lessons (LC*.ipynb) matching 'no-such-lesson' found in "
-        f"{lessons_dir.resolve()}",
-    ]
+    assert cli.main(["lessons", "--dir", str(empty)]) == 2
+    assert capsys.readouterr().err == f"chainlab lessons: no lessons found in {empty}\n"
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "no-such", "LC7"]) == 2
+    assert capsys.readouterr().err == (
+        f"chainlab lessons: no lessons matching no-such or LC7 found in {lessons_dir}\n"
+    )
     assert recorded == []
+
+
+def test_lessons_without_dir_run_the_installed_lessons_from_any_folder(
+    tmp_path: Path, recorded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty folder
+    assert cli.main(["lessons", "LC2.1.1"]) == 0
+    (call,) = recorded
+    assert call["path"] == next((ROOT / "lessons").glob("LC2.1.1-*.ipynb"))
 
 
 def test_lessons_that_run_alone_run_after_the_others_one_at_a_time(
@@ -207,18 +214,55 @@ def launched(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 def test_lab_runs_jupyter_on_loopback_with_network_checks_off(
     tmp_path: Path, launched: list[list[str]]
 ) -> None:
-    assert cli.main(["lab", "--dir", str(tmp_path), "--port", "9999"]) == 7  # its exit code
+    port = free_port()
+    assert cli.main(["lab", "--dir", str(tmp_path), "--port", str(port)]) == 7  # its exit code
     (command,) = launched
-    assert command[:4] == [sys.executable, "-m", "jupyter", "lab"]
-    options = command[4:]
+    assert command[:3] == [sys.executable, "-m", "jupyterlab"]  # no PATH lookup
+    options = command[3:]
     assert f"--ServerApp.root_dir={tmp_path}" in options
     assert "--ServerApp.ip=127.0.0.1" in options
-    assert "--ServerApp.port=9999" in options
+    assert f"--ServerApp.port={port}" in options
+    assert "--ServerApp.port_retries=0" in options  # that port or none
     assert "--LabApp.news_url=None" in options
     assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in options
     assert "--LabApp.extension_manager=readonly" in options  # no searches on PyPI
     assert "--no-browser" not in options
-    assert not any(o.startswith("--LabApp.default_url") for o in options)  # no lessons here
+    first = "LC2.1.1-runnableparallel-overview.ipynb"
+    assert f"--LabApp.default_url=/lab/tree/{first}" in options
+
+
+def test_lab_copies_the_course_into_chainlab_lessons_then_keeps_the_learners_edits(
+    tmp_path: Path, launched: list[list[str]], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lab", "--no-browser"]) == 7
+    folder = tmp_path / "chainlab-lessons"
+    lessons = sorted(p.name for p in folder.glob("LC*.ipynb"))
+    assert lessons == sorted(p.name for p in (ROOT / "lessons").glob("LC*.ipynb"))
+    assert len(lessons) == 8
+    assert sorted(p.name for p in (folder / "notebooks").glob("*.ipynb")) == sorted(
+        p.name for p in (ROOT / "notebooks").glob("*.ipynb")
+    )
+    out = capsys.readouterr().out
+    assert f"copied 14 files (lessons, demos) into {folder}" in out
+    (command,) = launched
+    assert f"--ServerApp.root_dir={folder}" in command
+    assert "--ServerApp.port=8888" in command  # the default, or the next free one:
+    assert not any(o.startswith("--ServerApp.port_retries") for o in command)
+    # the learner works in a lesson; a later run keeps it
+    mine = folder / lessons[0]
+    mine.write_text(mine.read_text().replace("RunnableParallel", "MY NOTES", 1))
+    edited = mine.read_text()
+    assert cli.main(["lab", "--no-browser"]) == 7
+    assert mine.read_text() == edited
+    assert "copied" not in capsys.readouterr().out  # nothing new to say
+
+
+def test_lab_no_copy_opens_a_folder_as_it_is(tmp_path: Path, launched: list[list[str]]) -> None:
+    assert cli.main(["lab", "--dir", str(tmp_path), "--no-copy"]) == 7
+    assert list(tmp_path.iterdir()) == []
+    (command,) = launched
+    assert not any(o.startswith("--LabApp.default_url") for o in command)  # no lessons here
 
 
 def test_lab_turns_the_announcements_plugin_off(
@@ -248,14 +292,87 @@ def test_lab_allows_root_only_when_running_as_root(
 
 
 def test_lab_opens_the_first_lesson_of_the_checkout(launched: list[list[str]]) -> None:
-    assert cli.main(["lab", "--no-browser"]) == 7
+    assert cli.main(["lab", "--dir", str(ROOT), "--no-copy", "--no-browser"]) == 7  # ./dev lab
     (command,) = launched
     assert f"--ServerApp.root_dir={ROOT}" in command
-    assert "--ServerApp.port=8888" in command
     assert "--no-browser" in command
     first = "lessons/LC2.1.1-runnableparallel-overview.ipynb"
     assert (ROOT / first).exists()
     assert f"--LabApp.default_url=/lab/tree/{first}" in command
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m chainlab.cli ARGS`` (a lab that did start would hit the timeout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "chainlab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write in (root writes anywhere but in /sys)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder
+
+
+def test_lab_bad_dir_and_port_one_line_each_and_exit_status_2(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    locked = unwritable_folder(tmp_path)
+    with __import__("socket").socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = {
+            "file": run_cli("lab", "--no-browser", "--dir", str(a_file)),
+            "locked": run_cli("lab", "--no-browser", "--dir", str(locked)),
+            "inside locked": run_cli("lab", "--no-browser", "--dir", str(locked / "lessons")),
+            "port": run_cli(
+                "lab", "--no-browser", "--dir", str(tmp_path / "ok"), "--port", str(port)
+            ),
+            "no port": run_cli("lab", "--no-browser", "--port", "70000", cwd=tmp_path),
+        }
+    for case, done in cases.items():
+        assert done.returncode == 2, (case, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1, (case, done.stderr)  # one line
+        assert done.stderr.startswith("chainlab lab: "), (case, done.stderr)
+        assert "Traceback" not in done.stderr + done.stdout
+        assert "Opening JupyterLab" not in done.stdout, case
+    assert f"--dir {a_file} is a file, not a folder" in cases["file"].stderr
+    assert f"cannot write in the folder {locked} (" in cases["locked"].stderr
+    assert "choose another with --dir" in cases["locked"].stderr
+    assert str(locked / "lessons") in cases["inside locked"].stderr
+    assert f"port {port} on 127.0.0.1 is in use" in cases["port"].stderr
+    assert "choose another with --port" in cases["port"].stderr
+    assert "--port 70000 is not a port number" in cases["no port"].stderr
+    assert a_file.read_text() == "not a folder"
+    assert not (
+        tmp_path / "ok" / "LC2.1.1-runnableparallel-overview.ipynb"
+    ).exists()  # checks first
+
+
+def test_version() -> None:
+    import chainlab
+
+    done = run_cli("--version")
+    assert done.returncode == 0
+    assert done.stdout == f"chainlab {chainlab.__version__}\n"
 
 
 def test_lab_help_and_usage_errors_through_the_real_entry_point() -> None:
@@ -268,8 +385,10 @@ def test_lab_help_and_usage_errors_through_the_real_entry_point() -> None:
         check=True,
         timeout=60,
     ).stdout
-    for option in ("--dir", "--port", "--no-browser"):
+    for option in ("--dir", "--port", "--no-browser", "--no-copy"):
         assert option in help_text
+    for explained in ("chainlab-lessons", "never overwritten", ".chainlab-<version>.ipynb"):
+        assert explained in " ".join(help_text.split()), explained
     missing = subprocess.run(
         [sys.executable, "-m", "chainlab.cli"], capture_output=True, text=True, timeout=60
     )

@@ -45,6 +45,7 @@ from chainlab.executors import (
     UnpicklableError,
 )
 from chainlab.trace import Comparison, Recording, compare, record
+from chainlab.trace.progress import ProgressBars, progress
 
 
 def load_ipython_extension(ipython: object) -> None:
@@ -71,6 +72,7 @@ __all__ = [
     "Listener",
     "LiveGraph",
     "ProcessExecutor",
+    "ProgressBars",
     "Recording",
     "Runnable",
     "RunnableAssign",
@@ -96,6 +98,7 @@ __all__ = [
     "coerce_to_runnable",
     "compare",
     "listen",
+    "progress",
     "record",
     "show",
     "show_batch",

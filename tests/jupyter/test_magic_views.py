@@ -197,7 +197,7 @@ def test_async_without_input_only_draws_the_graph(
     assert any("RunnableParallel<a>  (fork)" in data.get("text/plain", "") for data in shown)
 
 
-def test_the_graph_falls_back_to_text_without_dot(
+def test_the_graph_falls_back_to_the_python_layout_without_dot(
     ip: InteractiveShell,
     shown: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
@@ -207,7 +207,8 @@ def test_the_graph_falls_back_to_text_without_dot(
     assert set(shown[-1]) == {"text/plain", "image/svg+xml"}
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot anywhere
     assert run(ip, "%chain_graph {'a': len, 'b': str}").success
-    assert set(shown[-1]) == {"text/plain"}
+    assert set(shown[-1]) == {"text/plain", "image/svg+xml"}  # laid out in Python
+    assert '<g id="root/a" class="node">' in shown[-1]["image/svg+xml"]
     assert shown[-1]["text/plain"].splitlines()[:5] == [
         "input",
         "↓",

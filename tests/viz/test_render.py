@@ -97,7 +97,11 @@ def test_missing_dot_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(RuntimeError, match="apt-get install graphviz") as info:
         graph.to_svg()
     assert "brew install graphviz" in str(info.value)
-    assert set(graph._repr_mimebundle_()) == {"text/plain"}
+    bundle = graph._repr_mimebundle_()  # the picture is still there: the Python layout
+    assert bundle["text/plain"] == graph.draw_ascii()
+    assert sorted(re.findall(r'<g id="([^"]+)" class="node"', bundle["image/svg+xml"])) == sorted(
+        graph.nodes
+    )
 
 
 def test_dot_failing_to_run_is_reported_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:

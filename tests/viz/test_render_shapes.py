@@ -14,6 +14,7 @@ import pytest
 from chainlab import RunnableLambda, RunnableParallel, RunnablePassthrough, RunnablePick
 from chainlab.viz import Graph, GraphEdge, GraphNode
 from chainlab.viz.graph import INPUT_ID, OUTPUT_ID
+from chainlab.viz.layout import layout_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot is not installed")
@@ -187,7 +188,7 @@ def test_without_dot_on_path_the_error_says_how_to_install_it(
     with pytest.raises(RuntimeError, match="apt-get install graphviz"):
         graph.to_svg()
     bundle = graph._repr_mimebundle_()
-    assert bundle == {"text/plain": graph.draw_ascii()}
+    assert bundle == {"text/plain": graph.draw_ascii(), "image/svg+xml": layout_svg(graph)}
 
 
 def test_a_dot_that_fails_falls_back_to_text_too(
@@ -201,4 +202,4 @@ def test_a_dot_that_fails_falls_back_to_text_too(
     with pytest.raises(RuntimeError, match="svg not recognized") as info:
         graph.to_svg()
     assert "draw_ascii" in str(info.value)
-    assert set(graph._repr_mimebundle_()) == {"text/plain"}
+    assert graph._repr_mimebundle_()["image/svg+xml"] == layout_svg(graph)  # no dot needed

@@ -72,9 +72,10 @@ def runs_alone(path: str | os.PathLike[str]) -> bool:
 
 
 def default_lessons_dir() -> Path:
-    """``lessons/`` of the source checkout, else of the current directory."""
-    checkout = Path(__file__).resolve().parents[3] / "lessons"
-    return checkout if checkout.is_dir() else Path.cwd() / "lessons"
+    """The installed lessons: the wheel's package data, else the source checkout's."""
+    from chainlab.lessons.course import installed_lessons_dir
+
+    return installed_lessons_dir()
 
 
 def execute_notebook(
@@ -122,6 +123,27 @@ def execute_notebook(
     except Exception as exc:  # kernel died, timeout
         error = f"{type(exc).__name__}: {exc}"
     return LessonRun(path, time.perf_counter() - start, collect_checks(nb), error, nb)
+
+
+def execute_all(paths: list[Path], *, jobs: int = 2, **options: Any) -> list[LessonRun]:
+    """Run every notebook, ``jobs`` at a time; the results in the order of ``paths``.
+
+    Notebooks that measure CPU-bound speedups (:func:`runs_alone`) need the cores to
+    themselves: they run after the others, one at a time. ``options`` go to
+    :func:`execute_notebook`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def execute(path: Path) -> LessonRun:
+        return execute_notebook(path, **options)
+
+    alone = [p for p in paths if runs_alone(p)]
+    shared = [p for p in paths if p not in alone]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = dict(zip(shared, pool.map(execute, shared), strict=True))
+    for path in alone:
+        done[path] = execute(path)
+    return [done[path] for path in paths]
 
 
 def _short_error(exc: Exception) -> str:

@@ -7,7 +7,9 @@
   every node's SVG group carries ``id="<node id>"`` (``<g id="root/1/poem" class="node">``)
   so a live view can restyle nodes by id; edges get ``id="<source>-><target>"``.
 * :func:`to_svg` runs ``dot``; if it is missing the RuntimeError says how to install it
-  (a ``dot`` that fails raises RuntimeError too, so the text drawing is still shown).
+  (a ``dot`` that fails raises RuntimeError too).
+* :func:`draw_svg` is what the views use: ``dot``'s drawing when it works, else
+  chainlab's own layout (:mod:`chainlab.viz.layout`), so pictures never need Graphviz.
 
 >>> from chainlab import RunnableLambda, RunnableParallel
 >>> def fetch(x): return x
@@ -201,11 +203,18 @@ def to_svg(graph: Graph) -> str:
         ) from exc
 
 
+def draw_svg(graph: Graph) -> str:
+    """The graph as SVG: by ``dot`` if it is installed and works, else laid out in Python."""
+    if shutil.which("dot") is not None:
+        try:
+            return to_svg(graph)
+        except RuntimeError:
+            pass  # a broken dot: the Python layout still draws it
+    from chainlab.viz.layout import layout_svg
+
+    return layout_svg(graph)
+
+
 def mimebundle(graph: Graph) -> dict[str, str]:
-    """What Jupyter shows: the SVG when ``dot`` is there, the text drawing always."""
-    bundle = {"text/plain": draw_ascii(graph)}
-    try:
-        bundle["image/svg+xml"] = to_svg(graph)
-    except RuntimeError:
-        pass
-    return bundle
+    """What Jupyter shows: the SVG (``dot``'s, or the Python layout's) and the text drawing."""
+    return {"text/plain": draw_ascii(graph), "image/svg+xml": draw_svg(graph)}

@@ -182,14 +182,21 @@ def picture_html(title: str, svg: str, progress: Mapping[str, Any], *, errors: b
 
 
 def graph_svg(graph: Any) -> str:
-    """The graph's SVG, with room for the state badges (a small SVG note if it fails)."""
+    """The graph's SVG, with room for the state badges (a small SVG note if it fails).
+
+    Graphviz's drawing when ``dot`` is installed, else chainlab's own layout
+    (:func:`chainlab.viz.render.draw_svg`): the live graph never needs Graphviz.
+    """
+    from chainlab.viz.graph import Graph
+    from chainlab.viz.render import draw_svg
+
     try:
-        return pad_svg(graph.to_svg())
-    except Exception as exc:  # e.g. Graphviz's `dot` is not installed
+        return pad_svg(draw_svg(graph) if isinstance(graph, Graph) else graph.to_svg())
+    except Exception as exc:
         log.warning("cannot draw the chain graph: %r", exc)
         return (
             '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="24">'
-            '<text x="4" y="16" font-size="12">(no graph: is Graphviz `dot` installed?)</text>'
+            '<text x="4" y="16" font-size="12">(the graph could not be drawn)</text>'
             "</svg>"
         )
 
