@@ -138,6 +138,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             }
         )
     )
+    # every cell stays in the page (JupyterLab 4 and Notebook 7 otherwise drop the cells
+    # scrolled out of view): what a test looks for is there wherever the run scrolled
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     lab = Lab(root=root, port=free_port(), token=secrets.token_hex(16), log=base / "lab.log")
     env = {
         **os.environ,

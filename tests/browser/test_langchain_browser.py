@@ -92,7 +92,9 @@ def test_a_langchain_chain_lights_up_live(browser: Any, lab: Lab) -> None:
             done_while_running.add(node_id)
     # every branch is its own nodes, and the models ran live, one after the other ended
     assert {f"root/{k}/1" for k in ("joke", "poem", "fact")} <= running, sorted(running)
-    assert len(done_while_running & leaves) >= 3, sorted(done_while_running)
+    # the joke and poem models end while the slower fact model still runs (the fact
+    # model's end is the run's end, so it may be published with the run's status)
+    assert {"root/joke/1", "root/poem/1"} <= done_while_running, sorted(done_while_running)
     assert len(final) == 2  # show() and the %%chain cell
     for states in final:
         assert leaves <= set(states), sorted(states)

@@ -24,7 +24,7 @@ CI_TIME_SCALE = 0.2
 # included; 4.5-16 s measured one at a time on a shared 2-core machine). Other programs on a
 # busy test machine slow a run down (LC2.1.6 took 31.6 s beside other work), so this test
 # only catches a lesson that became several times slower: a wide margin, not the goal.
-# `chainlab lessons` prints each lesson's seconds beside the goal.
+# `chainlab lessons` prints each lesson's seconds.
 LESSON_BUDGET_S = 20
 BUSY_MACHINE_ALLOWANCE = 3
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
