@@ -112,7 +112,12 @@ def test_a_lessons_live_graph_renders_without_dot(browser: Any, lab: Lab, front_
     try:
         page.goto(lab.url(url.format(name)), wait_until="domcontentloaded")
         run_all(page)
-        check_graphs(page, shows, front_end)
+        try:
+            check_graphs(page, shows, front_end)
+        except AssertionError:  # what the page showed, to see why
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"browser-no-dot-{slug}-failed.png"))
+            raise
         screenshot(page, f"browser-no-dot-{slug}.png")
     finally:
         context.close()

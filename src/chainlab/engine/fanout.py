@@ -336,12 +336,7 @@ class Join:
                     break
                 except Empty:
                     pass
-                try:
-                    self._await_signal()
-                except BaseException as exc:
-                    self.scope.cancel(exc)
-                    self.abandon_running()
-                    raise
+                self.await_progress()
             yield item
             if item[2] is not None and (self.fail_fast or is_fatal(item[2])):
                 self.abandon_running()
