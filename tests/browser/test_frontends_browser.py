@@ -98,9 +98,7 @@ def run_all_in_notebook_7(page: Any) -> None:
     page.wait_for_selector("#main-panel .jp-Notebook", timeout=120_000)  # Notebook 7's shell
     for _ in range(3):  # the indicator can read idle before the kernel is connected, and
         # a Run All then is dropped (every prompt stays "[ ]"): wait, then try again
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000
-        )
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000)
         page.get_by_role("menuitem", name="Run").click()
         page.locator("li[data-command='runmenu:run-all']").click()
         try:
