@@ -28,9 +28,11 @@ def hung() -> Iterator[Any]:
     release = threading.Event()
 
     def hung_backend(x: Any) -> Any:
+        hung_backend.started.append(x)  # type: ignore[attr-defined]
         release.wait(60)
         return x
 
+    hung_backend.started = []  # type: ignore[attr-defined]
     yield hung_backend
     release.set()
     assert wait_until(lambda: chainlab.abandoned_calls() == 0, timeout=20)
@@ -51,7 +53,10 @@ def test_abandoned_calls_do_not_hold_the_pool(hung: Any, cap8: None) -> None:
     guarded = RunnableLambda(hung).with_timeout(0.2)
     out = guarded.batch(list(range(20)), return_exceptions=True)
     assert all(isinstance(e, TimeoutError) for e in out)
-    assert chainlab.abandoned_calls() == 20
+    # every call that started is abandoned (on a busy machine a queued item can time out
+    # before it starts: it never runs, so it is not abandoned); more than the cap of 8
+    # started, so the abandoned threads did not hold the pool
+    assert chainlab.abandoned_calls() == len(hung.started) > 8
     assert get_pool().size <= 8 + 1  # the abandoned threads are not the pool's any more
     quick = RunnableLambda(lambda x: x + 1).with_timeout(5)
     assert quick.batch(list(range(40))) == list(range(1, 41))
