@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from queue import SimpleQueue
 from typing import Any
 
+from chainlab.engine import clock as _clock
 from chainlab.engine.cancel import Cancelled, CancelScope
 from chainlab.engine.errors import also_failed
 from chainlab.engine.pool import get_pool
@@ -46,6 +47,7 @@ class Join:
         "_done",
         "_lock",
         "_settled",
+        "_waiting",
         "error",
         "fail_fast",
         "remaining",
@@ -66,6 +68,7 @@ class Join:
             SimpleQueue() if stream else None
         )
         self._settled: threading.Event | None = None  # see settle()
+        self._waiting: _clock.Waiting | None = None  # the caller, on a virtual clock
         if n == 0:
             self._done.release()
 
@@ -89,16 +92,34 @@ class Join:
             finished = self.remaining == 0 or (self.error is error and error is not None)
             if self.remaining == 0 and self._settled is not None:
                 self._settled.set()
+            if finished:
+                self._hand_over()
         if self._completions is not None:
             self._completions.put((index, value, error))
+            with self._lock:
+                self._hand_over()
         if finished and self._done.locked():
             try:
                 self._done.release()
             except RuntimeError:  # released twice by a race between the last two
                 pass
 
+    def _hand_over(self) -> None:
+        """(Under the lock) the waiting caller is busy again before it wakes."""
+        if self._waiting is not None:
+            self._waiting.end()
+            self._waiting = None
+
+    def _wait_on_clock(self, ready: Callable[[], bool]) -> None:
+        """On a virtual clock, the caller waits (unless ``ready()``) for a hand-over."""
+        with self._lock:
+            if not ready() and self._waiting is None:
+                self._waiting = _clock.start_waiting()
+        _clock.poke()
+
     def wait(self) -> list[Any]:
         """Block until every call is done (or the first failure), then fan in."""
+        self._wait_on_clock(lambda: self.remaining == 0 or self.error is not None)
         try:
             self._done.acquire()
         except BaseException as exc:  # Ctrl-C while waiting: stop everything
@@ -119,15 +140,22 @@ class Join:
 
     def wait_for(self, seconds: float) -> bool:
         """Wait at most ``seconds`` for the fan-out to settle; True if it did."""
-        if self._done.acquire(timeout=seconds):
-            self._done.release()
-            return True
-        return False
+        self._wait_on_clock(lambda: self.remaining == 0 or self.error is not None)
+        try:
+            if self._done.acquire(timeout=seconds):
+                self._done.release()
+                return True
+            return False
+        finally:
+            with self._lock:
+                self._hand_over()  # timed out: nobody handed over, busy again
 
     def as_completed(self) -> Iterator[tuple[int, Any, BaseException | None]]:
         """Yield ``(index, value, error)`` as calls finish; stop at the first failure."""
         assert self._completions is not None
+        queue = self._completions
         for _ in range(len(self.results)):
+            self._wait_on_clock(lambda: not queue.empty())
             try:
                 item = self._completions.get()
             except BaseException as exc:

@@ -22,6 +22,8 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
+from chainlab.engine.clock import current_clock
+
 T = TypeVar("T")
 
 MAX_THREADS = int(os.environ.get("CHAINLAB_MAX_THREADS", "2048"))
@@ -46,6 +48,9 @@ class ElasticPool:
 
     def run(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on a pool thread; ``fn`` must handle its own errors."""
+        clock = current_clock()
+        if clock is not None:  # a virtual clock counts the job as busy from now on
+            fn = clock.job(fn)
         self._work.put((fn, args))
         with self._lock:
             if self._idle > 0:

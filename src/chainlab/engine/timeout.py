@@ -14,6 +14,10 @@
 The deadline is judged by when the work *ended*, not by when the waiting thread woke
 up: on a busy machine a waiter can be scheduled late, and work that took longer than
 ``seconds`` must not pass just because nobody was looking at the deadline.
+
+On a virtual clock (:mod:`chainlab.engine.clock`) the deadline is a timer on that
+clock, so a simulated 1 s call under ``with_timeout(0.5)`` times out at exactly 0.5 s;
+the real deadline stays too, for real work (which takes no virtual time).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 
 from chainlab.engine.abandon import AbandonableCall, abandoned_calls
 from chainlab.engine.base import Runnable
+from chainlab.engine.cancel import CancelScope
+from chainlab.engine.clock import VirtualClock
 from chainlab.engine.fanout import fan_out
 from chainlab.engine.run import Frame, acall_node, call_node
 
@@ -55,20 +61,28 @@ class RunnableTimeout(Runnable[Any, Any]):
         scope = frame.scope.child()
         frame.scope = scope
         call = AbandonableCall()
-        deadline = time.monotonic() + self.seconds
+        clock = frame.run.clock
+        now = time.monotonic if clock is None else clock.now
+        deadline = now() + self.seconds
         ended_at = [deadline]
+        error = self._error(frame)
+        virtual = _VirtualDeadline(clock, self.seconds, scope, error) if clock else None
 
         def work() -> Any:
             try:
                 return call_node(self.bound, input, frame)
             finally:
-                ended_at[0] = time.monotonic()
+                ended_at[0] = now()
                 call.ended()
 
         join = fan_out([work], scope, skip=lambda _: call.ended())
-        if join.wait_for(self.seconds) and ended_at[0] <= deadline:
+        try:
+            ended = join.wait_for(self.seconds)
+        finally:
+            if virtual is not None:
+                virtual.cancel()
+        if ended and ended_at[0] <= deadline and not (virtual and virtual.expired):
             return join.wait()[0]
-        error = self._error(frame)
         scope.cancel(error)
         call.abandon()
         raise error
@@ -76,13 +90,40 @@ class RunnableTimeout(Runnable[Any, Any]):
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
         scope = frame.scope.child()
         frame.scope = scope
+        error = self._error(frame)
+        clock = frame.run.clock
+        virtual = _VirtualDeadline(clock, self.seconds, scope, error) if clock else None
         deadline = asyncio.timeout(self.seconds)
         try:
             async with deadline:
                 return await acall_node(self.bound, input, frame)
-        except TimeoutError:
-            if not deadline.expired():  # raised by the work itself (an inner timeout...)
+        except BaseException as exc:
+            if virtual is not None and virtual.expired:
+                raise error from None
+            # a TimeoutError not of this deadline was raised by the work itself
+            if not isinstance(exc, TimeoutError) or not deadline.expired():
                 raise
-            error = self._error(frame)
             scope.cancel(error)
             raise error from None
+        finally:
+            if virtual is not None:
+                virtual.cancel()
+
+
+class _VirtualDeadline:
+    """A timer on a run's virtual clock that cancels ``scope`` at the deadline."""
+
+    def __init__(
+        self, clock: VirtualClock, seconds: float, scope: CancelScope, error: BaseException
+    ) -> None:
+        self.expired = False
+
+        def fire() -> None:
+            self.expired = True
+            scope.cancel(error)
+
+        self._clock = clock
+        self._timer = clock.call_at(seconds, fire)
+
+    def cancel(self) -> None:
+        self._clock.cancel(self._timer)

@@ -1,0 +1,509 @@
+"""The clock the engine reads: real (default) or *virtual*, for the simulated world.
+
+On the real clock, ``chainlab.sleep(3)`` takes 3 s. On a virtual clock (models: trio's
+``MockClock`` with ``autojump_threshold=0``, and the ``looptime`` plugin for asyncio)
+time stands still while code runs and *jumps* to the next deadline when every piece of
+the run is waiting on a simulated delay: three overlapping 1 s model calls finish in
+milliseconds and their spans say exactly 1.000 s.
+
+The hard part is threads. A jump is safe only when nothing could still start an earlier
+delay, so the clock keeps a tree of *activities*: every node execution
+(``call_node``), every job on the engine's pool and every wait for a concurrency slot.
+An activity is *busy* when it runs and has no running child and no simulated delay of
+its own; the clock jumps only when no activity is busy. Every hand-over (a child ends
+and its parent goes on, a delay ends, a slot is handed to a waiter) changes the counts
+in one step under one lock, so there is no instant in which a thread that is about to
+go on looks idle.
+
+CPU-bound work is real work: the clock never jumps while it runs (simulated delays
+elsewhere wait for it, in real time), and it takes *no* virtual time. A timeline on
+the virtual clock therefore shows the simulated world's structure exactly and says
+nothing about CPU costs: measure those on the real clock.
+
+Choose the clock with ``CHAINLAB_CLOCK=real|virtual`` or, for one block,
+``with chainlab.virtual_clock():`` (see :mod:`chainlab.sim.timescale`). A run keeps
+the clock it started on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import itertools
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+ENV_VAR = "CHAINLAB_CLOCK"
+CHOICES = ("real", "virtual")
+
+
+class Activity:
+    """A piece of a run that can be busy: a node execution, a pool job, a slot wait."""
+
+    __slots__ = ("active", "blocked", "children", "parent", "sleeping")
+
+    def __init__(self, parent: Activity | None) -> None:
+        self.parent = parent
+        self.active = True
+        self.children = 0
+        self.sleeping = 0
+        self.blocked = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.active and not (self.children or self.sleeping or self.blocked)
+
+
+class _Sleeper:
+    """A simulated delay (or a timer) waiting for the clock to reach ``deadline``."""
+
+    __slots__ = ("activity", "cancelled", "clock", "deadline", "fired", "wake")
+
+    def __init__(
+        self,
+        deadline: int,
+        activity: Activity | None,
+        wake: Callable[[], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        self.deadline = deadline
+        self.activity = activity
+        self.wake = wake
+        self.cancelled = cancelled
+        self.fired = False
+        self.clock: VirtualClock | None = None  # set for a sleeper without an activity
+
+
+_holder: contextvars.ContextVar[Activity | None] = contextvars.ContextVar(
+    "chainlab_activity", default=None
+)
+_thread = threading.local()  # .job: the pool job this thread runs; .depth: nodes inside it
+_cancel_generation = itertools.count()
+_generation = [0]
+
+
+def note_cancel() -> None:
+    """Called by every cancel: the next jump first wakes the cancelled sleepers."""
+    _generation[0] = next(_cancel_generation)
+
+
+class VirtualClock:
+    """Simulated time that jumps to the next deadline when the whole run waits.
+
+    Args:
+        start_ns: the clock's first reading (default: the real ``perf_counter_ns``,
+            so virtual and real timestamps of one process stay comparable).
+    """
+
+    def __init__(self, start_ns: int | None = None) -> None:
+        self._now = time.perf_counter_ns() if start_ns is None else start_ns
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._heap: list[tuple[int, int, _Sleeper]] = []
+        self._seq = itertools.count()
+        self._seen_generation = _generation[0]
+        self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self._poking: set[int] = set()  # loops with a re-check already scheduled
+        self.jumps = 0
+
+    def __repr__(self) -> str:
+        return f"<VirtualClock t={self._now / 1e9:.6f} s, busy={self._busy}>"
+
+    # -- reading ------------------------------------------------------------------------
+
+    def now_ns(self) -> int:
+        return self._now
+
+    def now(self) -> float:
+        """Seconds on this clock (comparable with ``time.perf_counter()``)."""
+        return self._now / 1e9
+
+    @property
+    def busy(self) -> int:
+        """How many activities are busy now (0: the clock may jump)."""
+        return self._busy
+
+    # -- the activity tree -------------------------------------------------------------
+
+    def _change(self, activity: Activity, update: Callable[[Activity], None]) -> None:
+        was = activity.busy
+        update(activity)
+        self._busy += int(activity.busy) - int(was)
+
+    def enter(self, parent: Activity | None = None) -> Activity:
+        """Start an activity (busy) under ``parent`` (which now waits for it)."""
+        with self._lock:
+            activity = Activity(parent)
+            self._busy += 1
+            if parent is not None:
+                self._change(parent, _add_child)
+        return activity
+
+    def exit(self, activity: Activity) -> None:
+        """End ``activity``; its parent goes on in the same step."""
+        fired = []
+        with self._lock:
+            self._change(activity, _deactivate)
+            if activity.parent is not None:
+                self._change(activity.parent, _remove_child)
+            if self._busy == 0:
+                fired = self._jump()
+        _wake_all(fired)
+
+    def unblock(self, activity: Activity) -> None:
+        """The hand-over: called by whoever gives ``activity`` what it waited for,
+        before waking it, so it is busy again before the giver can go idle."""
+        with self._lock:
+            self._change(activity, _remove_block)
+
+    # -- delays ------------------------------------------------------------------------
+
+    def sleep(
+        self,
+        seconds: float,
+        cond: threading.Condition | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> bool:
+        """Wait ``seconds`` of virtual time in this thread; False if ``cancelled()``
+        became true first (``cond`` is notified on cancellation and on the deadline)."""
+        cond = cond or threading.Condition()
+        sleeper = self._add(seconds, current_activity(self), lambda: _notify(cond), cancelled)
+        if sleeper is None:
+            return not cancelled()
+        with cond:
+            while not sleeper.fired and not cancelled():
+                cond.wait()
+        if not sleeper.fired:
+            self._drop(sleeper)
+        return sleeper.fired and not cancelled()
+
+    async def asleep(self, seconds: float, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        """Wait ``seconds`` of virtual time in this task; False if cancelled first."""
+        loop = asyncio.get_running_loop()
+        self.watch_loop(loop)
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+        sleeper = self._add(seconds, current_activity(self), wake, cancelled)
+        if sleeper is None:
+            return not cancelled()
+        try:
+            await future
+        finally:
+            if not sleeper.fired:
+                self._drop(sleeper)
+        return sleeper.fired and not cancelled()
+
+    def call_at(self, seconds: float, callback: Callable[[], None]) -> _Sleeper:
+        """Call ``callback()`` (in the jumping thread) ``seconds`` from now on this clock,
+        unless :meth:`cancel` is called first. It belongs to no activity: a timer never
+        keeps the clock from jumping."""
+        timer = _Sleeper(0, None, callback, lambda: False)
+        timer.clock = self
+        with self._lock:
+            timer.deadline = self._now + max(0, round(seconds * 1e9))
+            heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer))
+        return timer
+
+    def cancel(self, timer: _Sleeper) -> None:
+        """Forget a timer of :meth:`call_at` that has not fired."""
+        with self._lock:
+            timer.fired = True  # a fired or cancelled entry is skipped by _jump
+
+    def _add(
+        self,
+        seconds: float,
+        activity: Activity | None,
+        wake: Callable[[], None],
+        cancelled: Callable[[], bool],
+    ) -> _Sleeper | None:
+        fired = []
+        with self._lock:
+            if seconds <= 0 or cancelled():
+                return None
+            sleeper = _Sleeper(self._now + round(seconds * 1e9), activity, wake, cancelled)
+            sleeper.clock = None if activity is not None else self
+            heapq.heappush(self._heap, (sleeper.deadline, next(self._seq), sleeper))
+            if activity is not None:
+                self._change(activity, _add_sleep)
+            if self._busy == 0:
+                fired = self._jump()
+        _wake_all(fired)
+        return sleeper
+
+    def _drop(self, sleeper: _Sleeper) -> None:
+        """A sleeper woke up early (cancelled): it is busy again."""
+        with self._lock:
+            if sleeper.fired:
+                return
+            sleeper.fired = True  # skipped by _jump from now on
+            if sleeper.activity is not None:
+                self._change(sleeper.activity, _remove_sleep)
+
+    def _fire(self, sleeper: _Sleeper, fired: list[_Sleeper]) -> None:
+        sleeper.fired = True
+        if sleeper.activity is not None:
+            self._change(sleeper.activity, _remove_sleep)
+        else:
+            self._busy += 1  # a timer's callback or a sleeper outside any run: busy
+            # until _wake_all has run it (then _settle gives this count back)
+        fired.append(sleeper)
+
+    def _jump(self) -> list[_Sleeper]:
+        """Nothing is busy (the lock is held): wake cancelled sleepers, else move the
+        clock to the earliest deadline and fire everything due then."""
+        fired: list[_Sleeper] = []
+        if self._loop_has_ready_work():
+            return fired
+        if self._seen_generation != _generation[0]:
+            self._seen_generation = _generation[0]
+            for _, _, sleeper in self._heap:
+                if not sleeper.fired and sleeper.cancelled():
+                    self._fire(sleeper, fired)
+            if fired:
+                return fired
+        heap = self._heap
+        while heap and heap[0][2].fired:
+            heapq.heappop(heap)
+        if not heap:
+            return fired
+        deadline = heap[0][0]
+        if deadline > self._now:
+            self._now = deadline
+            self.jumps += 1
+        while heap and heap[0][0] <= deadline:
+            _, _, sleeper = heapq.heappop(heap)
+            if not sleeper.fired:
+                self._fire(sleeper, fired)
+        return fired
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Tasks run on ``loop``: a task created but not started yet is busy too."""
+        if loop not in self._loops:
+            self._loops.add(loop)
+
+    def _loop_has_ready_work(self) -> bool:
+        """(Under the lock) does a watched event loop still have callbacks to run (a
+        task not started yet, a wake-up)? Then look again once they have run."""
+        for loop in list(self._loops):
+            ready = getattr(loop, "_ready", None)  # asyncio's BaseEventLoop queue
+            if ready and not loop.is_closed():
+                if id(loop) not in self._poking:
+                    self._poking.add(id(loop))
+                    loop.call_soon_threadsafe(self._recheck, loop)
+                return True
+        return False
+
+    def _recheck(self, loop: asyncio.AbstractEventLoop) -> None:
+        fired = []
+        with self._lock:
+            self._poking.discard(id(loop))
+            if self._busy == 0:
+                fired = self._jump()
+        _wake_all(fired)
+
+    def _settle(self) -> None:
+        """A timer's callback (or a run-less sleeper's wake-up) has run."""
+        fired = []
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                fired = self._jump()
+        _wake_all(fired)
+
+    # -- pool jobs -----------------------------------------------------------------------
+
+    def job(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a pool job: busy from its submission (now) until it returns, except
+        while a node it runs is in charge (see :func:`enter_node`). A job submitted
+        from a task (a sync leaf under ``ainvoke``) is that task's child: the task
+        awaits it."""
+        in_task = asyncio._get_running_loop() is not None
+        job = self.enter(current_activity(self) if in_task else None)
+
+        def run(*args: Any) -> Any:
+            _thread.job, _thread.depth, _thread.clock = job, 0, self
+            try:
+                return fn(*args)
+            finally:
+                _thread.job = None
+                self.exit(job)
+
+        return run
+
+
+def _wake_all(fired: list[_Sleeper]) -> None:
+    for sleeper in fired:
+        try:
+            sleeper.wake()
+        finally:
+            if sleeper.clock is not None:
+                sleeper.clock._settle()
+
+
+def _notify(cond: threading.Condition) -> None:
+    with cond:
+        cond.notify_all()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _add_child(a: Activity) -> None:
+    a.children += 1
+
+
+def _remove_child(a: Activity) -> None:
+    a.children -= 1
+
+
+def _add_sleep(a: Activity) -> None:
+    a.sleeping += 1
+
+
+def _remove_sleep(a: Activity) -> None:
+    a.sleeping -= 1
+
+
+def _add_block(a: Activity) -> None:
+    a.blocked += 1
+
+
+def _remove_block(a: Activity) -> None:
+    a.blocked -= 1
+
+
+def _deactivate(a: Activity) -> None:
+    a.active = False
+
+
+def _job_of(clock: VirtualClock) -> Activity | None:
+    job = getattr(_thread, "job", None)
+    return job if job is not None and _thread.clock is clock else None
+
+
+def current_activity(clock: VirtualClock) -> Activity | None:
+    """What is in charge here: the pool job this thread runs when no node of it is
+    running, else the innermost node of this thread or task."""
+    job = _job_of(clock)
+    if job is not None and _thread.depth == 0:
+        return job
+    return _holder.get()
+
+
+def enter_node(clock: VirtualClock) -> tuple[Activity, contextvars.Token[Activity | None], bool]:
+    """A node starts on ``clock`` (from ``call_node``): its activity, in charge.
+
+    Its parent is what was in charge in the same thread or task (a pool job, an
+    enclosing node); that parent waits for it. A node on another thread counts on its
+    own: its caller waits through an explicit hand-over (``Join``, the limiter).
+    """
+    job = _job_of(clock)
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        clock.watch_loop(loop)
+    activity = clock.enter(current_activity(clock))
+    if job is not None:
+        _thread.depth += 1
+    return activity, _holder.set(activity), job is not None
+
+
+def exit_node(
+    clock: VirtualClock, entered: tuple[Activity, contextvars.Token[Activity | None], bool]
+) -> None:
+    activity, token, in_job = entered
+    _holder.reset(token)
+    if in_job:
+        _thread.depth -= 1
+    clock.exit(activity)
+
+
+# -- which clock ---------------------------------------------------------------------
+
+_stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
+_env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK asked for (once)
+
+
+def clock_from_env() -> VirtualClock | None:
+    """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one."""
+    raw = os.environ.get(ENV_VAR, "").strip().lower()
+    if raw in ("", "real"):
+        return None
+    if raw != "virtual":
+        raise ValueError(
+            f"{ENV_VAR} must be one of {', '.join(CHOICES)} (default real), got {raw!r}"
+        )
+    if not _env_clock:
+        _env_clock.append(VirtualClock())
+    return _env_clock[0]
+
+
+def current_clock() -> VirtualClock | None:
+    """The clock new runs start on: None for the real clock."""
+    if _stack:
+        return _stack[-1]
+    return clock_from_env()
+
+
+def push_clock(clock: VirtualClock | None) -> None:
+    _stack.append(clock)
+
+
+def pop_clock(clock: VirtualClock | None) -> None:
+    for i in range(len(_stack) - 1, -1, -1):
+        if _stack[i] is clock:
+            del _stack[i]
+            return
+
+
+def now_ns(clock: VirtualClock | None = None) -> int:
+    """A timestamp on ``clock`` (the current one by default): spans, recordings."""
+    if clock is None:
+        clock = current_clock()
+    return time.perf_counter_ns() if clock is None else clock._now
+
+
+class Waiting:
+    """An activity waiting for a hand-over (a slot); :meth:`end` makes it busy again."""
+
+    __slots__ = ("activity", "clock")
+
+    def __init__(self, clock: VirtualClock, activity: Activity) -> None:
+        self.clock = clock
+        self.activity = activity
+
+    def end(self) -> None:
+        self.clock.unblock(self.activity)
+
+
+def start_waiting() -> Waiting | None:
+    """The code here starts waiting for a hand-over (counted, not yet jumped on:
+    call :func:`poke` once the caller's own lock is released)."""
+    clock = current_clock()
+    activity = current_activity(clock) if clock is not None else None
+    if clock is None or activity is None:
+        return None
+    with clock._lock:
+        clock._change(activity, _add_block)
+    return Waiting(clock, activity)
+
+
+def poke() -> None:
+    """Jump the current virtual clock if nothing is busy any more."""
+    clock = current_clock()
+    if clock is not None:
+        fired = []
+        with clock._lock:
+            if clock._busy == 0:
+                fired = clock._jump()
+        _wake_all(fired)
