@@ -48,3 +48,17 @@ def _no_event_loop_left_running_by_a_module() -> Any:
     if loop is not None:
         asyncio._set_running_loop(None)
         pytest.fail(f"a test module left an event loop running in the main thread: {loop!r}")
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_left_alone() -> Any:
+    """A test must leave Ctrl-C as it found it: a SIGINT handler left behind makes every
+    later Ctrl-C test in that worker fail with "DID NOT RAISE KeyboardInterrupt"."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"the test left SIGINT handled by {after!r} (it was {before!r})")

@@ -4,7 +4,6 @@ several failures at once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import threading
 import time
@@ -319,24 +318,40 @@ def test_fallbacks_can_raise_the_last_error(drive: Driver) -> None:
 
 
 def test_keyboard_interrupt_while_waiting_cancels_the_run() -> None:
-    """Ctrl-C arrives in the waiting caller: the branches are told to stop."""
+    """Ctrl-C arrives in the waiting caller: the branches are told to stop.
+
+    The signal goes to the main thread once both branches run (``os.kill`` of the
+    process may be taken by any thread; a main thread blocked on a lock then hears of
+    it only when the lock is released), and the branches wait on the run's cancel
+    scope for 30 s: no 50 ms guess about when the caller starts waiting."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread only")
     stopped = threading.Event()
+    started = threading.Semaphore(0)
 
     def cooperative(x: Any) -> Any:
+        started.release()
         try:
-            chainlab.sleep(5)
+            chainlab.sleep(30)
         except chainlab.Cancelled:
             stopped.set()
         return x
 
-    def interrupt_soon() -> None:  # what Ctrl-C (or a kernel interrupt) does
-        time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+    main = threading.main_thread().ident
+    assert main is not None
 
-    threading.Thread(target=interrupt_soon).start()
+    def interrupt_once_both_run() -> None:  # what Ctrl-C (or a kernel interrupt) does
+        if started.acquire(timeout=20) and started.acquire(timeout=20):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_both_run, daemon=True)
+    interrupter.start()
+    begun = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         RunnableParallel(a=cooperative, b=cooperative).invoke(1)
-    assert stopped.wait(2)
+    assert time.monotonic() - begun < 25  # interrupted, not the 30 s sleeps ending
+    assert stopped.wait(10)
+    interrupter.join(5)
 
 
 def test_retry_on_a_predicate_as_in_langchain(drive: Driver) -> None:

@@ -128,3 +128,17 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.005)
     return True
+
+
+def meet(x: Any, folder: str, me: str, other: str) -> bool:
+    """Say "I started" (a file ``me``), then wait for ``other`` to say so too: True if
+    it did within :data:`HOLD_LIMIT_S`. Two calls that run at once both see each other
+    at once; two calls run one after the other cannot (the first gives up after 20 s).
+    Structure, not timing: no speed of the machine makes it pass or fail."""
+    Path(folder, me).touch()
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while not Path(folder, other).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True

@@ -19,7 +19,7 @@ import pytest
 from chainlab import Cancelled, RunnableLambda, RunnableParallel, abandoned_calls
 from tests.conftest import Driver
 from tests.executors.conftest import Recorder
-from tests.executors.leaves import Boom, Gate, fail_once_started, fail_soon, nap, wait_for
+from tests.executors.leaves import Boom, Gate, fail_once_started, fail_soon, meet, nap, wait_for
 
 
 def add_one(x: int) -> int:
@@ -86,9 +86,16 @@ def test_max_concurrency_is_one_global_limit(drive: Driver, quick_backend: Any, 
     assert max_overlap(intervals) <= limit
 
 
-def test_without_a_limit_leaves_run_at_once(drive: Driver, quick_backend: Any) -> None:
-    out = drive(RunnableParallel(a=nap, b=nap), 0, {"executor": quick_backend})
-    assert max_overlap([out["a"], out["b"]]) == 2  # 2 workers, 2 leaves: the suite can fail
+def test_without_a_limit_leaves_run_at_once(
+    drive: Driver, quick_backend: Any, tmp_path: Path
+) -> None:
+    """2 workers, 2 leaves: both run at once (each waits until it sees the other
+    started: run one after the other, the first would give up)."""
+    where = str(tmp_path)
+    a = RunnableLambda(lambda x: meet(x, where, "a", "b"))  # travels by value
+    b = RunnableLambda(lambda x: meet(x, where, "b", "a"))
+    out = drive(RunnableParallel(a=a, b=b), 0, {"executor": quick_backend})
+    assert out == {"a": True, "b": True}
 
 
 @pytest.mark.timeout(60)

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from chainlab import ProcessExecutor, RunnableLambda, RunnableParallel
 from chainlab.engine.executors import resolve_executor
 from chainlab.executors import RemoteError, UnpicklableError
 from tests.executors.conftest import Recorder
-from tests.executors.leaves import long_nap, nap
+from tests.executors.leaves import long_nap, meet, nap
 
 
 def pid(_: Any) -> int:
@@ -204,3 +205,27 @@ def test_after_calls_one_at_a_time_two_calls_still_run_side_by_side() -> None:
         out = pair.invoke(0, {"executor": executor})
         (a_start, a_end), (b_start, b_end) = out["a"], out["b"]
         assert max(a_start, b_start) < min(a_end, b_end)  # they overlapped
+
+
+def test_a_fresh_pool_runs_two_calls_at_once_from_the_first_call(tmp_path: Path) -> None:
+    """The pool waits until every worker is up: the very first two calls of a new
+    2-worker pool each get a worker (each waits until it sees the other started). It
+    used to start the workers and return while one still booted; the first calls then
+    queued on the other, one after the other."""
+    where = str(tmp_path)
+    pair = RunnableParallel(
+        a=lambda x: meet(x, where, "a", "b"), b=lambda x: meet(x, where, "b", "a")
+    )
+    with ProcessExecutor(max_workers=2) as executor:
+        assert pair.invoke(0, {"executor": executor}) == {"a": True, "b": True}
+
+
+def test_warm_up_returns_once_every_worker_takes_calls(tmp_path: Path) -> None:
+    with ProcessExecutor(max_workers=2) as executor:
+        executor.warm_up()
+        assert executor.ready_workers == 2  # each ran its initializer: it takes calls
+        where = str(tmp_path)
+        pair = RunnableParallel(
+            a=lambda x: meet(x, where, "a", "b"), b=lambda x: meet(x, where, "b", "a")
+        )
+        assert pair.invoke(0, {"executor": executor}) == {"a": True, "b": True}

@@ -12,9 +12,11 @@ as long as doing it twice in a row. Processes each have their own interpreter, s
 ...     chain.invoke(100_000)
 {'a': 199999, 'b': 199999}
 
-* The pool starts on first use and is reused by every later call (starting a process
-  costs ~0.1 s). ``config={"executor": "processes"}`` shares one pool of
-  ``os.cpu_count()`` workers across the whole program.
+* The pool starts on first use, with every worker, and is reused by every later call
+  (starting a process costs ~0.1-0.5 s). The first call waits until all the workers
+  are up, so 2 workers run 2 calls at once from the first call on.
+  ``config={"executor": "processes"}`` shares one pool of ``os.cpu_count()`` workers
+  across the whole program.
 * Workers are started with ``"spawn"`` (a fresh interpreter): forking a process that
   runs threads, as the engine does, can deadlock the child.
 * Lambdas, closures and notebook functions travel by value (cloudpickle). A script
@@ -27,13 +29,15 @@ as long as doing it twice in a row. Processes each have their own interpreter, s
 from __future__ import annotations
 
 import os
+import queue
 import threading
+import time
 import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from chainlab.executors.remote import RemoteExecutor
-from chainlab.executors.worker import ignore_sigint, run_in_process
+from chainlab.executors.worker import run_in_process, start_worker
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -68,6 +72,9 @@ class ProcessExecutor(RemoteExecutor):
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.ready_workers = 0
+        """How many workers said "ready" when the pool last started (all, unless one
+        died while starting or took over 2 minutes)."""
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
@@ -82,21 +89,24 @@ class ProcessExecutor(RemoteExecutor):
                 import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor
 
+                context = multiprocessing.get_context(self.start_method)
+                ready = context.Queue()
                 pool = ProcessPoolExecutor(
                     self.max_workers,
-                    mp_context=multiprocessing.get_context(self.start_method),
-                    initializer=ignore_sigint,
+                    mp_context=context,
+                    initializer=start_worker,
+                    initargs=(ready,),
                 )
                 weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
                 _start_every_worker(pool, self.max_workers)
+                self.ready_workers = _wait_until_ready(pool, ready, self.max_workers)
                 self._pool = pool
             return self._pool
 
     def warm_up(self) -> ProcessExecutor:
-        """Start all the workers now (each costs ~0.1 s), not on the first calls."""
-        pool = self.pool
-        for future in [pool.submit(os.getpid) for _ in range(self.max_workers)]:
-            future.result()
+        """Start all the workers now (each costs ~0.1-0.5 s), not on the first call;
+        it returns once every worker takes calls."""
+        self.pool  # noqa: B018 - starting the pool waits for every worker
         return self
 
     def close(self, wait: bool = True) -> None:
@@ -140,6 +150,27 @@ class ProcessExecutor(RemoteExecutor):
             if self._pool is pool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _wait_until_ready(pool: Any, ready: Any, max_workers: int, timeout: float = 120.0) -> int:
+    """Wait until every worker has said "ready" (its initializer ran; it now waits for
+    calls). Without this, the first calls after a start queue on whichever worker
+    came up first while the others still boot: 2 calls on 2 workers ran one after the
+    other. A worker that dies while starting breaks the pool: the next call says so."""
+    deadline = time.monotonic() + timeout
+    started = 0
+    while started < max_workers and time.monotonic() < deadline:
+        processes = getattr(pool, "_processes", None) or {}
+        if getattr(pool, "_broken", False) or (
+            processes and all(not p.is_alive() for p in processes.values())
+        ):
+            break
+        try:
+            ready.get(timeout=0.05)
+        except queue.Empty:
+            continue
+        started += 1
+    return started
 
 
 def _start_every_worker(pool: Any, max_workers: int) -> None:

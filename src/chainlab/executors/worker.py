@@ -100,6 +100,13 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def start_worker(ready: Any) -> None:
+    """Process-pool initializer: :func:`ignore_sigint`, then say "ready" (this pid) on
+    the ``ready`` queue, so the pool can wait until every worker takes calls."""
+    ignore_sigint()
+    ready.put(os.getpid())
+
+
 def _dump_outcome(ok: bool, value: Any, tb: str, start: int, end: int, lane: str) -> bytes:
     if not ok:
         value = _sendable(value)
