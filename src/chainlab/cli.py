@@ -54,7 +54,9 @@ def lessons(args: argparse.Namespace) -> int:
         return 1
 
     def execute(path: Path) -> LessonRun:
-        return execute_notebook(path, time_scale=args.time_scale, timeout=args.timeout)
+        return execute_notebook(
+            path, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout
+        )
 
     # lessons that measure CPU-bound speedups need the cores to themselves: they run
     # after the others, one at a time; the table keeps the curriculum order
@@ -95,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,  # None: the kernels inherit CHAINLAB_TIME_SCALE (checked there)
         help="shrink simulated latency (e.g. 0.2; default: $CHAINLAB_TIME_SCALE or 1)",
+    )
+    p_run.add_argument(
+        "--clock",
+        choices=["real", "virtual"],
+        default=None,  # None: the kernels inherit CHAINLAB_CLOCK (real when unset)
+        help="virtual: simulated delays take no real time and report exact figures "
+        "(default: $CHAINLAB_CLOCK or real)",
     )
     p_run.add_argument("--jobs", type=int, default=2, help="lessons run at once")
     p_run.add_argument("--timeout", type=float, default=300, help="seconds per cell")
