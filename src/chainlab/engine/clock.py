@@ -28,6 +28,7 @@ the clock it started on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -35,7 +36,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 ENV_VAR = "CHAINLAB_CLOCK"
@@ -83,7 +84,7 @@ _holder: contextvars.ContextVar[Activity | None] = contextvars.ContextVar(
     "chainlab_activity", default=None
 )
 _thread = threading.local()  # .job: the pool job this thread runs; .depth: nodes inside it
-_cancel_generation = itertools.count()
+_cancel_generation = itertools.count(1)
 _generation = [0]
 
 
@@ -109,6 +110,8 @@ class VirtualClock:
         self._seen_generation = _generation[0]
         self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
         self._poking: set[int] = set()  # loops with a re-check already scheduled
+        self._rechecking: asyncio.AbstractEventLoop | None = None
+        self._blocked_loops: dict[int, int] = {}  # loop id -> sync waits blocking it
         self.jumps = 0
 
     def __repr__(self) -> str:
@@ -154,12 +157,6 @@ class VirtualClock:
             if self._busy == 0:
                 fired = self._jump()
         _wake_all(fired)
-
-    def unblock(self, activity: Activity) -> None:
-        """The hand-over: called by whoever gives ``activity`` what it waited for,
-        before waking it, so it is busy again before the giver can go idle."""
-        with self._lock:
-            self._change(activity, _remove_block)
 
     # -- delays ------------------------------------------------------------------------
 
@@ -291,23 +288,41 @@ class VirtualClock:
             self._loops.add(loop)
 
     def _loop_has_ready_work(self) -> bool:
-        """(Under the lock) does a watched event loop still have callbacks to run (a
-        task not started yet, a wake-up)? Then look again once they have run."""
+        """(Under the lock) is an event loop still about to run something (a task not
+        started yet, a done callback)? Then look again once it has. From inside a loop
+        always look again: a task that ends right now has not scheduled its callbacks."""
+        here = asyncio._get_running_loop()
+        if (
+            here is not None
+            and here is not self._rechecking
+            and not self._blocked_loops.get(id(here))
+        ):
+            self._schedule_recheck(here)
+            return True
         for loop in list(self._loops):
+            if self._blocked_loops.get(id(loop)):
+                continue  # its thread waits in sync code: nothing runs there until then
             ready = getattr(loop, "_ready", None)  # asyncio's BaseEventLoop queue
             if ready and not loop.is_closed():
-                if id(loop) not in self._poking:
-                    self._poking.add(id(loop))
-                    loop.call_soon_threadsafe(self._recheck, loop)
+                self._schedule_recheck(loop)
                 return True
         return False
+
+    def _schedule_recheck(self, loop: asyncio.AbstractEventLoop) -> None:
+        if id(loop) not in self._poking and not loop.is_closed():
+            self._poking.add(id(loop))
+            loop.call_soon_threadsafe(self._recheck, loop)
 
     def _recheck(self, loop: asyncio.AbstractEventLoop) -> None:
         fired = []
         with self._lock:
             self._poking.discard(id(loop))
             if self._busy == 0:
-                fired = self._jump()
+                self._rechecking = loop
+                try:
+                    fired = self._jump()
+                finally:
+                    self._rechecking = None
         _wake_all(fired)
 
     def _settle(self) -> None:
@@ -428,6 +443,15 @@ def exit_node(
     clock.exit(activity)
 
 
+async def in_activity(clock: VirtualClock, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coro`` as an activity of its own (a coroutine sent to another loop)."""
+    entered = enter_node(clock)
+    try:
+        return await coro
+    finally:
+        exit_node(clock, entered)
+
+
 # -- which clock ---------------------------------------------------------------------
 
 _stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
@@ -474,16 +498,26 @@ def now_ns(clock: VirtualClock | None = None) -> int:
 
 
 class Waiting:
-    """An activity waiting for a hand-over (a slot); :meth:`end` makes it busy again."""
+    """An activity waiting for a hand-over (a slot, its branches); :meth:`end` makes it
+    busy again. A wait on an event loop's thread blocks that loop: the clock then does
+    not wait for the loop's tasks not started yet (they start after the wait, as on
+    the real clock)."""
 
-    __slots__ = ("activity", "clock")
+    __slots__ = ("activity", "clock", "loop")
 
-    def __init__(self, clock: VirtualClock, activity: Activity) -> None:
+    def __init__(
+        self, clock: VirtualClock, activity: Activity, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
         self.clock = clock
         self.activity = activity
+        self.loop = loop
 
     def end(self) -> None:
-        self.clock.unblock(self.activity)
+        clock = self.clock
+        with clock._lock:
+            clock._change(self.activity, _remove_block)
+            if self.loop is not None:
+                clock._blocked_loops[id(self.loop)] -= 1
 
 
 def start_waiting() -> Waiting | None:
@@ -493,9 +527,27 @@ def start_waiting() -> Waiting | None:
     activity = current_activity(clock) if clock is not None else None
     if clock is None or activity is None:
         return None
+    loop = asyncio._get_running_loop()
     with clock._lock:
         clock._change(activity, _add_block)
-    return Waiting(clock, activity)
+        if loop is not None:
+            clock._blocked_loops[id(loop)] = clock._blocked_loops.get(id(loop), 0) + 1
+    return Waiting(clock, activity, loop)
+
+
+@contextlib.contextmanager
+def busy() -> Iterator[None]:
+    """Count the code inside as busy on the current virtual clock (submitting a
+    fan-out's workers: no jump before the last one is on its way)."""
+    clock = current_clock()
+    if clock is None:
+        yield
+        return
+    activity = clock.enter(None)
+    try:
+        yield
+    finally:
+        clock.exit(activity)
 
 
 def poke() -> None:

@@ -200,8 +200,9 @@ def fan_out(
 
     pool = get_pool()
     workers = n if window is None else min(n, window)
-    for _ in range(workers):
-        pool.run(worker, contextvars.copy_context())
+    with _clock.busy():  # a virtual clock waits until every worker is submitted
+        for _ in range(workers):
+            pool.run(worker, contextvars.copy_context())
     return join
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from chainlab.engine import clock as _clock
 from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.limiter import Limiter
@@ -251,7 +252,17 @@ def run_coroutine_leaf(
     cancelled as under ``ainvoke``, so it does not run on unseen.
     """
     scope = frame.scope
-    future = asyncio.run_coroutine_threadsafe(arun_leaf(frame, afn, *args), private_loop())
+    coro = arun_leaf(frame, afn, *args)
+    clock = frame.run.clock
+    waiting = _clock.start_waiting() if clock is not None else None
+    loop = private_loop()
+    if clock is not None:  # the coroutine counts on its loop; this thread just waits
+        coro = _clock.in_activity(clock, coro)
+        clock.watch_loop(loop)
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    if waiting is not None:
+        future.add_done_callback(lambda _: waiting.end())  # a hand-over, before the wake
+        _clock.poke()
     future.add_done_callback(lambda _: scope.wake())
     try:
         if not scope.wait_until(future.done):
