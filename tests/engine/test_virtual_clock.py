@@ -49,9 +49,7 @@ def test_three_overlapping_calls_take_exactly_the_slowest(
     assert time.perf_counter() - real < 2.5  # a simulated 3 s run does not wait 3 s
 
 
-def test_a_sequence_beside_a_slow_branch_is_not_skipped(
-    clock: VirtualClock, drive: Driver
-) -> None:
+def test_a_sequence_beside_a_slow_branch_is_not_skipped(clock: VirtualClock, drive: Driver) -> None:
     """Between the two steps of branch a nothing sleeps: the clock must not jump to b's
     3 s deadline while a's thread (or task) goes from step 1 to step 2."""
     chain = RunnableParallel(
@@ -76,7 +74,9 @@ def test_spans_and_the_comparison_are_exact(clock: VirtualClock) -> None:
 def test_max_concurrency_gives_whole_rounds(clock: VirtualClock, drive: Driver) -> None:
     """12 one-second calls at max_concurrency=4: exactly 3 rounds, never more at once."""
     calls = model("m", 1)
-    took = elapsed(clock, lambda: drive(calls.map(), [f"q{i}" for i in range(12)], {"max_concurrency": 4}))
+    took = elapsed(
+        clock, lambda: drive(calls.map(), [f"q{i}" for i in range(12)], {"max_concurrency": 4})
+    )
     assert took == 3.0
     assert calls.max_in_flight == 4
 
@@ -269,6 +269,8 @@ def test_an_unknown_chainlab_clock_names_the_choices(value: str) -> None:
 
 def test_ten_thousand_async_calls_take_one_latency(clock: VirtualClock) -> None:
     calls = model("m", 0.5)
-    took = elapsed(clock, lambda: asyncio.run(calls.map().ainvoke([f"q{i}" for i in range(10_000)])))
+    took = elapsed(
+        clock, lambda: asyncio.run(calls.map().ainvoke([f"q{i}" for i in range(10_000)]))
+    )
     assert took == 0.5
     assert calls.max_in_flight == 10_000

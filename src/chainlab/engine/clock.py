@@ -109,9 +109,12 @@ class VirtualClock:
         self._seq = itertools.count()
         self._seen_generation = _generation[0]
         self._loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-        self._poking: set[int] = set()  # loops with a re-check already scheduled
+        self._poking: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        # ^ loops with a re-check already scheduled
         self._rechecking: asyncio.AbstractEventLoop | None = None
-        self._blocked_loops: dict[int, int] = {}  # loop id -> sync waits blocking it
+        self._blocked_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (
+            weakref.WeakKeyDictionary()
+        )  # loop -> sync waits blocking its thread
         self.jumps = 0
 
     def __repr__(self) -> str:
@@ -292,15 +295,11 @@ class VirtualClock:
         started yet, a done callback)? Then look again once it has. From inside a loop
         always look again: a task that ends right now has not scheduled its callbacks."""
         here = asyncio._get_running_loop()
-        if (
-            here is not None
-            and here is not self._rechecking
-            and not self._blocked_loops.get(id(here))
-        ):
+        if here is not None and here is not self._rechecking and not self._blocked_loops.get(here):
             self._schedule_recheck(here)
             return True
         for loop in list(self._loops):
-            if self._blocked_loops.get(id(loop)):
+            if self._blocked_loops.get(loop):
                 continue  # its thread waits in sync code: nothing runs there until then
             ready = getattr(loop, "_ready", None)  # asyncio's BaseEventLoop queue
             if ready and not loop.is_closed():
@@ -309,14 +308,17 @@ class VirtualClock:
         return False
 
     def _schedule_recheck(self, loop: asyncio.AbstractEventLoop) -> None:
-        if id(loop) not in self._poking and not loop.is_closed():
-            self._poking.add(id(loop))
-            loop.call_soon_threadsafe(self._recheck, loop)
+        if loop not in self._poking and not loop.is_closed():
+            self._poking.add(loop)
+            try:
+                loop.call_soon_threadsafe(self._recheck, loop)
+            except RuntimeError:  # closed meanwhile
+                self._poking.discard(loop)
 
     def _recheck(self, loop: asyncio.AbstractEventLoop) -> None:
         fired = []
         with self._lock:
-            self._poking.discard(id(loop))
+            self._poking.discard(loop)
             if self._busy == 0:
                 self._rechecking = loop
                 try:
@@ -517,7 +519,7 @@ class Waiting:
         with clock._lock:
             clock._change(self.activity, _remove_block)
             if self.loop is not None:
-                clock._blocked_loops[id(self.loop)] -= 1
+                clock._blocked_loops[self.loop] -= 1
 
 
 def start_waiting() -> Waiting | None:
@@ -531,7 +533,7 @@ def start_waiting() -> Waiting | None:
     with clock._lock:
         clock._change(activity, _add_block)
         if loop is not None:
-            clock._blocked_loops[id(loop)] = clock._blocked_loops.get(id(loop), 0) + 1
+            clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
     return Waiting(clock, activity, loop)
 
 
