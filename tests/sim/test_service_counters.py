@@ -106,7 +106,8 @@ def test_rate_limited_batch_keeps_consistent_counters(wait_until: Any) -> None:
         results = model.batch([f"q{i}" for i in range(8)], return_exceptions=True)
     limited = [r for r in results if isinstance(r, RateLimitError)]
     answered = [r for r in results if isinstance(r, AIMessage)]
-    assert len(answered) == 2 and len(limited) == 6
+    assert len(answered) == 2
+    assert len(limited) == 6
     assert model.rate_limited == 6
     assert model.calls == 8  # a rejected call is still a call
     assert model.max_in_flight == 3  # ... and counts in max_in_flight
