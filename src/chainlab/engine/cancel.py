@@ -25,7 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _hooks
+from chainlab.engine.clock import VirtualClock, note_cancel
 
 
 class Cancelled(Exception):
@@ -67,7 +68,7 @@ class CancelScope:
             return
         self.reason = reason
         self._cancelled = True
-        _clock.note_cancel()  # a virtual clock wakes this scope's sleepers before jumping
+        note_cancel()  # a virtual clock wakes this scope's sleepers before jumping
         with self._waiters:
             self._waiters.notify_all()
             sleepers = list(self._async_sleepers)
@@ -151,12 +152,12 @@ def current_scope() -> CancelScope | None:
     return frame.scope if frame is not None else None
 
 
-def clock_here() -> _clock.VirtualClock | None:
+def clock_here() -> VirtualClock | None:
     """The clock of the run this code belongs to (else the current one; None: real)."""
     from chainlab.engine.run import current_frame
 
     frame = current_frame()
-    return frame.run.clock if frame is not None else _clock.current_clock()
+    return frame.run.clock if frame is not None else _hooks.current_clock()
 
 
 def cancelled() -> bool:
@@ -171,7 +172,7 @@ def sleep(seconds: float) -> None:
     On a virtual clock (:mod:`chainlab.engine.clock`) it waits virtual seconds."""
     scope = current_scope()
     if scope is None:
-        clock = _clock.current_clock()
+        clock = _hooks.current_clock()
         if clock is not None:
             clock.sleep(seconds)
             return
@@ -188,7 +189,7 @@ async def asleep(seconds: float) -> None:
     """
     scope = current_scope()
     if scope is None:
-        clock = _clock.current_clock()
+        clock = _hooks.current_clock()
         if clock is not None:
             await clock.asleep(seconds)
             return

@@ -22,25 +22,21 @@ nothing about CPU costs: measure those on the real clock.
 
 Choose the clock with ``CHAINLAB_CLOCK=real|virtual`` or, for one block,
 ``with chainlab.virtual_clock():`` (see :mod:`chainlab.sim.timescale`). A run keeps
-the clock it started on.
+the clock it started on. The engine's hooks, and which clock a run uses, are in
+:mod:`chainlab.engine.clock_hooks`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import heapq
 import itertools
-import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from typing import Any
-
-ENV_VAR = "CHAINLAB_CLOCK"
-CHOICES = ("real", "virtual")
 
 
 class Activity:
@@ -416,148 +412,3 @@ def current_activity(clock: VirtualClock) -> Activity | None:
     if job is not None and _thread.depth == 0:
         return job
     return _holder.get()
-
-
-def enter_node(clock: VirtualClock) -> tuple[Activity, contextvars.Token[Activity | None], bool]:
-    """A node starts on ``clock`` (from ``call_node``): its activity, in charge.
-
-    Its parent is what was in charge in the same thread or task (a pool job, an
-    enclosing node); that parent waits for it. A node on another thread counts on its
-    own: its caller waits through an explicit hand-over (``Join``, the limiter).
-    """
-    job = _job_of(clock)
-    loop = asyncio._get_running_loop()
-    if loop is not None:
-        clock.watch_loop(loop)
-    activity = clock.enter(current_activity(clock))
-    if job is not None:
-        _thread.depth += 1
-    return activity, _holder.set(activity), job is not None
-
-
-def exit_node(
-    clock: VirtualClock, entered: tuple[Activity, contextvars.Token[Activity | None], bool]
-) -> None:
-    activity, token, in_job = entered
-    _holder.reset(token)
-    if in_job:
-        _thread.depth -= 1
-    clock.exit(activity)
-
-
-async def in_activity(clock: VirtualClock, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Await ``coro`` as an activity of its own (a coroutine sent to another loop)."""
-    entered = enter_node(clock)
-    try:
-        return await coro
-    finally:
-        exit_node(clock, entered)
-
-
-# -- which clock ---------------------------------------------------------------------
-
-_stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
-_env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK asked for (once)
-
-
-def clock_from_env() -> VirtualClock | None:
-    """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one."""
-    raw = os.environ.get(ENV_VAR, "").strip().lower()
-    if raw in ("", "real"):
-        return None
-    if raw != "virtual":
-        raise ValueError(
-            f"{ENV_VAR} must be one of {', '.join(CHOICES)} (default real), got {raw!r}"
-        )
-    if not _env_clock:
-        _env_clock.append(VirtualClock())
-    return _env_clock[0]
-
-
-def current_clock() -> VirtualClock | None:
-    """The clock new runs start on: None for the real clock."""
-    if _stack:
-        return _stack[-1]
-    return clock_from_env()
-
-
-def push_clock(clock: VirtualClock | None) -> None:
-    _stack.append(clock)
-
-
-def pop_clock(clock: VirtualClock | None) -> None:
-    for i in range(len(_stack) - 1, -1, -1):
-        if _stack[i] is clock:
-            del _stack[i]
-            return
-
-
-def now_ns(clock: VirtualClock | None = None) -> int:
-    """A timestamp on ``clock`` (the current one by default): spans, recordings."""
-    if clock is None:
-        clock = current_clock()
-    return time.perf_counter_ns() if clock is None else clock._now
-
-
-class Waiting:
-    """An activity waiting for a hand-over (a slot, its branches); :meth:`end` makes it
-    busy again. A wait on an event loop's thread blocks that loop: the clock then does
-    not wait for the loop's tasks not started yet (they start after the wait, as on
-    the real clock)."""
-
-    __slots__ = ("activity", "clock", "loop")
-
-    def __init__(
-        self, clock: VirtualClock, activity: Activity, loop: asyncio.AbstractEventLoop | None
-    ) -> None:
-        self.clock = clock
-        self.activity = activity
-        self.loop = loop
-
-    def end(self) -> None:
-        clock = self.clock
-        with clock._lock:
-            clock._change(self.activity, _remove_block)
-            if self.loop is not None:
-                clock._blocked_loops[self.loop] -= 1
-
-
-def start_waiting() -> Waiting | None:
-    """The code here starts waiting for a hand-over (counted, not yet jumped on:
-    call :func:`poke` once the caller's own lock is released)."""
-    clock = current_clock()
-    activity = current_activity(clock) if clock is not None else None
-    if clock is None or activity is None:
-        return None
-    loop = asyncio._get_running_loop()
-    with clock._lock:
-        clock._change(activity, _add_block)
-        if loop is not None:
-            clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
-    return Waiting(clock, activity, loop)
-
-
-@contextlib.contextmanager
-def busy() -> Iterator[None]:
-    """Count the code inside as busy on the current virtual clock (submitting a
-    fan-out's workers: no jump before the last one is on its way)."""
-    clock = current_clock()
-    if clock is None:
-        yield
-        return
-    activity = clock.enter(None)
-    try:
-        yield
-    finally:
-        clock.exit(activity)
-
-
-def poke() -> None:
-    """Jump the current virtual clock if nothing is busy any more."""
-    clock = current_clock()
-    if clock is not None:
-        fired = []
-        with clock._lock:
-            if clock._busy == 0:
-                fired = clock._jump()
-        _wake_all(fired)

@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from queue import SimpleQueue
 from typing import Any
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.cancel import Cancelled, CancelScope
 from chainlab.engine.errors import also_failed
 from chainlab.engine.pool import get_pool

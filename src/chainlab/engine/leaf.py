@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.limiter import Limiter

@@ -17,7 +17,7 @@ import asyncio
 import threading
 from collections import deque
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _clock
 
 
 class Limiter:

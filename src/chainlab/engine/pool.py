@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
-from chainlab.engine.clock import current_clock
+from chainlab.engine.clock_hooks import current_clock
 
 T = TypeVar("T")
 

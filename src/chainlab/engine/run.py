@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
 from chainlab.engine.errors import mark_origin

@@ -134,7 +134,7 @@ def execute_notebook(
 
 def check_clock(clock: str) -> str:
     """``clock`` if it names a clock, else a ValueError naming the choices."""
-    from chainlab.engine.clock import CHOICES
+    from chainlab.engine.clock_hooks import CHOICES
 
     if clock not in CHOICES:
         raise ValueError(f"clock must be one of {', '.join(CHOICES)}, got {clock!r}")

@@ -45,7 +45,8 @@ import os
 import threading
 from types import TracebackType
 
-from chainlab.engine.clock import CHOICES, VirtualClock, pop_clock, push_clock
+from chainlab.engine.clock import VirtualClock
+from chainlab.engine.clock_hooks import CHOICES, pop_clock, push_clock
 from chainlab.engine.run import current_frame
 
 ENV_VAR = "CHAINLAB_TIME_SCALE"

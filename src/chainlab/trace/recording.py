@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine import clock as _clock
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.tracing import Span, add_listener, remove_listener
 
 if TYPE_CHECKING:
