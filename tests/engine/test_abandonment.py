@@ -101,19 +101,25 @@ def test_after_ctrl_c_stubborn_calls_are_counted_as_abandoned() -> None:
     release = threading.Event()
     inside = []
 
+    ended = []
+
     def stubborn(x: Any) -> Any:
         inside.append(x)
-        release.wait(30)  # ignores the cancellation
+        try:
+            release.wait(30)  # ignores the cancellation
+        finally:  # a call the waiting caller ran itself ends with the KeyboardInterrupt
+            ended.append(x)
         return x
 
     chain = RunnableParallel({f"s{i}": stubborn for i in range(5)})
     interrupt_when(lambda: len(inside) == 5)
     with pytest.raises(KeyboardInterrupt):
         chain.invoke(1)
-    assert chainlab.abandoned_calls() == 5  # it read 0 while 5 threads still ran
+    running = 5 - len(ended)  # on a busy machine the caller may have run one itself
+    assert running >= 4
+    assert chainlab.abandoned_calls() == running  # it read 0 while 5 threads still ran
     paths = sorted(path for path, _ in abandon.abandoned_work())
-    assert paths[0].endswith("/s0")
-    assert len(paths) == 5
+    assert len(paths) == running
     release.set()
     assert wait_until(lambda: chainlab.abandoned_calls() == 0, timeout=20)
 

