@@ -221,8 +221,9 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
             put((i, None, None, True))
 
         calls: list[Callable[[], Any]] = [functools.partial(pump, i) for i in range(len(steps))]
-        name = lambda i: frames[i].path  # noqa: E731
-        join = Join(calls, scope, True, False, skip=skip, name=name, window=frame.window)
+        join = Join(
+            calls, scope, True, False, skip=skip, name=lambda i: frames[i].path, window=frame.window
+        )
         join.start()  # (made before it starts: a pump's first chunk must find it)
         ended = 0
         try:
