@@ -9,6 +9,7 @@ on LangChain by changing the import.
 'ABC:3'
 """
 
+from chainlab import viz  # noqa: F401  (registers the drawings behind draw_*() and .plot())
 from chainlab._version import __version__
 from chainlab.engine import (
     AddableDict,

@@ -387,7 +387,7 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         return RunnableTimeout(self, seconds)
 
     def get_graph(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """The structure as a graph (nodes share the span ids); see ``chainlab.viz``.
+        """The structure as a graph (nodes share the span ids); see ``engine/graph.py``.
 
         Called by langchain_core (a LangChain chain drawing its steps), it is
         LangChain's graph of this runnable as one node, which is what LangChain expects.
@@ -396,7 +396,7 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
             from chainlab.engine.interop import langchain_graph
 
             return langchain_graph(self, config)
-        from chainlab.viz.graph import build_graph  # the one upward import: a view
+        from chainlab.engine.graph import build_graph
 
         return build_graph(self, **kwargs)
 

@@ -39,7 +39,7 @@ calls travel, so nested parallels never deadlock on worker slots. What differs:
 * ``async def`` leaves always run on the calling process's event loop.
 """
 
-from chainlab.engine.executors import register_executor
+from chainlab.engine import register_executor
 from chainlab.executors.dask import DaskExecutor
 from chainlab.executors.errors import (
     IncompatibleWorkersError,

@@ -42,7 +42,7 @@ from chainlab.executors.remote import RemoteExecutor
 from chainlab.executors.worker import KEY_PREFIX, quiet_dask_logs, run_on_dask
 
 if TYPE_CHECKING:
-    from chainlab.engine.run import Frame
+    from chainlab.engine import Frame
 
 
 class DaskExecutor(RemoteExecutor):

@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from chainlab.engine.lambdas import call_with_config
-from chainlab.engine.run import _RUN_KEY
+from chainlab.engine import RUN_KEY, call_with_config
 from chainlab.executors.errors import UnpicklableError
 
 if TYPE_CHECKING:
-    from chainlab.engine.run import Frame
+    from chainlab.engine import Frame
 
-LOCAL_ONLY_KEYS = frozenset({_RUN_KEY, "callbacks", "executor"})
+LOCAL_ONLY_KEYS = frozenset({RUN_KEY, "callbacks", "executor"})
 """Config keys a remote leaf does not get: the link to the running tree, the span
 listeners and the executor itself only make sense in the calling process."""
 
@@ -57,11 +56,11 @@ def portable(args: tuple[Any, ...]) -> tuple[Any, ...]:
     """The args with any run config (a dict that links to the running tree) reduced to
     the keys that make sense elsewhere: a remote leaf that invokes runnables itself
     starts a run of its own in the worker."""
-    if not any(isinstance(a, dict) and _RUN_KEY in a for a in args):
+    if not any(isinstance(a, dict) and RUN_KEY in a for a in args):
         return args
     return tuple(
         {k: v for k, v in a.items() if k not in LOCAL_ONLY_KEYS}
-        if isinstance(a, dict) and _RUN_KEY in a
+        if isinstance(a, dict) and RUN_KEY in a
         else a
         for a in args
     )

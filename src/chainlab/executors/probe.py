@@ -9,12 +9,15 @@ chainlab imports at module level.
 
 from __future__ import annotations
 
+import sys
+
 
 def chainlab_on_worker() -> tuple[str | None, str]:
     """``(version, "")`` of the chainlab this worker would use, or ``(None, why)``."""
     try:
-        import chainlab
-        import chainlab.executors.worker  # what leaf calls need
+        pass  # what leaf calls need (and the worker's chainlab)
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
-    return str(getattr(chainlab, "__version__", "?")), ""
+    # the version of whatever chainlab that import found (maybe an older one, with no
+    # chainlab._version): read off the loaded package, not through this chainlab's API
+    return str(getattr(sys.modules["chainlab"], "__version__", "?")), ""

@@ -49,7 +49,7 @@ from chainlab.executors.worker import run_in_process, start_worker
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
-    from chainlab.engine.run import Frame
+    from chainlab.engine import Frame
 
 
 class ProcessExecutor(RemoteExecutor):

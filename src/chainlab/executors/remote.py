@@ -31,16 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from chainlab.engine.base import Runnable
-from chainlab.engine.cancel import Cancelled
-from chainlab.engine.leaf import abandon_call
+from chainlab.engine import Cancelled, Runnable, abandon_call
 from chainlab.executors.errors import RemoteTraceback
 from chainlab.executors.pickling import pack
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from chainlab.engine.run import Frame
+    from chainlab.engine import Frame
 
 POLL_S = 0.05
 """How often a waiting leaf looks at its cancel scope (bounds fail-fast latency)."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainlab.jupyter.magics import ChainMagics, ChainReport, async_cell_transformer
+from chainlab.jupyter.magics import ChainMagics, async_cell_transformer
+from chainlab.jupyter.report import ChainReport
 
 __all__ = ["ChainMagics", "ChainReport", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -33,6 +34,6 @@ def unload_ipython_extension(ipython: Any) -> None:
         close_all(close_widgets=True)
     except ImportError:
         pass
-    from chainlab.engine.executors import close_named_executors
+    from chainlab.engine import close_named_executors
 
     close_named_executors()

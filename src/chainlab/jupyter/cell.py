@@ -9,7 +9,7 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from chainlab.engine.base import Runnable, coerce_to_runnable
+from chainlab.engine import Runnable, coerce_to_runnable
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 
 

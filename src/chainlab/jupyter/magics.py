@@ -16,46 +16,20 @@ import keyword
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from chainlab.engine.base import Runnable
+from chainlab.engine import Runnable
 from chainlab.jupyter.cell import ChainCellError, build_chain, evaluate_option
 from chainlab.jupyter.frames import interrupted, without_own_frames
+from chainlab.jupyter.report import ChainReport
 from chainlab.trace.lcchain import LangChainChain
 
 MODES = ("parallel", "sequential", "compare")
 VIEWS = ("graph", "timeline", "both", "none")
-
-
-@dataclass
-class ChainReport:
-    """What ``-o NAME`` stores: the chain, its output or error, the recording."""
-
-    chain: Runnable[Any, Any] | LangChainChain
-    input: Any = None
-    output: Any = None
-    error: BaseException | None = None
-    recording: Any = None
-    comparison: Any = None
-    view: Any = None
-    """The Dashboard or LiveGraph that showed the run (None with ``--view none``)."""
-    options: dict[str, Any] = field(default_factory=dict)
-    ran: bool = True
-    """False when the cell had no ``--input``/``--batch``: only the graph was drawn."""
-
-    def __repr__(self) -> str:
-        if not self.ran:
-            state = "not run: add --input EXPR or --batch EXPR"
-        elif self.error:
-            state = f"error={self.error!r}"
-        else:
-            state = f"output={self.output!r:.80}"
-        return f"ChainReport({self.chain.get_name()}, {state})"
 
 
 def ChainMagicError(message: str) -> UsageError:
@@ -190,7 +164,7 @@ class ChainMagics(Magics):
         """Draw a chain's graph without running it: ``%chain_graph my_chain``."""
         if not line.strip():
             raise ChainMagicError("usage: %chain_graph EXPR, e.g. %chain_graph {'a': f, 'b': g}")
-        from chainlab.engine.base import coerce_to_runnable
+        from chainlab.engine import coerce_to_runnable
         from chainlab.jupyter.present import show_graph
         from chainlab.trace.lcchain import as_langchain_chain
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from chainlab.jupyter.frames import print_user_traceback
 
 if TYPE_CHECKING:
-    from chainlab.jupyter.magics import ChainReport
+    from chainlab.jupyter.report import ChainReport
 
 
 def show_graph(chain: Any) -> None:

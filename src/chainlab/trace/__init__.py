@@ -16,7 +16,8 @@ matplotlib is imported only when a plot is drawn.
 
 from chainlab.trace.analysis import Analysis, analyse
 from chainlab.trace.compare import Comparison, acompare, compare
-from chainlab.trace.recording import Recording, SpanRecord, record
+from chainlab.trace.recording import Recording, record
+from chainlab.trace.records import SpanRecord
 
 __all__ = [
     "Analysis",

@@ -46,7 +46,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.trace.records import FAN_OUT_KINDS, SpanRecord
 from chainlab.trace.slack import BranchSlack, barrier_slack, slack_note, slack_totals
 
 

@@ -22,15 +22,13 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import coerce_to_runnable
-from chainlab.engine.config import merge_configs
+from chainlab.engine import coerce_to_runnable, merge_configs, view
 from chainlab.trace.recording import Recording
+from chainlab.trace.runs import median_run, run_on_fresh_loop
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,8 +60,8 @@ class Comparison:
         self.name = name
         self.sequential_runs_s = [r.wall_s for r in sequential]
         self.parallel_runs_s = [r.wall_s for r in parallel]
-        self.sequential = _median(sequential)
-        self.parallel = _median(parallel)
+        self.sequential = median_run(sequential)
+        self.parallel = median_run(parallel)
         self.output = output
         self.error: Exception | None = None
 
@@ -139,9 +137,7 @@ class Comparison:
 
     def plot(self, **kwargs: Any) -> Figure:
         """Sequential above parallel on one time axis, with speedup, efficiency, ceiling."""
-        from chainlab.viz.timeline import plot_comparison
-
-        return plot_comparison(self, **kwargs)
+        return view("plot_comparison")(self, **kwargs)  # type: ignore[no-any-return]
 
 
 def compare(
@@ -202,7 +198,7 @@ def compare(
                     output = target.runnable.invoke(input, cfg)
                 else:
                     run = functools.partial(target.runnable.ainvoke, input, cfg)
-                    output = _run_coroutine(run)
+                    output = run_on_fresh_loop(run)
             except Exception as exc:
                 if raise_errors:
                     raise
@@ -211,7 +207,7 @@ def compare(
             runs.append(rec)
             if limit is None:
                 outputs.append(output)
-    middle = parallel.index(_median(parallel))
+    middle = parallel.index(median_run(parallel))
     result = Comparison(target.name, sequential, parallel, outputs[middle])
     result.error = errors[0] if errors else None
     return result
@@ -234,7 +230,7 @@ async def acompare(
             runs.append(rec)
             if limit is None:
                 outputs.append(output)
-    middle = parallel.index(_median(parallel))
+    middle = parallel.index(median_run(parallel))
     return Comparison(target.name, sequential, parallel, outputs[middle])
 
 
@@ -257,26 +253,3 @@ class _Target:
         if limit is not None:  # LangChain's limit is per level: 1 at every level is sequential
             extra["max_concurrency"] = limit
         return merge_configs(self.base, extra)
-
-
-def _median(recordings: list[Recording]) -> Recording:
-    ranked = sorted(recordings, key=lambda r: r.wall_s)
-    return ranked[(len(ranked) - 1) // 2]
-
-
-def _run_coroutine(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine to completion on a fresh event loop in a helper thread."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["value"] = asyncio.run(make())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=main, name="chainlab-compare")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]

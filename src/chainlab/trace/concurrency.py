@@ -34,11 +34,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chainlab.engine import view
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from chainlab.trace.recording import Recording, SpanRecord
+    from chainlab.trace.recording import Recording
+    from chainlab.trace.records import SpanRecord
 
 LANGCHAIN_DEFAULT_POOL = "ThreadPoolExecutor default, min(32, cpus + 4)"
 
@@ -92,10 +95,8 @@ class Concurrency:
         return int(_value_at(self.steps, t, 0))
 
     def plot(self, ax: Axes | None = None) -> Figure:
-        """The step plot (``chainlab.viz.concurrency``)."""
-        from chainlab.viz.concurrency import plot_concurrency
-
-        return plot_concurrency(self, ax=ax)
+        """The step plot (drawn by ``chainlab.viz.concurrency``)."""
+        return view("plot_concurrency")(self, ax=ax)  # type: ignore[no-any-return]
 
     def __str__(self) -> str:
         lines = [f"peak {self.peak} calls in flight"]

@@ -14,11 +14,11 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.config import merge_configs
-from chainlab.trace.compare import _median, _run_coroutine
+from chainlab.engine import merge_configs, view
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.trace.lcconvert import to_chainlab
 from chainlab.trace.recording import Recording
+from chainlab.trace.runs import median_run, run_on_fresh_loop
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +45,7 @@ class EngineComparison:
         self.name = name
         self.engines = tuple(runs)
         self.runs_s = {e: [r.wall_s for r in recs] for e, recs in runs.items()}
-        self.recordings = {e: _median(recs) for e, recs in runs.items()}
+        self.recordings = {e: median_run(recs) for e, recs in runs.items()}
         self.outputs = dict(outputs)
         self.walls_s = {e: rec.wall_s for e, rec in self.recordings.items()}
 
@@ -76,9 +76,7 @@ class EngineComparison:
 
     def plot(self, **kwargs: Any) -> Figure:
         """Each engine's timeline, one above the other, on one shared time axis."""
-        from chainlab.viz.engines import plot_engines
-
-        return plot_engines(self, **kwargs)
+        return view("plot_engines")(self, **kwargs)  # type: ignore[no-any-return]
 
 
 def compare_engines(
@@ -112,7 +110,7 @@ def compare_engines(
             if driver == "invoke":
                 outputs[engine] = runnable.invoke(input, cfg)
             else:
-                outputs[engine] = _run_coroutine(functools.partial(runnable.ainvoke, input, cfg))
+                outputs[engine] = run_on_fresh_loop(functools.partial(runnable.ainvoke, input, cfg))
             runs[engine].append(rec)
     return EngineComparison(lc.get_name(), runs, outputs)
 

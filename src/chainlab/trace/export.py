@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chainlab.trace.recording import SpanRecord
+from chainlab.trace.records import SpanRecord
 
 
 def chrome_trace(spans: Sequence[SpanRecord], *, name: str | None = None) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from chainlab.engine.tracing import Span
+from chainlab.engine import Span
 from chainlab.trace.stalls import LoopWatch
 
 if TYPE_CHECKING:
     from chainlab.trace.concurrency import Concurrency
-    from chainlab.trace.recording import Recording, SpanRecord
+    from chainlab.trace.recording import Recording
+    from chainlab.trace.records import SpanRecord
     from chainlab.trace.stalls import LoopStall
     from chainlab.trace.sweep import Sweep
 
@@ -74,7 +75,7 @@ class Insights:
         Returns a :class:`~chainlab.trace.sweep.Sweep`: a table, ``.knee`` (where more
         stops paying) and ``.plot()`` (wall time against the limit).
         """
-        from chainlab.trace.replay import sweep
+        from chainlab.trace.sweep import sweep
 
         return sweep(cast("Recording", self), **grid)
 

@@ -37,8 +37,15 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.context import register_configure_hook
 
-from chainlab.engine.run import current_frame, task_lane
-from chainlab.engine.tracing import Listener, Span, Tracer, global_listeners, preview
+from chainlab.engine import (
+    Listener,
+    Span,
+    Tracer,
+    current_frame,
+    global_listeners,
+    preview,
+    task_lane,
+)
 from chainlab.trace.concurrency import LangChainPool
 
 _KIND_OF = {

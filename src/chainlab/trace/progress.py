@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from chainlab.engine.tracing import Span, add_listener, remove_listener
+from chainlab.engine import Span, add_listener, remove_listener
 
 _ITEM = re.compile(r"^(.*)\[(\d+)\]$")  # a batch item's root span: "name[3]"
 

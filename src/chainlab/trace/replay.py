@@ -47,11 +47,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from chainlab.engine.tracing import Span
-from chainlab.trace.recording import FAN_OUT_KINDS, Recording, SpanRecord
+from chainlab.engine import Span
+from chainlab.trace.records import FAN_OUT_KINDS, SpanRecord
 
 if TYPE_CHECKING:
-    from chainlab.trace.sweep import Sweep
+    from chainlab.trace.recording import Recording
 
 SEQUENTIAL_KINDS = frozenset({"sequence", "fallbacks", "retry"})
 LANGCHAIN_POOL = min(32, (os.cpu_count() or 1) + 4)
@@ -354,7 +354,7 @@ def replay(rec: Recording, limits: Limits) -> Recording:
 
     collect(plan.root)
     lane_of = _leaf_lanes(plan.root)
-    out = Recording(f"predicted, {limits.label()}")
+    out = type(rec)(f"predicted, {limits.label()}")  # a Recording, not imported: it imports us
     out.predicted = True
     out.t0_ns = 0
     new_id: dict[int, int] = {}
@@ -397,10 +397,3 @@ def _leaf_lanes(root: _Node) -> dict[int, int]:
             lanes[node.span.run_id] = node.children[0].lane
         stack.extend(node.children)
     return lanes
-
-
-def sweep(rec: Recording, **grid: object) -> Sweep:
-    """Replay ``rec`` at each value of one limit (see :class:`chainlab.trace.sweep.Sweep`)."""
-    from chainlab.trace.sweep import run_sweep
-
-    return run_sweep(rec, grid)

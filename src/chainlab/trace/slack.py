@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.trace.records import FAN_OUT_KINDS, SpanRecord
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chainlab.engine.tracing import Span
+from chainlab.engine import Span
 
 if TYPE_CHECKING:
-    from chainlab.trace.recording import SpanRecord
+    from chainlab.trace.records import SpanRecord
 
 INTERVAL = 0.02
 """Seconds between heartbeats (and between the watchdog's looks)."""

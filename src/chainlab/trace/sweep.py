@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chainlab.engine import view
 from chainlab.trace.replay import check_limits, check_replayable, replay
 
 if TYPE_CHECKING:
@@ -77,9 +78,7 @@ class Sweep:
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """Predicted wall time against the limit, the knee marked (``chainlab.viz.whatif``)."""
-        from chainlab.viz.whatif import plot_sweep
-
-        return plot_sweep(self, ax=ax)
+        return view("plot_sweep")(self, ax=ax)  # type: ignore[no-any-return]
 
     def __str__(self) -> str:
         width = max(len(self.parameter), 5)
@@ -122,3 +121,8 @@ def run_sweep(rec: Recording, grid: Mapping[str, object]) -> Sweep:
         a = predicted.analysis()
         rows.append(SweepRow(float(value), a.wall_s, a.speedup, a.lanes_used))
     return Sweep(parameter, rows, rec.wall_s, rec.name, replays)
+
+
+def sweep(rec: Recording, **grid: object) -> Sweep:
+    """Replay ``rec`` at each value of one limit (``rec.sweep(max_concurrency=...)``)."""
+    return run_sweep(rec, grid)

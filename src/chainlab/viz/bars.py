@@ -26,7 +26,7 @@ from typing import Any
 from matplotlib.colors import to_rgb, to_rgba
 from matplotlib.patches import Patch
 
-from chainlab.trace.recording import SpanRecord
+from chainlab.trace.records import SpanRecord
 
 OUTSIDE = "#9e9e9e"  # bars outside any fan-out
 MANY = "#4a7fb5"  # every branch, when there are too many to tell apart by colour

@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from chainlab.viz.timeline import new_figure
+from chainlab.viz.figure import new_figure
 
 if TYPE_CHECKING:
     from chainlab.trace.concurrency import Concurrency

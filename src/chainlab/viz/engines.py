@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chainlab.viz.figure import new_figure
 from chainlab.viz.lanes import layout_lanes
-from chainlab.viz.timeline import branch_colors, drawn_leaves, new_figure, plot_recording
+from chainlab.viz.timeline import branch_colors, drawn_leaves, plot_recording
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -2,7 +2,7 @@
 
 chainlab walks LangChain's runnables (:mod:`chainlab.trace.lcstructure`) rather than
 using LangChain's ``get_graph()``, which loses a parallel's branch keys and has no node
-ids to match runs to. The walk is adapted to what :func:`~chainlab.viz.graph.build_graph`
+ids to match runs to. The walk is adapted to what :func:`~chainlab.engine.graph.build_graph`
 reads (``kind``, ``get_name()``, ``_children()``), so both kinds of chain get the same
 picture, the same ``×N`` summaries and the same node ids as the LangChain bridge's spans.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainlab.engine import Graph, build_graph
 from chainlab.trace.lcstructure import Shape, notes_of, shape
-from chainlab.viz.graph import Graph, build_graph
 
 
 class _Walked:
@@ -34,7 +34,7 @@ class _Walked:
 
 
 def langchain_graph(runnable: Any, *, summarize_over: int = 12) -> Graph:
-    """The :class:`~chainlab.viz.graph.Graph` of a langchain_core runnable.
+    """The :class:`~chainlab.engine.graph.Graph` of a langchain_core runnable.
 
     >>> from langchain_core.runnables import RunnableLambda, RunnableParallel
     >>> g = langchain_graph(RunnableParallel(a=RunnableLambda(str), b=repr) | len)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from chainlab.viz.graph import INPUT_ID, OUTPUT_ID, Block, Chain, Fork, Graph, GraphNode, Leaf
+from chainlab.engine.graph import INPUT_ID, OUTPUT_ID, Block, Chain, Fork, Graph, GraphNode, Leaf
 
 CHAR_W = 6.2  # average width of an 11 pt Helvetica character
 NODE_H = 24.0
@@ -158,10 +158,44 @@ def layout(graph: Graph) -> _Layout:
     return lay
 
 
+_FILL = {
+    "input": "#eeeeee",
+    "output": "#eeeeee",
+    "leaf": "#dbe8f6",
+    "fork": "#fbe3c2",
+    "passthrough": "#ffffff",
+    "join": "#555555",
+}
+
+
+def node_attrs(graph: Graph, node: GraphNode) -> dict[str, str]:
+    """A node's look (shape, colours, label): Graphviz attributes, also read by this layout."""
+    attrs = {"id": node.id, "tooltip": node.id, "label": node.label}
+    if node.kind in ("input", "output"):
+        attrs.update(shape="box", style="rounded,filled", fillcolor=_FILL["input"])
+    elif node.kind == "join":
+        attrs.update(
+            shape="circle",
+            style="filled",
+            fillcolor=_FILL["join"],
+            label="",
+            width="0.15",
+            height="0.15",
+            fixedsize="true",
+        )
+    elif node.id + "/__join__" in graph.nodes:  # a fork
+        attrs.update(shape="box", style="filled", fillcolor=_FILL["fork"], fontsize="10")
+    elif node.kind == "passthrough":
+        attrs.update(shape="box", style="rounded,dashed", fillcolor=_FILL["passthrough"])
+    else:
+        attrs.update(shape="box", style="rounded,filled", fillcolor=_FILL["leaf"])
+        if node.count > 1 or "/*/" in node.id + "/":  # many copies: a summary, a map body
+            attrs.update(peripheries="2", penwidth="1.5")
+    return attrs
+
+
 def layout_svg(graph: Graph) -> str:
     """``graph`` as SVG text, laid out in Python (see the module docstring)."""
-    from chainlab.viz.render import _node_attrs
-
     lay = layout(graph)
     boxes = {}
     for node_id, (x, y) in lay.at.items():
@@ -182,7 +216,7 @@ def layout_svg(graph: Graph) -> str:
     for edge in graph.edges:
         parts.append(_edge_svg(lay, boxes, edge.source, edge.target, edge.label, edge.dashed))
     for node_id, node in graph.nodes.items():
-        parts.append(_node_svg(node_id, boxes[node_id], _node_attrs(graph, node)))
+        parts.append(_node_svg(node_id, boxes[node_id], node_attrs(graph, node)))
     parts.append("</g></svg>")
     return "\n".join(parts)
 

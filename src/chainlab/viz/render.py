@@ -1,4 +1,4 @@
-"""Render a :class:`~chainlab.viz.graph.Graph`: text, Mermaid, Graphviz (SVG).
+"""Render a :class:`~chainlab.engine.graph.Graph`: text, Mermaid, Graphviz (SVG).
 
 * :func:`draw_ascii` needs nothing: a vertical drawing, branches indented under their
   fork, one line per node.
@@ -31,7 +31,8 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
-from chainlab.viz.graph import Block, Chain, Graph, GraphNode, Leaf
+from chainlab.engine.graph import Block, Chain, Graph, GraphNode, Leaf
+from chainlab.viz.layout import node_attrs
 
 if TYPE_CHECKING:
     import graphviz
@@ -115,40 +116,6 @@ def draw_mermaid(graph: Graph) -> str:
 
 # -- Graphviz ---------------------------------------------------------------------------
 
-_FILL = {
-    "input": "#eeeeee",
-    "output": "#eeeeee",
-    "leaf": "#dbe8f6",
-    "fork": "#fbe3c2",
-    "passthrough": "#ffffff",
-    "join": "#555555",
-}
-
-
-def _node_attrs(graph: Graph, node: GraphNode) -> dict[str, str]:
-    attrs = {"id": node.id, "tooltip": node.id, "label": node.label}
-    if node.kind in ("input", "output"):
-        attrs.update(shape="box", style="rounded,filled", fillcolor=_FILL["input"])
-    elif node.kind == "join":
-        attrs.update(
-            shape="circle",
-            style="filled",
-            fillcolor=_FILL["join"],
-            label="",
-            width="0.15",
-            height="0.15",
-            fixedsize="true",
-        )
-    elif node.id + "/__join__" in graph.nodes:  # a fork
-        attrs.update(shape="box", style="filled", fillcolor=_FILL["fork"], fontsize="10")
-    elif node.kind == "passthrough":
-        attrs.update(shape="box", style="rounded,dashed", fillcolor=_FILL["passthrough"])
-    else:
-        attrs.update(shape="box", style="rounded,filled", fillcolor=_FILL["leaf"])
-        if node.count > 1 or "/*/" in node.id + "/":  # many copies: a summary, a map body
-            attrs.update(peripheries="2", penwidth="1.5")
-    return attrs
-
 
 def to_graphviz(graph: Graph, **graph_attr: str) -> graphviz.Digraph:
     """A ``graphviz.Digraph`` of ``graph`` (top-down; ``graph_attr`` overrides)."""
@@ -172,7 +139,7 @@ def to_graphviz(graph: Graph, **graph_attr: str) -> graphviz.Digraph:
     )
     short = {node_id: f"n{i}" for i, node_id in enumerate(graph.nodes)}
     for node_id, node in graph.nodes.items():
-        dot.node(short[node_id], **_node_attrs(graph, node))
+        dot.node(short[node_id], **node_attrs(graph, node))
     for edge in graph.edges:
         attrs = {"id": f"{edge.source}->{edge.target}"}
         if edge.label:

@@ -31,7 +31,6 @@ This module imports matplotlib; ``chainlab.trace`` imports it only when plotting
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +40,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from chainlab.trace.recording import FAN_OUT_KINDS, SpanRecord
+from chainlab.trace.records import FAN_OUT_KINDS, SpanRecord
 from chainlab.viz import bars as bars_mod
+from chainlab.viz.figure import new_figure
 from chainlab.viz.lanes import LaneLayout, layout_lanes
 from chainlab.viz.overlays import draw_overlays
 
@@ -248,20 +248,6 @@ def plural(n: int, word: str) -> str:
 def seconds(value: float) -> str:
     """``"0.512 s"``, or ``"2.1 ms"`` under 10 ms (where three decimals show nothing)."""
     return f"{value * 1000:.1f} ms" if value < 0.01 else f"{value:.3f} s"
-
-
-class TimelineFigure(Figure):
-    """A matplotlib figure that shows itself in a notebook (it is not pyplot's)."""
-
-    def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
-
-
-def new_figure(height: float, width: float = 10.0) -> Figure:
-    """A figure not registered with pyplot (so a notebook shows it once)."""
-    return TimelineFigure(figsize=(width, min(max(height, 2.0), 14.0)), layout="constrained")
 
 
 # -- pieces -------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from chainlab.viz.figure import new_figure
 from chainlab.viz.lanes import layout_lanes
-from chainlab.viz.timeline import branch_colors, drawn_leaves, new_figure, plot_recording
+from chainlab.viz.timeline import branch_colors, drawn_leaves, plot_recording
 
 if TYPE_CHECKING:
     from chainlab.trace.recording import Recording

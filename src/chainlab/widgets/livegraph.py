@@ -91,7 +91,7 @@ def build_graph(chain: Any, summarize_over: int = 12) -> Any:
     """
     if not isinstance(chain, Runnable) and hasattr(chain, "to_svg") and hasattr(chain, "resolve"):
         return chain
-    from chainlab.viz.graph import build_graph as build
+    from chainlab.engine.graph import build_graph as build
 
     lc = as_langchain_chain(chain)
     try:
@@ -112,7 +112,7 @@ def build_graph(chain: Any, summarize_over: int = 12) -> Any:
 
 def one_node_graph(chain: Any) -> Any:
     """input → one node for the whole chain (every span lands on it) → output."""
-    from chainlab.viz.graph import INPUT_ID, OUTPUT_ID, Graph, GraphEdge, GraphNode
+    from chainlab.engine.graph import INPUT_ID, OUTPUT_ID, Graph, GraphEdge, GraphNode
 
     nodes = [
         GraphNode(INPUT_ID, "input", "input"),
@@ -187,7 +187,7 @@ def graph_svg(graph: Any) -> str:
     Graphviz's drawing when ``dot`` is installed, else chainlab's own layout
     (:func:`chainlab.viz.render.draw_svg`): the live graph never needs Graphviz.
     """
-    from chainlab.viz.graph import Graph
+    from chainlab.engine import Graph
     from chainlab.viz.render import draw_svg
 
     try:

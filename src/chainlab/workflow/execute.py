@@ -18,8 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import Runnable
-from chainlab.engine.run import _current, current_frame
+from chainlab.engine import CURRENT_FRAME, Runnable, current_frame
 from chainlab.workflow.compiled import RunContext
 from chainlab.workflow.errors import WorkflowDefinitionError
 from chainlab.workflow.live import run_in_dashboard, start_text, summary
@@ -86,7 +85,7 @@ def _detached(fn: Any, *args: Any) -> Any:
     if current_frame() is None:
         return fn(*args)
     context = contextvars.copy_context()
-    context.run(_current.set, None)
+    context.run(CURRENT_FRAME.set, None)
     return context.run(fn, *args)
 
 

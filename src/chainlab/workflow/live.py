@@ -13,8 +13,7 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import Runnable
-from chainlab.engine.tracing import Span
+from chainlab.engine import Runnable, Span
 
 if TYPE_CHECKING:
     from chainlab.workflow.result import SpanCollector, WorkflowResult

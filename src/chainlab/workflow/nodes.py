@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.base import Runnable
-from chainlab.engine.lambdas import RunnableLambda
+from chainlab.engine import Runnable, RunnableLambda
 from chainlab.workflow.compiled import (
     MapRunnable,
     ParallelRunnable,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainlab.engine.cancel import Cancelled, CancelScope, current_scope
+from chainlab.engine import Cancelled, CancelScope, current_scope
 from chainlab.workflow.errors import NotebookTaskError, ReturnsError
 
 RETURNS_MIME = "application/x-chainlab-returns+json"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from chainlab.engine.tracing import Span
+from chainlab.engine import Span
 
 _params_repr = reprlib.Repr()
 _params_repr.maxdict = 16

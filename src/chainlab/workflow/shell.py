@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chainlab.engine.cancel import Cancelled, cancelled
+from chainlab.engine import Cancelled, cancelled
 from chainlab.workflow.errors import ReturnsError, ShellTaskError
 from chainlab.workflow.shell_env import check_name, parameter_env, shell_variables
 
