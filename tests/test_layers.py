@@ -21,6 +21,8 @@ def module_of(path: Path) -> str:
 
 
 def is_module(name: str) -> bool:
+    if not name.startswith("chainlab."):
+        return False
     rel = ROOT.joinpath(*name.split(".")[1:])
     return rel.with_suffix(".py").is_file() or (rel / "__init__.py").is_file()
 
@@ -53,8 +55,9 @@ def imports(path: Path) -> list[Edge]:
                 alias |= {a.asname or a.name: sub} if not name else {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.value.id in alias:
-                out.append((str(path), node.lineno, alias[node.value.id], node.attr, False))
+            module = alias.get(node.value.id)
+            if module:
+                out.append((str(path), node.lineno, module, node.attr, False))
     return [e for e in out if e[2] == "chainlab" or e[2].startswith("chainlab.")]
 
 

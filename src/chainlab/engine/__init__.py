@@ -24,7 +24,7 @@ from chainlab.engine.chunks import AddableDict
 from chainlab.engine.config import RunnableConfig, merge_configs
 from chainlab.engine.each import RunnableEach
 from chainlab.engine.errors import BranchError
-from chainlab.engine.executors import LeafExecutor, close_named_executors, register_executor
+from chainlab.engine.executors import close_named_executors, register_executor
 from chainlab.engine.fallbacks import RunnableWithFallbacks
 from chainlab.engine.graph import Graph, GraphEdge, GraphNode, build_graph
 from chainlab.engine.lambdas import RunnableLambda, call_with_config, chain
@@ -95,7 +95,6 @@ __all__ += [
 
 # leaf running (leaf.py) and executors (executors.py)
 __all__ += [
-    "LeafExecutor",
     "abandon_call",
     "arun_leaf",
     "arun_sync_leaf",

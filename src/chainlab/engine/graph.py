@@ -184,7 +184,7 @@ class Graph:
 
     def to_graphviz(self, **graph_attr: str) -> graphviz.Digraph:
         """A ``graphviz.Digraph``; every node's SVG element gets ``id="<node id>"``."""
-        return view("graph.to_graphviz")(self, **graph_attr)  # type: ignore[no-any-return]
+        return view("graph.to_graphviz")(self, **graph_attr)
 
     def to_svg(self) -> str:
         """The SVG laid out by Graphviz ``dot`` (RuntimeError with install help if missing)."""

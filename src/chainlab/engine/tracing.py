@@ -203,12 +203,14 @@ def global_listeners() -> tuple[Listener, ...]:
 
 
 def add_listener(listener: Listener) -> None:
+    """Attach ``listener`` to every run started from now on (until removed)."""
     global _global_listeners
     with _global_lock:
         _global_listeners = (*_global_listeners, listener)
 
 
 def remove_listener(listener: Listener) -> None:
+    """Detach ``listener`` (added with :func:`add_listener`); runs going on keep it."""
     global _global_listeners
     with _global_lock:
         _global_listeners = tuple(x for x in _global_listeners if x is not listener)

@@ -137,7 +137,7 @@ class Comparison:
 
     def plot(self, **kwargs: Any) -> Figure:
         """Sequential above parallel on one time axis, with speedup, efficiency, ceiling."""
-        return view("plot_comparison")(self, **kwargs)  # type: ignore[no-any-return]
+        return view("plot_comparison")(self, **kwargs)
 
 
 def compare(

@@ -96,7 +96,7 @@ class Concurrency:
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """The step plot (drawn by ``chainlab.viz.concurrency``)."""
-        return view("plot_concurrency")(self, ax=ax)  # type: ignore[no-any-return]
+        return view("plot_concurrency")(self, ax=ax)
 
     def __str__(self) -> str:
         lines = [f"peak {self.peak} calls in flight"]

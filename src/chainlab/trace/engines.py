@@ -76,7 +76,7 @@ class EngineComparison:
 
     def plot(self, **kwargs: Any) -> Figure:
         """Each engine's timeline, one above the other, on one shared time axis."""
-        return view("plot_engines")(self, **kwargs)  # type: ignore[no-any-return]
+        return view("plot_engines")(self, **kwargs)
 
 
 def compare_engines(

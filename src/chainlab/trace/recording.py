@@ -220,7 +220,7 @@ class Recording(Insights):
 
     def plot(self, ax: Axes | None = None, **kwargs: Any) -> Figure:
         """The timeline: a lane per worker, a bar per leaf span (see ``chainlab.viz``)."""
-        return view("plot_recording")(self, ax=ax, **kwargs)  # type: ignore[no-any-return]
+        return view("plot_recording")(self, ax=ax, **kwargs)
 
     def summary(self) -> str:
         """One line: spans, wall time, work, speedup (and event-loop stalls, if any)."""

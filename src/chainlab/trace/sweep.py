@@ -78,7 +78,7 @@ class Sweep:
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """Predicted wall time against the limit, the knee marked (``chainlab.viz.whatif``)."""
-        return view("plot_sweep")(self, ax=ax)  # type: ignore[no-any-return]
+        return view("plot_sweep")(self, ax=ax)
 
     def __str__(self) -> str:
         width = max(len(self.parameter), 5)
