@@ -9,15 +9,13 @@ chainlab imports at module level.
 
 from __future__ import annotations
 
-import sys
-
 
 def chainlab_on_worker() -> tuple[str | None, str]:
     """``(version, "")`` of the chainlab this worker would use, or ``(None, why)``."""
     try:
-        pass  # what leaf calls need (and the worker's chainlab)
+        import chainlab.executors.worker  # what leaf calls need; binds `chainlab` too
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
-    # the version of whatever chainlab that import found (maybe an older one, with no
-    # chainlab._version): read off the loaded package, not through this chainlab's API
-    return str(getattr(sys.modules["chainlab"], "__version__", "?")), ""
+    # that import bound the name ``chainlab`` to whatever chainlab the worker has (maybe an
+    # older one, without chainlab._version): read its version off the package
+    return str(getattr(chainlab, "__version__", "?")), ""

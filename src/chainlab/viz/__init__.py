@@ -57,16 +57,21 @@ def _plot_sweep(*args: Any, **kwargs: Any) -> Any:
     return plot_sweep(*args, **kwargs)
 
 
-for _name, _draw in {
-    "graph.draw_ascii": render.draw_ascii,
-    "graph.draw_mermaid": render.draw_mermaid,
-    "graph.to_graphviz": render.to_graphviz,
-    "graph.to_svg": render.to_svg,
-    "graph.mimebundle": render.mimebundle,
-    "plot_recording": _plot_recording,
-    "plot_comparison": _plot_comparison,
-    "plot_concurrency": _plot_concurrency,
-    "plot_engines": _plot_engines,
-    "plot_sweep": _plot_sweep,
-}.items():
-    register_view(_name, _draw)
+def _register_views() -> None:
+    views = {
+        "graph.draw_ascii": render.draw_ascii,
+        "graph.draw_mermaid": render.draw_mermaid,
+        "graph.to_graphviz": render.to_graphviz,
+        "graph.to_svg": render.to_svg,
+        "graph.mimebundle": render.mimebundle,
+        "plot_recording": _plot_recording,
+        "plot_comparison": _plot_comparison,
+        "plot_concurrency": _plot_concurrency,
+        "plot_engines": _plot_engines,
+        "plot_sweep": _plot_sweep,
+    }
+    for name, draw in views.items():
+        register_view(name, draw)
+
+
+_register_views()
