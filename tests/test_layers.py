@@ -99,8 +99,8 @@ INSIDE = [e for e in EDGES if module_of(Path(e[0])) != "chainlab"]  # the top ma
 
 
 def where(e: Edge) -> str:
-    name = f" import {e[3]}" if e[3] else ""
-    return f"{Path(e[0]).relative_to(ROOT.parent)}:{e[1]}: from {e[2]}{name}"
+    what = f"from {e[2]} import {e[3]}" if e[3] else f"import {e[2]}"
+    return f"{Path(e[0]).relative_to(ROOT.parent)}:{e[1]}: {what}"
 
 
 def upward() -> list[str]:
@@ -110,18 +110,30 @@ def upward() -> list[str]:
     return [where(e) for e in INSIDE if rank(e[2]) > rank(module_of(Path(e[0])))]
 
 
-def cycles(edges: list[Edge], key: Callable[[str], str], keep: Callable[[list[str]], bool]) -> str:
-    """The cycles among ``key(module)``, each with the imports that close it."""
+def cycles(edges: list[Edge], key: Callable[[str], str]) -> tuple[list[list[str]], str]:
+    """The cycles among ``key(module)`` and a text naming each with the imports that
+    close it. Cycles among the engine's own modules are left out: it is one unit."""
     pairs = [(key(module_of(Path(e[0]))), key(e[2]), e) for e in edges]
     graph: dict[str, set[str]] = {}
     for src, dst, _ in pairs:
         if src != dst:
             graph.setdefault(src, set()).add(dst)
+    found = [c for c in sccs(graph) if not all(m.startswith("chainlab.engine.") for m in c)]
     lines = []
-    for comp in filter(keep, sccs(graph)):
+    for comp in found:
         lines.append(f"cycle {' <-> '.join(comp)}:")
         lines += ["  " + where(e) for s, d, e in pairs if s != d and s in comp and d in comp]
-    return "\n".join(lines)
+    return found, "\n".join(lines)
+
+
+# Modules whose *types* name each other (imports under ``if TYPE_CHECKING:``, which never
+# run): a Recording makes Sweeps and replays, which hold Recordings; a Pipeline compiles
+# to runnables that run its steps. Listed so that a new one fails, and a fixed one too.
+TRACE_HUB = ("concurrency", "insights", "langchain", "recording", "replay", "sweep")
+TYPE_ONLY_CYCLES = [
+    [f"chainlab.trace.{m}" for m in TRACE_HUB],
+    [f"chainlab.workflow.{m}" for m in ("compiled", "execute", "nodes")],
+]
 
 
 def private_name(name: str) -> bool:
@@ -137,17 +149,21 @@ def test_no_upward_import() -> None:
 
 
 def test_no_package_cycle() -> None:
-    found = cycles(INSIDE, package, lambda c: True)
-    assert not found, found
+    found, text = cycles(INSIDE, package)
+    assert not found, text
 
 
 def test_no_file_cycle_outside_the_engine() -> None:
     """Among imports that run (at import time or in a function): two modules whose
     types name each other (``Recording.sweep() -> Sweep``, ``Sweep.replays:
     list[Recording]``) import each other only for the type checker, which is fine."""
-    running = [e for e in INSIDE if not e[4]]
-    found = cycles(running, str, lambda c: any(package(m) != "engine" for m in c))
-    assert not found, found
+    found, text = cycles([e for e in INSIDE if not e[4]], str)
+    assert not found, text
+
+
+def test_type_only_cycles_are_the_known_ones() -> None:
+    found, text = cycles(INSIDE, str)
+    assert sorted(found) == sorted(TYPE_ONLY_CYCLES), text
 
 
 def test_no_private_engine_name_outside_the_engine() -> None:
