@@ -25,7 +25,8 @@ as long as doing it twice in a row. Processes each have their own interpreter, s
   script.py``) works too: it has no file a worker could re-import, so the workers
   start without it (the calls never need it: they travel by value).
 * At exit, workers still running a call (one a ``with_timeout`` gave up on may never
-  return) are stopped: Python would otherwise wait for them before exiting.
+  return) or still starting are stopped: Python would otherwise wait for them before
+  exiting. Idle workers are told to stop, even if the pool never took a call.
 * A worker that dies (killed, out of memory) fails the calls it was running with
   ``BrokenProcessPool``; the next call starts a fresh pool.
 """
@@ -79,6 +80,7 @@ class ProcessExecutor(RemoteExecutor):
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._starting: ProcessPoolExecutor | None = None  # a pool whose workers start
         self.ready_workers = 0
         """How many workers said "ready" when the pool last started (all, unless one
         died while starting or took over 2 minutes)."""
@@ -105,11 +107,21 @@ class ProcessExecutor(RemoteExecutor):
                     initargs=(ready,),
                 )
                 weakref.finalize(self, pool.shutdown, wait=False, cancel_futures=True)
-                with _no_unimportable_main():
-                    _start_every_worker(pool, self.max_workers)
-                    self.ready_workers = _wait_until_ready(pool, ready, self.max_workers)
+                _stop_at_exit(self)  # before the start: an exit during it kills it too
+                self._starting = pool
+                try:
+                    with _no_unimportable_main():
+                        _start_every_worker(pool, self.max_workers)
+                        self.ready_workers = _wait_until_ready(pool, ready, self.max_workers)
+                finally:
+                    self._starting = None
+                if _exiting:
+                    _kill(pool)
+                    raise RuntimeError(
+                        f"{self!r}: the interpreter began to exit while the workers "
+                        "started; they were stopped"
+                    )
                 self._pool = pool
-                _stop_at_exit(self)
             return self._pool
 
     def warm_up(self) -> ProcessExecutor:
@@ -128,8 +140,7 @@ class ProcessExecutor(RemoteExecutor):
         if pool is None:
             return
         if kill:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
+            _kill(pool)
         pool.shutdown(wait=wait and not kill, cancel_futures=True)
 
     shutdown = close
@@ -139,7 +150,10 @@ class ProcessExecutor(RemoteExecutor):
 
         pool = self.pool
         try:
-            return pool.submit(run_in_process, payload)
+            with _exit_lock:  # not after the exit hook looked for calls to stop
+                if _exiting:
+                    raise RuntimeError(f"{self!r}: the interpreter is exiting")
+                return pool.submit(run_in_process, payload)
         except BrokenProcessPool:  # a worker died since the last call: start afresh
             self._discard(pool)
             return self.pool.submit(run_in_process, payload)
@@ -170,6 +184,8 @@ class ProcessExecutor(RemoteExecutor):
 
 _running: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()
 _hooked = False
+_exiting = False
+_exit_lock = threading.Lock()
 
 
 def _stop_at_exit(executor: ProcessExecutor) -> None:
@@ -183,10 +199,23 @@ def _stop_at_exit(executor: ProcessExecutor) -> None:
 
 
 def _kill_running() -> None:
+    """At exit: stop workers running calls nobody waits for any more, and workers
+    still starting (a run that gave up before the pool was up leaves no call on it)."""
+    global _exiting
+    with _exit_lock:
+        _exiting = True
     for executor in list(_running):
+        starting = executor._starting
+        if starting is not None:
+            _kill(starting)
         pool = executor._pool
         if pool is not None and getattr(pool, "_pending_work_items", None):
-            executor.close(kill=True)  # nobody waits for those results any more
+            executor.close(kill=True)
+
+
+def _kill(pool: Any) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 @contextlib.contextmanager
@@ -213,7 +242,7 @@ def _wait_until_ready(pool: Any, ready: Any, max_workers: int, timeout: float = 
     other. A worker that dies while starting breaks the pool: the next call says so."""
     deadline = time.monotonic() + timeout
     started = 0
-    while started < max_workers and time.monotonic() < deadline:
+    while started < max_workers and time.monotonic() < deadline and not _exiting:
         processes = getattr(pool, "_processes", None) or {}
         if getattr(pool, "_broken", False) or (
             processes and all(not p.is_alive() for p in processes.values())
@@ -232,8 +261,14 @@ def _start_every_worker(pool: Any, max_workers: int) -> None:
     finds none idle; after calls made one at a time it has one worker, and the next
     side-by-side calls would queue on it, one after the other."""
     launch = getattr(pool, "_launch_processes", None)  # CPython 3.11+; before any submit
-    if launch is not None:
+    manage = getattr(pool, "_start_executor_manager_thread", None)
+    if launch is not None and manage is not None:
         launch()
+        # The pool's manager thread is what tells idle workers to stop (at shutdown and
+        # at exit); a submit starts it, but a pool with no call yet (warm_up(), or a run
+        # that gave up while the workers started) had none, and the exit then waited
+        # for its idle workers forever.
+        manage()
     else:  # another implementation: one submit each (returns at once; they start meanwhile)
         for _ in range(max_workers):
             pool.submit(os.getpid)
