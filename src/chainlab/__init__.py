@@ -45,6 +45,7 @@ from chainlab.executors import (
     ProcessExecutor,
     UnpicklableError,
 )
+from chainlab.sim.timescale import virtual_clock
 from chainlab.trace import Comparison, Recording, compare, record
 from chainlab.trace.progress import ProgressBars, progress
 
@@ -104,6 +105,7 @@ __all__ = [
     "show",
     "show_batch",
     "sleep",
+    "virtual_clock",
 ]
 
 # the widgets import ipywidgets: loaded on first use, so `import chainlab` stays light

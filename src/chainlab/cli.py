@@ -170,7 +170,7 @@ def lessons(args: argparse.Namespace) -> int:
         print(f"chainlab lessons: no lessons {which}found in {where}", file=sys.stderr)
         return 2
 
-    runs = execute_all(paths, jobs=args.jobs, time_scale=args.time_scale, timeout=args.timeout)
+    runs = execute_all(paths, jobs=args.jobs, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout)
     width = max(len(p.stem) for p in paths)
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:
@@ -226,6 +226,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=None,  # None: the kernels inherit CHAINLAB_TIME_SCALE (checked there)
         help="shrink simulated latency (e.g. 0.2; default: $CHAINLAB_TIME_SCALE or 1)",
+    )
+    p_run.add_argument(
+        "--clock",
+        choices=["real", "virtual"],
+        default=None,  # None: the kernels inherit CHAINLAB_CLOCK (real when unset)
+        help="virtual: simulated delays take no real time and report exact figures "
+        "(default: $CHAINLAB_CLOCK or real)",
     )
     p_run.add_argument("--jobs", type=int, default=2, help="lessons run at once")
     p_run.add_argument("--timeout", type=float, default=300, help="seconds per cell")

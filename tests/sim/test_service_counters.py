@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import chainlab
 from chainlab import RunnableLambda, RunnableParallel
 from chainlab.sim import (
     AIMessage,
@@ -20,6 +21,7 @@ from chainlab.sim import (
     RateLimitError,
     SimulatedError,
     SimulatedService,
+    set_time_scale,
 )
 
 pytestmark = pytest.mark.usefixtures("real_time")
@@ -80,17 +82,41 @@ def test_invalid_knobs_name_the_service(kind: str, knobs: dict[str, Any], compla
 
 
 def test_max_in_flight_counts_calls_that_overlapped() -> None:
+    """On the virtual clock: exact, and no 2 s of real sleeping."""
     model = FakeChatModel(latency=0.5)
-    RunnableParallel({f"b{i}": model for i in range(5)}).invoke("q")
-    assert model.max_in_flight == 5  # the engine's pool has no small cap
-    assert model.in_flight == 0
-    model.reset()
-    model.batch(["a", "b", "c"], config={"max_concurrency": 1})
+    with set_time_scale(1.0), chainlab.virtual_clock() as clock:
+        start = clock.now()
+        RunnableParallel({f"b{i}": model for i in range(5)}).invoke("q")
+        assert clock.now() - start == pytest.approx(0.5, abs=1e-9)
+        assert model.max_in_flight == 5  # the engine's pool has no small cap
+        assert model.in_flight == 0
+        model.reset()
+        start = clock.now()
+        model.batch(["a", "b", "c"], config={"max_concurrency": 1})
+        assert clock.now() - start == pytest.approx(1.5, abs=1e-9)  # one after the other
     assert model.max_in_flight == 1
     assert model.calls == 3
 
 
 def test_rate_limited_batch_keeps_consistent_counters(wait_until: Any) -> None:
+    """On the virtual clock no call can end before all 8 have started: exactly the
+    first 2 are answered (on the real clock a slow machine could let one end first)."""
+    model = FakeChatModel(latency=0.3, rate_limit=2)
+    with chainlab.virtual_clock():
+        results = model.batch([f"q{i}" for i in range(8)], return_exceptions=True)
+    limited = [r for r in results if isinstance(r, RateLimitError)]
+    answered = [r for r in results if isinstance(r, AIMessage)]
+    assert len(answered) == 2
+    assert len(limited) == 6
+    assert model.rate_limited == 6
+    assert model.calls == 8  # a rejected call is still a call
+    assert model.max_in_flight == 3  # ... and counts in max_in_flight
+    assert wait_until(lambda: model.in_flight == 0)
+    assert "max_concurrency': 2" in str(limited[0])  # the message says how to fix it
+
+
+def test_rate_limited_batch_on_the_real_clock(wait_until: Any) -> None:
+    """The same on the real clock, with the wide margins real threads need."""
     model = FakeChatModel(latency=0.3, rate_limit=2)
     results = model.batch([f"q{i}" for i in range(8)], return_exceptions=True)
     limited = [r for r in results if isinstance(r, RateLimitError)]
@@ -98,10 +124,8 @@ def test_rate_limited_batch_keeps_consistent_counters(wait_until: Any) -> None:
     assert len(limited) + len(answered) == 8
     assert len(answered) >= 1
     assert model.rate_limited == len(limited) >= 1
-    assert model.calls == 8  # a rejected call is still a call
-    assert model.max_in_flight > 2  # ... and counts in max_in_flight
+    assert model.max_in_flight > 2
     assert wait_until(lambda: model.in_flight == 0)
-    assert "max_concurrency': 2" in str(limited[0])  # the message says how to fix it
 
 
 def _deeply_nested(model: FakeChatModel) -> RunnableParallel:

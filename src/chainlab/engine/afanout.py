@@ -15,6 +15,7 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.cancel import Cancelled, CancelScope
 from chainlab.engine.errors import also_failed, is_fatal
 
@@ -102,7 +103,7 @@ async def afan_out(
         if remaining == 0:
             done.set_result(None)
 
-    tasks = [loop.create_task(own_cancellation(call)) for call in calls]
+    tasks = [_clock.create_task(loop, own_cancellation(call)) for call in calls]
     for task in tasks:
         task.add_done_callback(settle)
     try:
@@ -124,7 +125,7 @@ async def aiter_completed(
     failures of siblings that ended meanwhile are attached to it as notes)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[int] = asyncio.Queue()
-    tasks = [loop.create_task(own_cancellation(call)) for call in calls]
+    tasks = [_clock.create_task(loop, own_cancellation(call)) for call in calls]
     for index, task in enumerate(tasks):
         task.add_done_callback(functools.partial(_announce, queue, index))
     first: BaseException | None = None

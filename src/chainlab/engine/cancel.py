@@ -25,6 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from chainlab.engine import clock_hooks as _hooks
+from chainlab.engine.clock import VirtualClock, note_cancel
+
 
 class Cancelled(Exception):
     """Raised by :func:`sleep` / :func:`asleep` when the run was cancelled."""
@@ -65,6 +68,7 @@ class CancelScope:
             return
         self.reason = reason
         self._cancelled = True
+        note_cancel()  # a virtual clock wakes this scope's sleepers before jumping
         with self._waiters:
             self._waiters.notify_all()
             sleepers = list(self._async_sleepers)
@@ -94,6 +98,11 @@ class CancelScope:
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but raise :class:`Cancelled` as soon as the scope is cancelled."""
+        clock = clock_here()
+        if clock is not None:
+            if not clock.sleep(seconds, self._waiters, lambda: self.cancelled):
+                raise Cancelled("the run was cancelled")
+            return
         deadline = time.monotonic() + seconds
         with self._waiters:
             while not self.cancelled:
@@ -105,6 +114,11 @@ class CancelScope:
 
     async def asleep(self, seconds: float) -> None:
         """Async sleep that also ends early when the scope is cancelled."""
+        clock = clock_here()
+        if clock is not None:
+            if not await clock.asleep(seconds, lambda: self.cancelled):
+                raise Cancelled("the run was cancelled")
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while not self.cancelled:
@@ -138,6 +152,14 @@ def current_scope() -> CancelScope | None:
     return frame.scope if frame is not None else None
 
 
+def clock_here() -> VirtualClock | None:
+    """The clock of the run this code belongs to (else the current one; None: real)."""
+    from chainlab.engine.run import current_frame
+
+    frame = current_frame()
+    return frame.run.clock if frame is not None else _hooks.current_clock()
+
+
 def cancelled() -> bool:
     """True when the run this code belongs to has been cancelled (False outside a run)."""
     scope = current_scope()
@@ -145,9 +167,15 @@ def cancelled() -> bool:
 
 
 def sleep(seconds: float) -> None:
-    """``time.sleep`` that raises :class:`Cancelled` early when the run is cancelled."""
+    """``time.sleep`` that raises :class:`Cancelled` early when the run is cancelled.
+
+    On a virtual clock (:mod:`chainlab.engine.clock`) it waits virtual seconds."""
     scope = current_scope()
     if scope is None:
+        clock = _hooks.current_clock()
+        if clock is not None:
+            clock.sleep(seconds)
+            return
         time.sleep(seconds)
     else:
         scope.sleep(seconds)
@@ -157,9 +185,14 @@ async def asleep(seconds: float) -> None:
     """``asyncio.sleep`` that raises :class:`Cancelled` early when the run is cancelled.
 
     Under ``ainvoke`` a failed sibling also cancels the task itself, as usual in asyncio.
+    On a virtual clock it waits virtual seconds.
     """
     scope = current_scope()
     if scope is None:
+        clock = _hooks.current_clock()
+        if clock is not None:
+            await clock.asleep(seconds)
+            return
         await asyncio.sleep(seconds)
     else:
         await scope.asleep(seconds)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.abandon import AbandonableCall
 from chainlab.engine.afanout import (  # re-exported: one module to import fan-outs from
     CANCEL_GRACE,
@@ -79,6 +80,7 @@ class Join:
         "_settled",
         "_signal",
         "_skip",
+        "_waiting",
         "_workers",
         "error",
         "fail_fast",
@@ -114,7 +116,8 @@ class Join:
         self._completions: SimpleQueue[tuple[int, Any, BaseException | None]] | None = (
             SimpleQueue() if stream else None
         )
-        self._settled: threading.Event | None = None  # see settle()
+        self._settled: _clock.Handover | None = None  # see settle()
+        self._waiting: _clock.Waiting | None = None  # the blocked waiter, on a virtual clock
         self._next = 0  # the next call nobody has pulled
         self._workers = 0  # pool workers pulling calls (or on their way)
         self._pending = 0  # of which not arrived yet
@@ -221,7 +224,7 @@ class Join:
             self.remaining -= 1
             wake = self.remaining == 0 or self.error is error or self._completions is not None
             if self.remaining == 0 and self._settled is not None:
-                self._settled.set()
+                self._settled.wake()
             abandoned = self._abandoned.pop(index, None)
         above = self._parent
         while above is not None:  # progress, for the waiters watching above (no lock:
@@ -233,35 +236,51 @@ class Join:
         if self._completions is not None:
             self._completions.put((index, value, error))
         if wake:
-            try:
-                self._signal.release()
-            except RuntimeError:  # already released (a wake-up is pending)
-                pass
+            self.wake()
 
     def _await_signal(self) -> None:
         """Block until woken (a result, the end); meanwhile add workers while calls wait
         that none has taken, and run them here if the pool has no thread to give."""
         seen = self._progress_below()
         tick = TICK
-        while True:
-            if self._help:
-                self._help_here()
-                return
-            if self._next + self._pending < len(self._calls) and self._workers < self._limit:
-                looked, cpu = time.perf_counter(), time.process_time()
-                if self._signal.acquire(timeout=tick):
+        growing = _clock.enter_busy()  # a virtual clock waits while workers may be added
+        try:
+            while True:
+                if self._help:
+                    _clock.exit_busy(growing)
+                    growing = None
+                    self._help_here()
                     return
-                now = self._progress_below()
-                stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
-                seen = now
-                if stuck and _idle_since(looked, cpu):  # the workers on their way will
-                    self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
-                    tick = TICK
-                else:  # look less often while there is nothing to do
-                    tick = min(2 * tick, MAX_TICK)
-            else:
-                self._signal.acquire()
-                return
+                if self._next + self._pending < len(self._calls) and self._workers < self._limit:
+                    looked, cpu = time.perf_counter(), time.process_time()
+                    if self._signal.acquire(timeout=tick):
+                        return
+                    now = self._progress_below()
+                    stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
+                    seen = now
+                    if stuck and _idle_since(looked, cpu):  # the workers on their way will
+                        self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
+                        tick = TICK
+                    else:  # look less often while there is nothing to do
+                        tick = min(2 * tick, MAX_TICK)
+                else:
+                    self._block()
+                    _clock.exit_busy(growing)
+                    growing = None
+                    self._signal.acquire()
+                    return
+        finally:
+            _clock.exit_busy(growing)
+
+    def _block(self) -> None:
+        """On a virtual clock, the waiter blocks from now on (unless a wake-up is
+        pending): it is not busy until :meth:`wake` hands over to it."""
+        if _clock.current_clock() is None:
+            return
+        with self._lock:
+            if self._waiting is None and self._signal.locked():
+                self._waiting = _clock.start_waiting()
+        _clock.poke()
 
     def _progress_below(self) -> dict[int, int]:
         """For each running call, how many calls its own fan-outs have finished: a call
@@ -299,7 +318,7 @@ class Join:
         with self._lock:
             if self.remaining == 0:
                 return True
-            self._settled = threading.Event()
+            self._settled = _clock.Handover()
         return self._settled.wait(seconds)
 
     def wait_for(self, seconds: float) -> bool:
@@ -309,11 +328,16 @@ class Join:
         return self.over
 
     def wake(self) -> None:
-        """Wake the waiter (a call produced something it waits for: a streamed chunk)."""
-        try:
-            self._signal.release()
-        except RuntimeError:  # already released (a wake-up is pending)
-            pass
+        """Wake the waiter (a result, the end, a streamed chunk). On a virtual clock the
+        waiter is busy again before it wakes: the clock cannot jump in between."""
+        with self._lock:
+            if self._waiting is not None:
+                self._waiting.end()
+                self._waiting = None
+            try:
+                self._signal.release()
+            except RuntimeError:  # already released (a wake-up is pending)
+                pass
 
     def await_progress(self) -> None:
         """Wait until woken (:meth:`wake`, a result, the end), helping as :meth:`wait`

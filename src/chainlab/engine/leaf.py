@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
 
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.abandon import AbandonableCall, check_budget
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.fanout import Raised
@@ -235,7 +236,11 @@ def run_coroutine_leaf(
     scope = frame.scope
     frame.loop_depth = _depth_for(frame)
     loop = private_loop(frame.loop_depth)
-    future = asyncio.run_coroutine_threadsafe(_boxed(arun_leaf(frame, afn, *args)), loop)
+    # on a virtual clock the coroutine counts from now (this thread waits for it)
+    coro, end = _clock.counted(arun_leaf(frame, afn, *args), frame.run.clock, blocking=True)
+    future = asyncio.run_coroutine_threadsafe(_boxed(coro), loop)
+    if end is not None:
+        future.add_done_callback(end)
     future.add_done_callback(lambda _: scope.wake())
     try:
         with get_pool().blocking():  # waiting for the loop: its place in the cap is free

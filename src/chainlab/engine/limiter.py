@@ -7,6 +7,8 @@ for their children, so nesting cannot deadlock, even at N = 1.
 
 Waiters are served first come, first served. A sync waiter blocks on its own lock; an
 async waiter awaits a future that the releasing thread resolves on the waiter's loop.
+On a virtual clock a waiter counts as waiting, and the releaser makes it busy again
+before waking it (a hand-over, see :mod:`chainlab.engine.clock`).
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ import asyncio
 import threading
 from collections import deque
 
+from chainlab.engine import clock_hooks as _clock
+
 
 class Limiter:
     """A FIFO semaphore usable from threads and from event loops alike."""
 
-    __slots__ = ("_free", "_lock", "_waiters", "limit")
+    __slots__ = ("_blocked", "_free", "_lock", "_waiters", "limit")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._free = limit
         self._lock = threading.Lock()
         self._waiters: deque[threading.Lock | _AsyncWaiter] = deque()
+        self._blocked: dict[int, _clock.Waiting] = {}  # waiter id -> its virtual-clock wait
 
     @property
     def in_use(self) -> int:
@@ -40,6 +45,8 @@ class Limiter:
             gate = threading.Lock()
             gate.acquire()
             self._waiters.append(gate)
+            self._wait_on_clock(gate)
+        _clock.poke()
         try:
             gate.acquire()  # released by release(), which hands us its slot
         except BaseException:  # KeyboardInterrupt while waiting: give the slot back
@@ -55,6 +62,8 @@ class Limiter:
                 return
             entry = _AsyncWaiter(loop)
             self._waiters.append(entry)
+            self._wait_on_clock(entry)
+        _clock.poke()
         try:
             await entry.future
         except BaseException:  # cancelled while waiting (or closed with its dead loop)
@@ -66,6 +75,9 @@ class Limiter:
         with self._lock:
             while self._waiters:
                 waiter = self._waiters.popleft()
+                waiting = self._blocked.pop(id(waiter), None)
+                if waiting is not None:
+                    waiting.end()  # busy again before it wakes: a hand-over
                 if isinstance(waiter, _AsyncWaiter):
                     try:
                         waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
@@ -77,10 +89,18 @@ class Limiter:
                 return
             self._free += 1
 
+    def _wait_on_clock(self, waiter: threading.Lock | _AsyncWaiter) -> None:
+        waiting = _clock.start_waiting()
+        if waiting is not None:
+            self._blocked[id(waiter)] = waiting
+
     def _abandon(self, waiter: threading.Lock | _AsyncWaiter) -> None:
         with self._lock:
             try:
                 self._waiters.remove(waiter)
+                waiting = self._blocked.pop(id(waiter), None)
+                if waiting is not None:
+                    waiting.end()
                 return  # never got a slot
             except ValueError:
                 pass

@@ -23,6 +23,7 @@ from contextlib import aclosing, closing
 from queue import Empty, SimpleQueue
 from typing import Any, Literal
 
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.afanout import cancel_all, collect_late_failures
 from chainlab.engine.base import Input, Runnable, coerce_to_runnable
 from chainlab.engine.chunks import AddableDict, aiter_of
@@ -286,7 +287,8 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                 raise
             queue.put_nowait((i, None, None, True))
 
-        tasks = [asyncio.ensure_future(pump(i)) for i in range(len(steps))]
+        loop = asyncio.get_running_loop()
+        tasks = [_clock.create_task(loop, pump(i)) for i in range(len(steps))]
         ended = 0
         first: BaseException | None = None
         try:

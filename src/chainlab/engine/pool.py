@@ -30,6 +30,9 @@ from contextlib import contextmanager
 from queue import Empty, SimpleQueue
 from typing import Any, TypeVar
 
+from chainlab.engine.clock import Job
+from chainlab.engine.clock_hooks import current_clock
+
 T = TypeVar("T")
 Item = tuple[Callable[..., Any], tuple[Any, ...]]
 
@@ -64,6 +67,14 @@ class ElasticPool:
     def try_run(self, fn: Callable[..., Any], *args: Any) -> bool:
         """Start ``fn(*args)`` on a pool thread now, if one is idle or the cap allows a
         new one; False (and nothing queued) if not."""
+        job = _counted(fn)
+        if self._try_run(job, args):
+            return True
+        if isinstance(job, Job):
+            job.discard()
+        return False
+
+    def _try_run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         with self._lock:
             if self._idle > 0:
                 self._idle -= 1  # that idle thread will take this item
@@ -86,9 +97,10 @@ class ElasticPool:
     def run(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on a pool thread; queued if the pool is at its cap (the
         next thread to finish takes it). ``fn`` must handle its own errors."""
-        if not self.try_run(fn, *args):
+        job = _counted(fn)  # on a virtual clock: busy from now, queued or not
+        if not self._try_run(job, args):
             with self._lock:
-                self._overflow.append((fn, args))
+                self._overflow.append((job, args))
             self._drain_overflow()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
@@ -201,3 +213,9 @@ def get_pool() -> ElasticPool:
             if _pool is None:
                 _pool = ElasticPool()
     return _pool
+
+
+def _counted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, counted as a busy job on the current virtual clock (if any)."""
+    clock = current_clock()
+    return fn if clock is None else clock.job(fn)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.abandon import check_budget
+from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
 from chainlab.engine.errors import mark_origin
@@ -39,10 +40,11 @@ _current: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
 class Run:
     """What one top-level call shares with its whole tree."""
 
-    __slots__ = ("config", "recursion_limit", "tracer")
+    __slots__ = ("clock", "config", "recursion_limit", "tracer")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
+        self.clock = _clock.current_clock()  # None: the real clock (kept for the whole run)
         self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         listeners = global_listeners()
         callbacks = config.get("callbacks")
@@ -291,7 +293,7 @@ def open_span(
         name=frame.segment if frame.parent is None else runnable.get_name(),
         kind=runnable.kind,
         lane=thread_lane() if lane is None else lane,
-        start_ns=time.perf_counter_ns(),
+        start_ns=time.perf_counter_ns() if frame.run.clock is None else frame.run.clock.now_ns(),
         input_preview=preview_later(input),
         attempt=frame.attempt,
         tags=span_tags(runnable, frame) if tags is None else tags,
@@ -311,7 +313,8 @@ def close_span(
     if span is None or tracer is None:
         return
     if span.end_ns is None:  # a remote leaf's executor sets the real (remote) end
-        span.end_ns = time.perf_counter_ns()
+        clock = frame.run.clock
+        span.end_ns = time.perf_counter_ns() if clock is None else clock.now_ns()
     span.status = status  # type: ignore[assignment]
     if error is not None:
         span.error = error
@@ -353,6 +356,17 @@ def skip_span(runnable: Runnable[Any, Any], frame: Frame, input: Any) -> None:
 
 def call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     """Run one node synchronously, with span events and error annotation."""
+    clock = frame.run.clock
+    if clock is not None:  # a virtual clock counts what runs (see engine/clock.py)
+        entered = _clock.enter_node(clock)
+        try:
+            return _call_node(runnable, input, frame)
+        finally:
+            _clock.exit_node(clock, entered)
+    return _call_node(runnable, input, frame)
+
+
+def _call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     tracer = frame.run.tracer
     if tracer is None or runnable.transparent:
         try:
@@ -373,6 +387,17 @@ def call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
 
 async def acall_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     """Run one node on the event loop, with span events and error annotation."""
+    clock = frame.run.clock
+    if clock is not None:  # a virtual clock counts what runs (see engine/clock.py)
+        entered = _clock.enter_node(clock)
+        try:
+            return await _acall_node(runnable, input, frame)
+        finally:
+            _clock.exit_node(clock, entered)
+    return await _acall_node(runnable, input, frame)
+
+
+async def _acall_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     tracer = frame.run.tracer
     if tracer is None or runnable.transparent:
         try:

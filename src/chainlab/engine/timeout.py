@@ -18,6 +18,10 @@
 The deadline is judged by when the work *ended*, not by when the waiting thread woke
 up: on a busy machine a waiter can be scheduled late, and work that took longer than
 ``seconds`` must not pass just because nobody was looking at the deadline.
+
+On a virtual clock (:mod:`chainlab.engine.clock`) the deadline is a timer on that
+clock, so a simulated 1 s call under ``with_timeout(0.5)`` times out at exactly 0.5 s;
+the real deadline stays too, for real work (which takes no virtual time).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ from typing import Any
 
 from chainlab.engine.abandon import AbandonableCall, abandoned_calls, check_budget
 from chainlab.engine.base import Runnable
+from chainlab.engine.cancel import CancelScope
+from chainlab.engine.clock import VirtualClock
+from chainlab.engine.clock_hooks import Handover
 from chainlab.engine.pool import get_pool
 from chainlab.engine.run import Frame, acall_node, call_node
 
@@ -61,10 +68,13 @@ class RunnableTimeout(Runnable[Any, Any]):
         scope = frame.scope.child()
         frame.scope = scope
         call = AbandonableCall(frame.path)
-        deadline = time.monotonic() + self.seconds
+        clock = frame.run.clock
+        now = time.monotonic if clock is None else clock.now
+        deadline = now() + self.seconds
         outcome: list[tuple[Any, BaseException | None, float]] = []
-        done = threading.Lock()
-        done.acquire()
+        done = Handover()  # the work ended (or, on a virtual clock, its deadline came)
+        error = self._error(frame)
+        virtual = None if clock is None else _VirtualDeadline(clock, self.seconds, scope, done, error)
 
         def work() -> None:
             call.started(threading.current_thread())
@@ -73,25 +83,28 @@ class RunnableTimeout(Runnable[Any, Any]):
             except BaseException as exc:
                 outcome.append((None, exc, 0.0))
             finally:
-                outcome[0] = (*outcome[0][:2], time.monotonic())
+                outcome[0] = (*outcome[0][:2], now())
                 call.ended()
-                done.release()
+                done.wake()
 
         pool = get_pool()
         with pool.blocking():  # this thread only watches the clock: its place goes to the work
             pool.run(work)
             try:
-                finished = done.acquire(timeout=self.seconds)
+                finished = done.wait(self.seconds)
             except BaseException as exc:  # Ctrl-C while waiting
                 scope.cancel(exc)
                 call.abandon()
                 raise
-        if finished and outcome[0][2] <= deadline:
-            value, error, _ = outcome[0]
-            if error is not None:
-                raise error
-            return value
-        error = self._error(frame)
+            finally:
+                if virtual is not None:
+                    virtual.cancel()
+        if finished and outcome and outcome[0][2] <= deadline:
+            if not (virtual is not None and virtual.expired):
+                value, failure, _ = outcome[0]
+                if failure is not None:
+                    raise failure
+                return value
         scope.cancel(error)
         call.abandon()
         raise error
@@ -99,13 +112,48 @@ class RunnableTimeout(Runnable[Any, Any]):
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
         scope = frame.scope.child()
         frame.scope = scope
+        error = self._error(frame)
+        clock = frame.run.clock
+        virtual = _VirtualDeadline(clock, self.seconds, scope, error=error) if clock else None
         deadline = asyncio.timeout(self.seconds)
         try:
             async with deadline:
                 return await acall_node(self.bound, input, frame)
-        except TimeoutError:
-            if not deadline.expired():  # raised by the work itself (an inner timeout...)
+        except BaseException as exc:
+            if virtual is not None and virtual.expired:
+                raise error from None
+            # a TimeoutError not of this deadline was raised by the work itself
+            if not isinstance(exc, TimeoutError) or not deadline.expired():
                 raise
-            error = self._error(frame)
             scope.cancel(error)
             raise error from None
+        finally:
+            if virtual is not None:
+                virtual.cancel()
+
+
+class _VirtualDeadline:
+    """A timer on a run's virtual clock: at the deadline it cancels ``scope`` (and wakes
+    the waiter of ``invoke``, if any)."""
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        seconds: float,
+        scope: CancelScope,
+        waiter: Handover | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.expired = False
+
+        def fire() -> None:
+            self.expired = True
+            scope.cancel(error if error is not None else TimeoutError("the deadline passed"))
+            if waiter is not None:
+                waiter.wake()
+
+        self._clock = clock
+        self._timer = clock.call_at(seconds, fire)
+
+    def cancel(self) -> None:
+        self._clock.cancel(self._timer)

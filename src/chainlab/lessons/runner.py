@@ -83,6 +83,7 @@ def execute_notebook(
     *,
     timeout: float = 120,
     time_scale: float | None = None,
+    clock: str | None = None,
     store_widget_state: bool = True,
     kernel_name: str = "python3",
     transform: Callable[[Any], Any] | None = None,
@@ -91,7 +92,9 @@ def execute_notebook(
 
     ``transform`` turns the notebook read from ``path`` into the one to run (for
     example :func:`chainlab.lessons.swap.to_langchain`); the run's ``notebook`` is
-    the transformed one, executed.
+    the transformed one, executed. ``clock="virtual"`` runs the kernel with
+    ``CHAINLAB_CLOCK=virtual`` (the simulated world's time jumps ahead; see
+    :mod:`chainlab.engine.clock`); None: the kernel inherits ``CHAINLAB_CLOCK``.
     """
     import nbclient
     import nbformat
@@ -103,8 +106,13 @@ def execute_notebook(
     # the kernel gets its own environment: os.environ stays untouched, so concurrent
     # runs (``chainlab lessons --jobs 2``) neither leak nor mix their time scales
     start_kernel: dict[str, Any] = {}
+    env: dict[str, str] = {}
     if time_scale is not None:
-        start_kernel["env"] = {**os.environ, "CHAINLAB_TIME_SCALE": str(time_scale)}
+        env["CHAINLAB_TIME_SCALE"] = str(time_scale)
+    if clock is not None:
+        env["CHAINLAB_CLOCK"] = check_clock(clock)
+    if env:
+        start_kernel["env"] = {**os.environ, **env}
     client = nbclient.NotebookClient(
         nb,
         timeout=timeout,
@@ -144,6 +152,15 @@ def execute_all(paths: list[Path], *, jobs: int = 2, **options: Any) -> list[Les
     for path in alone:
         done[path] = execute(path)
     return [done[path] for path in paths]
+
+
+def check_clock(clock: str) -> str:
+    """``clock`` if it names a clock, else a ValueError naming the choices."""
+    from chainlab.engine.clock_hooks import CHOICES
+
+    if clock not in CHOICES:
+        raise ValueError(f"clock must be one of {', '.join(CHOICES)}, got {clock!r}")
+    return clock
 
 
 def _short_error(exc: Exception) -> str:

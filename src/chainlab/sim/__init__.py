@@ -9,7 +9,8 @@
 * :func:`cpu_work` / :class:`CpuWork` / :func:`count_primes`: pure-Python CPU-bound work.
 * :func:`generate_queries` / :func:`merge_results`: the research fan-out / fan-in.
 * :func:`time_scale` / :func:`set_time_scale`: one factor (``CHAINLAB_TIME_SCALE``)
-  for all simulated latency.
+  for all simulated latency; :func:`virtual_clock` (or ``CHAINLAB_CLOCK=virtual``):
+  simulated time that jumps ahead, so a simulated 3 s run takes milliseconds.
 
 Every piece is a chainlab runnable leaf: it composes with ``|`` and dicts, holds one
 slot of ``max_concurrency`` while it works, and stops early when its run is cancelled.
@@ -49,7 +50,7 @@ from chainlab.sim.prompts import ChatPromptTemplate, PromptTemplate, StrOutputPa
 from chainlab.sim.research import QueryGenerator, generate_queries, merge_results
 from chainlab.sim.retrieval import FakeRetriever, FakeWebSearch
 from chainlab.sim.service import RateLimitError, SimulatedError, SimulatedService
-from chainlab.sim.timescale import scaled, set_time_scale, time_scale
+from chainlab.sim.timescale import scaled, set_time_scale, time_scale, virtual_clock
 
 __all__ = [
     "CORPUS",
@@ -81,4 +82,5 @@ __all__ = [
     "seconds_per_iteration",
     "set_time_scale",
     "time_scale",
+    "virtual_clock",
 ]

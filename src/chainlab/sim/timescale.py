@@ -16,6 +16,26 @@ The scale comes from the ``CHAINLAB_TIME_SCALE`` environment variable (a float, 
 >>> time_scale()
 0.5
 >>> scale.restore()                # back to the environment's value
+
+The second knob is the *clock*. On the real clock (the default) a simulated 3 s run
+takes 3 s. On a virtual clock it takes milliseconds and still says 3.000 s: time jumps
+ahead whenever every running leaf waits on a simulated delay (see
+:mod:`chainlab.engine.clock`). Ask for it per block, or for a whole program with
+``CHAINLAB_CLOCK=virtual``:
+
+>>> import chainlab
+>>> from chainlab.sim import FakeChatModel
+>>> trio = chainlab.RunnableParallel(
+...     a=FakeChatModel("a", latency=3), b=FakeChatModel("b", latency=3),
+...     c=FakeChatModel("c", latency=3))
+>>> with set_time_scale(1.0), virtual_clock() as clock:
+...     start = clock.now()
+...     _ = trio.invoke("hi")       # returns at once
+...     round(clock.now() - start, 3)
+3.0
+
+CPU-bound work is real work: the clock never jumps while it runs, and it takes no
+virtual time (a timeline shows it as instant). Measure CPU costs on the real clock.
 """
 
 from __future__ import annotations
@@ -24,6 +44,10 @@ import math
 import os
 import threading
 from types import TracebackType
+
+from chainlab.engine.clock import VirtualClock
+from chainlab.engine.clock_hooks import CHOICES, pop_clock, push_clock
+from chainlab.engine.run import current_frame
 
 ENV_VAR = "CHAINLAB_TIME_SCALE"
 
@@ -103,3 +127,47 @@ class set_time_scale:  # lower case: used like a function, as decimal.localconte
 
     def __repr__(self) -> str:
         return f"set_time_scale({self.scale})"
+
+
+class virtual_clock:  # lower case: used like a function, as set_time_scale
+    """Run the simulated world on a virtual clock inside the ``with`` block.
+
+    Runs started inside the block (``invoke``, ``ainvoke``, ``batch``, ...) read their
+    time from a fresh :class:`~chainlab.engine.clock.VirtualClock` (``as clock``), and
+    so do ``chainlab.sleep`` / ``asleep``, simulated latencies, retries' waits,
+    timeouts and the spans of ``chainlab.record()``. A run keeps the clock it started
+    on. Inside a run that is already on a virtual clock the block changes nothing.
+
+    Raises:
+        RuntimeError: inside a run already on the real clock (enter the block before
+            the run starts, or set ``CHAINLAB_CLOCK=virtual`` for the whole program).
+    """
+
+    def __init__(self) -> None:
+        frame = current_frame()
+        if frame is not None and frame.run.clock is None:
+            raise RuntimeError(
+                f"chainlab.virtual_clock() was asked for inside a run that is already on "
+                f"the real clock (at {frame.path!r}); a run keeps the clock it started "
+                "on. Enter the block before the run starts, or start the program with "
+                f"CHAINLAB_CLOCK=virtual. The clocks: {' or '.join(map(repr, CHOICES))} "
+                "(the default is 'real')."
+            )
+        running = frame.run.clock if frame is not None else None
+        self.clock: VirtualClock = running if running is not None else VirtualClock()
+        self._pushed = False
+
+    def __enter__(self) -> VirtualClock:
+        push_clock(self.clock)
+        self._pushed = True
+        return self.clock
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._pushed:
+            self._pushed = False
+            pop_clock(self.clock)

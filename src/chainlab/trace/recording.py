@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine import Span, add_listener, remove_listener, view
+from chainlab.engine import clock_hooks as _clock
 from chainlab.trace.insights import Insights
 from chainlab.trace.records import FAN_OUT_KINDS, SpanRecord
 from chainlab.trace.stalls import LoopWatch
@@ -47,7 +48,7 @@ class Recording(Insights):
 
     def __init__(self, name: str | None = None, *, watch_loops: bool = True) -> None:
         self.name = name
-        self.t0_ns = time.perf_counter_ns()
+        self.t0_ns = _clock.now_ns()
         self.stop_ns: int | None = None
         self._raw: list[Span] = []
         self._ended = 0
@@ -77,7 +78,7 @@ class Recording(Insights):
     # -- context manager ------------------------------------------------------------------
 
     def __enter__(self) -> Recording:
-        self.t0_ns = time.perf_counter_ns()
+        self.t0_ns = _clock.now_ns()
         self.stop_ns = None
         add_listener(self)
         if "langchain_core" in sys.modules:  # langchain_core runs are recorded too
@@ -93,7 +94,7 @@ class Recording(Insights):
         tb: TracebackType | None,
     ) -> None:
         remove_listener(self)
-        self.stop_ns = time.perf_counter_ns()
+        self.stop_ns = _clock.now_ns()
         self._watch.stop()
         if self._bridge is not None:
             from chainlab.trace.langchain import detach
@@ -110,7 +111,7 @@ class Recording(Insights):
             started, ended = len(self._raw), self._ended
             raw = list(self._raw)
         # while spans are running they end "now": a new snapshot at every look
-        key = (started, ended, 0 if ended >= started else time.perf_counter_ns())
+        key = (started, ended, 0 if ended >= started else _clock.now_ns())
         if key != self._cache_key:
             self._spans = _convert(raw, self.t0_ns)
             self._cache_key = key
@@ -272,7 +273,7 @@ def record(name: str | None = None, *, watch_loops: bool = True) -> Recording:
 
 def _convert(raw: list[Span], t0_ns: int) -> list[SpanRecord]:
     """Engine spans to records: seconds, leaf self-times, depths and branches."""
-    now_ns = time.perf_counter_ns()
+    now_ns = _clock.now_ns()
     # a parent is appended before its children: the index breaks a tie of the clock
     order = sorted(range(len(raw)), key=lambda i: (raw[i].start_ns, i))
     by_id = {s.run_id: s for s in raw}

@@ -1,0 +1,287 @@
+"""Where the engine tells a virtual clock what it does, and which clock a run uses.
+
+The hooks of :mod:`chainlab.engine.clock`: a node starts and ends (``call_node``), a
+caller waits for a hand-over (``Join``, the ``Limiter``, an ``async def`` leaf on the
+private loop), a fan-out submits its workers. On the real clock (``current_clock()`` is
+None) they cost one check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import os
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from chainlab.engine.clock import (
+    Activity,
+    VirtualClock,
+    _add_block,
+    _holder,
+    _job_of,
+    _remove_block,
+    _thread,
+    _wake_all,
+    current_activity,
+)
+
+ENV_VAR = "CHAINLAB_CLOCK"
+CHOICES = ("real", "virtual")
+
+
+def enter_node(clock: VirtualClock) -> tuple[Activity, contextvars.Token[Activity | None], bool]:
+    """A node starts on ``clock`` (from ``call_node``): its activity, in charge.
+
+    Its parent is what was in charge in the same thread or task (a pool job, an
+    enclosing node); that parent waits for it. A node on another thread counts on its
+    own: its caller waits through an explicit hand-over (``Join``, the limiter).
+    """
+    job = _job_of(clock)
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        clock.watch_loop(loop)
+    activity = clock.enter(current_activity(clock))
+    if job is not None:
+        _thread.depth += 1
+    return activity, _holder.set(activity), job is not None
+
+
+def exit_node(
+    clock: VirtualClock, entered: tuple[Activity, contextvars.Token[Activity | None], bool]
+) -> None:
+    activity, token, in_job = entered
+    _holder.reset(token)
+    if in_job:
+        _thread.depth -= 1
+    clock.exit(activity)
+
+
+async def in_activity(clock: VirtualClock, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Await ``coro`` as an activity of its own (a coroutine sent to another loop)."""
+    entered = enter_node(clock)
+    try:
+        return await coro
+    finally:
+        exit_node(clock, entered)
+
+
+# -- which clock ---------------------------------------------------------------------
+
+_stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
+_env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK asked for (once)
+
+
+def clock_from_env() -> VirtualClock | None:
+    """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one."""
+    raw = os.environ.get(ENV_VAR, "").strip().lower()
+    if raw in ("", "real"):
+        return None
+    if raw != "virtual":
+        raise ValueError(
+            f"{ENV_VAR} must be one of {', '.join(CHOICES)} (default real), got {raw!r}"
+        )
+    if not _env_clock:
+        _env_clock.append(VirtualClock())
+    return _env_clock[0]
+
+
+def current_clock() -> VirtualClock | None:
+    """The clock new runs start on: None for the real clock."""
+    if _stack:
+        return _stack[-1]
+    return clock_from_env()
+
+
+def push_clock(clock: VirtualClock | None) -> None:
+    _stack.append(clock)
+
+
+def pop_clock(clock: VirtualClock | None) -> None:
+    for i in range(len(_stack) - 1, -1, -1):
+        if _stack[i] is clock:
+            del _stack[i]
+            return
+
+
+def now_ns(clock: VirtualClock | None = None) -> int:
+    """A timestamp on ``clock`` (the current one by default): spans, recordings."""
+    if clock is None:
+        clock = current_clock()
+    return time.perf_counter_ns() if clock is None else clock._now
+
+
+class Waiting:
+    """An activity waiting for a hand-over (a slot, its branches); :meth:`end` makes it
+    busy again. A wait on an event loop's thread blocks that loop: the clock then does
+    not wait for the loop's tasks not started yet (they start after the wait, as on
+    the real clock)."""
+
+    __slots__ = ("activity", "clock", "loop")
+
+    def __init__(
+        self, clock: VirtualClock, activity: Activity, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
+        self.clock = clock
+        self.activity = activity
+        self.loop = loop
+
+    def end(self) -> None:
+        clock = self.clock
+        with clock._lock:
+            clock._change(self.activity, _remove_block)
+            if self.loop is not None:
+                clock._blocked_loops[self.loop] -= 1
+
+
+def start_waiting() -> Waiting | None:
+    """The code here starts waiting for a hand-over (counted, not yet jumped on:
+    call :func:`poke` once the caller's own lock is released)."""
+    clock = current_clock()
+    activity = current_activity(clock) if clock is not None else None
+    if clock is None or activity is None:
+        return None
+    loop = asyncio._get_running_loop()
+    with clock._lock:
+        clock._change(activity, _add_block)
+        if loop is not None:
+            clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
+    return Waiting(clock, activity, loop)
+
+
+@contextlib.contextmanager
+def busy() -> Iterator[None]:
+    """Count the code inside as busy on the current virtual clock (submitting a
+    fan-out's workers: no jump before the last one is on its way)."""
+    clock = current_clock()
+    if clock is None:
+        yield
+        return
+    activity = clock.enter(None)
+    try:
+        yield
+    finally:
+        clock.exit(activity)
+
+
+def poke() -> None:
+    """Jump the current virtual clock if nothing is busy any more."""
+    clock = current_clock()
+    if clock is not None:
+        fired = []
+        with clock._lock:
+            if clock._busy == 0:
+                fired = clock._jump()
+        _wake_all(fired)
+
+
+class Handover:
+    """One thread waits for a wake-up that another gives (a call ended, a deadline).
+
+    On a virtual clock the wait does not count as busy, and :meth:`wake` makes the
+    waiter busy again in the same step as it wakes it: the clock can never jump between
+    the waker going idle and the waiter going on. On the real clock: an Event.
+    """
+
+    __slots__ = ("_event", "_lock", "_waiting", "_woken")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: Waiting | None = None
+        self._woken = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`wake` (True) or ``timeout`` real seconds (False)."""
+        with self._lock:
+            if not self._woken:
+                self._waiting = start_waiting()
+        poke()
+        try:
+            return self._event.wait(timeout)
+        finally:
+            self._end()  # timed out or interrupted: busy again, nobody handed over
+
+    def wake(self) -> None:
+        with self._lock:
+            self._woken = True
+            if self._waiting is not None:
+                self._waiting.end()
+                self._waiting = None
+            self._event.set()
+
+    def _end(self) -> None:
+        with self._lock:
+            if self._waiting is not None:
+                self._waiting.end()
+                self._waiting = None
+
+
+def enter_busy() -> tuple[VirtualClock, Activity] | None:
+    """Count the code from here as busy on the current virtual clock (a fan-out's
+    waiter adding workers: no jump before every call that can start has)."""
+    clock = current_clock()
+    return None if clock is None else (clock, clock.enter(None))
+
+
+def exit_busy(entered: tuple[VirtualClock, Activity] | None) -> None:
+    if entered is not None:
+        entered[0].exit(entered[1])
+
+
+def counted(
+    coro: Coroutine[Any, Any, Any], clock: VirtualClock | None = None, *, blocking: bool = False
+) -> tuple[Coroutine[Any, Any, Any], Callable[[Any], None] | None]:
+    """``coro``, counted on a virtual clock from *now*, the hand-over, until it ends.
+
+    A coroutine handed to a task or to another loop's thread does not run at once: from
+    the hand-over to its first step nothing else would count it, and the clock could
+    jump past the delays it is about to start. So its activity starts busy here (a child
+    of what is in charge here, which waits for it) and ends when it returns, in the same
+    step as its parent goes on. Also returns ``end``: call it when the task or future is
+    done (a task cancelled before its first step never runs the coroutine).
+    ``blocking``: this thread waits synchronously for it (on a loop's thread, that loop
+    is blocked meanwhile).
+    """
+    clock = clock or current_clock()
+    if clock is None:
+        return coro, None
+    waiting = start_waiting() if blocking and asyncio._get_running_loop() is not None else None
+    activity = clock.enter(current_activity(clock))
+    ended = False
+
+    def end(_: Any = None) -> None:
+        nonlocal ended
+        if ended:
+            return
+        ended = True
+        for unstarted in (wrapper, coro):  # never ran: no "never awaited" warning
+            if inspect.getcoroutinestate(unstarted) == inspect.CORO_CREATED:
+                unstarted.close()
+        if waiting is not None:
+            waiting.end()
+        clock.exit(activity)
+
+    async def run() -> Any:
+        token = _holder.set(activity)
+        try:
+            return await coro
+        finally:
+            _holder.reset(token)
+            end()
+
+    wrapper = run()
+    return wrapper, end
+
+
+def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+    """``loop.create_task(coro)``, counted on a virtual clock from now (:func:`counted`)."""
+    coro, end = counted(coro)
+    task = loop.create_task(coro)
+    if end is not None:
+        task.add_done_callback(end)
+    return task
