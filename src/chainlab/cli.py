@@ -170,7 +170,9 @@ def lessons(args: argparse.Namespace) -> int:
         print(f"chainlab lessons: no lessons {which}found in {where}", file=sys.stderr)
         return 2
 
-    runs = execute_all(paths, jobs=args.jobs, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout)
+    runs = execute_all(
+        paths, jobs=args.jobs, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout
+    )
     width = max(len(p.stem) for p in paths)
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:

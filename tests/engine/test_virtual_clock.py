@@ -116,6 +116,11 @@ def test_fail_fast_raises_at_the_failure_not_at_the_slow_sibling(
     with pytest.raises(ValueError, match="boom"):
         drive(RunnableParallel(slow=slow, bad=bad), "hi")
     assert round(clock.now() - start, 9) == 0.5
+    # fail-fast does not wait for the cancelled sibling to stop (nor on the real clock):
+    # its thread records the cancellation when it next runs
+    deadline = time.monotonic() + 10
+    while slow.cancelled_calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert slow.cancelled_calls == 1
 
 
@@ -277,3 +282,33 @@ def test_ten_thousand_async_calls_take_one_latency(clock: VirtualClock) -> None:
     )
     assert took == 0.5
     assert calls.max_in_flight == 10_000
+
+
+def test_langchain_core_threads_are_refused_and_its_event_loop_is_exact(
+    clock: VirtualClock,
+) -> None:
+    """langchain_core's RunnableParallel.invoke runs each branch on its own
+    ThreadPoolExecutor thread, which the clock cannot follow: it would jump past the
+    branches not started yet (6 s for 3 s of overlap). Refused with a clear error;
+    ``ainvoke`` runs the branches as tasks of one event loop, which it follows."""
+    from langchain_core.runnables import RunnableParallel as LCParallel
+
+    chain = LCParallel(a=model("a", 3), b=model("b", 1), c=model("c", 2))
+    with pytest.raises(RuntimeError, match=r"ThreadPoolExecutor.*real, virtual"):
+        chain.invoke("hi")
+    assert elapsed(clock, lambda: asyncio.run(chain.ainvoke("hi"))) == 3.0
+
+
+def test_a_thread_of_ones_own_is_refused_on_the_virtual_clock(clock: VirtualClock) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            model("m", 1).invoke("hi")
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="mine")
+    thread.start()
+    thread.join(30)
+    assert len(errors) == 1 and "'mine'" in str(errors[0])

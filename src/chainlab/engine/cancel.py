@@ -196,3 +196,18 @@ async def asleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
     else:
         await scope.asleep(seconds)
+
+
+SLICE = 0.1
+"""The longest the main thread waits on a lock in one go (so it hears Ctrl-C)."""
+
+
+def acquire_hearing_ctrl_c(lock: threading.Lock) -> None:
+    """``lock.acquire()``; in the main thread in slices of :data:`SLICE` s: a Ctrl-C
+    that arrives just before a lock wait begins is heard only once the wait ends (the
+    signal handler runs between bytecodes, and a blocked ``acquire`` runs none)."""
+    if threading.current_thread() is not threading.main_thread():
+        lock.acquire()
+        return
+    while not lock.acquire(timeout=SLICE):
+        pass

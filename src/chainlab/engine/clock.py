@@ -112,6 +112,7 @@ class VirtualClock:
             weakref.WeakKeyDictionary()
         )  # loop -> sync waits blocking its thread
         self.jumps = 0
+        self.owners: set[int] = set()  # threads (idents) that entered a virtual_clock() block
 
     def __repr__(self) -> str:
         return f"<VirtualClock t={self._now / 1e9:.6f} s, busy={self._busy}>"

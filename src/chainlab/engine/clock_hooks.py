@@ -9,13 +9,12 @@ None) they cost one check.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from chainlab.engine.clock import (
@@ -59,15 +58,6 @@ def exit_node(
     if in_job:
         _thread.depth -= 1
     clock.exit(activity)
-
-
-async def in_activity(clock: VirtualClock, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Await ``coro`` as an activity of its own (a coroutine sent to another loop)."""
-    entered = enter_node(clock)
-    try:
-        return await coro
-    finally:
-        exit_node(clock, entered)
 
 
 # -- which clock ---------------------------------------------------------------------
@@ -151,21 +141,6 @@ def start_waiting() -> Waiting | None:
         if loop is not None:
             clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
     return Waiting(clock, activity, loop)
-
-
-@contextlib.contextmanager
-def busy() -> Iterator[None]:
-    """Count the code inside as busy on the current virtual clock (submitting a
-    fan-out's workers: no jump before the last one is on its way)."""
-    clock = current_clock()
-    if clock is None:
-        yield
-        return
-    activity = clock.enter(None)
-    try:
-        yield
-    finally:
-        clock.exit(activity)
 
 
 def poke() -> None:
@@ -285,3 +260,29 @@ def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any])
     if end is not None:
         task.add_done_callback(end)
     return task
+
+
+def check_thread(clock: VirtualClock) -> None:
+    """A run starts on ``clock`` here: refuse it in a thread the clock cannot follow.
+
+    The clock jumps when nothing it knows of is busy, so it must know every thread that
+    could still start a delay: the main thread, the thread that entered the
+    ``virtual_clock()`` block, and chainlab's own pool and loop threads. A thread of
+    someone else's pool (langchain_core's ``RunnableParallel.invoke`` runs each branch
+    on a ``ThreadPoolExecutor`` thread) is invisible to it while it starts: the clock
+    would jump past its branches, and report 6 s for three overlapping 1, 2, 3 s calls.
+    """
+    thread = threading.current_thread()
+    if (
+        thread is threading.main_thread()
+        or getattr(thread, "chainlab_followed", False)
+        or thread.ident in clock.owners
+    ):
+        return
+    raise RuntimeError(
+        f"a chainlab run started on the virtual clock in thread {thread.name!r}, which "
+        "chainlab did not start, so the clock cannot see when it is busy and would "
+        "report wrong times (langchain_core's RunnableParallel.invoke runs its branches "
+        "on such threads). Use chainlab's runnables, or ainvoke (one event loop), or "
+        f"the real clock: {ENV_VAR} must be one of {', '.join(CHOICES)}."
+    )

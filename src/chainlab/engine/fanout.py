@@ -45,7 +45,7 @@ from chainlab.engine.afanout import (  # re-exported: one module to import fan-o
     afan_out,
     aiter_completed,
 )
-from chainlab.engine.cancel import Cancelled, CancelScope
+from chainlab.engine.cancel import Cancelled, CancelScope, acquire_hearing_ctrl_c
 from chainlab.engine.errors import also_failed, is_fatal
 from chainlab.engine.pool import get_pool
 
@@ -267,7 +267,7 @@ class Join:
                     self._block()
                     _clock.exit_busy(growing)
                     growing = None
-                    self._signal.acquire()
+                    acquire_hearing_ctrl_c(self._signal)
                     return
         finally:
             _clock.exit_busy(growing)

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 
 from chainlab.engine import clock_hooks as _clock
+from chainlab.engine.cancel import acquire_hearing_ctrl_c
 
 
 class Limiter:
@@ -48,7 +49,7 @@ class Limiter:
             self._wait_on_clock(gate)
         _clock.poke()
         try:
-            gate.acquire()  # released by release(), which hands us its slot
+            acquire_hearing_ctrl_c(gate)  # released by release(), which hands us its slot
         except BaseException:  # KeyboardInterrupt while waiting: give the slot back
             self._abandon(gate)
             raise

@@ -43,6 +43,7 @@ def private_loop(depth: int = 0) -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
         name = f"chainlab-loop-{depth}" if depth else "chainlab-loop"
         thread = threading.Thread(target=_serve, args=(loop,), name=name, daemon=True)
+        thread.chainlab_followed = True  # type: ignore[attr-defined]  # see clock_hooks
         thread.start()
         _loops[depth], _loop_threads[depth] = loop, thread
         return loop

@@ -43,6 +43,7 @@ class PoolThread(threading.Thread):
     """A worker of an :class:`ElasticPool`; ``detached`` once it left the pool."""
 
     detached = False
+    chainlab_followed = True  # a virtual clock follows what it runs (clock_hooks)
 
 
 class ElasticPool:

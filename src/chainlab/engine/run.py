@@ -18,8 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from chainlab.engine.abandon import check_budget
 from chainlab.engine import clock_hooks as _clock
+from chainlab.engine.abandon import check_budget
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import DEFAULT_RECURSION_LIMIT, merge_configs, validate_config
 from chainlab.engine.errors import mark_origin
@@ -45,6 +45,8 @@ class Run:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.clock = _clock.current_clock()  # None: the real clock (kept for the whole run)
+        if self.clock is not None:
+            _clock.check_thread(self.clock)
         self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         listeners = global_listeners()
         callbacks = config.get("callbacks")

@@ -74,7 +74,9 @@ class RunnableTimeout(Runnable[Any, Any]):
         outcome: list[tuple[Any, BaseException | None, float]] = []
         done = Handover()  # the work ended (or, on a virtual clock, its deadline came)
         error = self._error(frame)
-        virtual = None if clock is None else _VirtualDeadline(clock, self.seconds, scope, done, error)
+        virtual = (
+            None if clock is None else _VirtualDeadline(clock, self.seconds, scope, done, error)
+        )
 
         def work() -> None:
             call.started(threading.current_thread())
@@ -99,12 +101,12 @@ class RunnableTimeout(Runnable[Any, Any]):
             finally:
                 if virtual is not None:
                     virtual.cancel()
-        if finished and outcome and outcome[0][2] <= deadline:
-            if not (virtual is not None and virtual.expired):
-                value, failure, _ = outcome[0]
-                if failure is not None:
-                    raise failure
-                return value
+        expired = virtual is not None and virtual.expired
+        if finished and outcome and outcome[0][2] <= deadline and not expired:
+            value, failure, _ = outcome[0]
+            if failure is not None:
+                raise failure
+            return value
         scope.cancel(error)
         call.abandon()
         raise error

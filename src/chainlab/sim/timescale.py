@@ -158,6 +158,7 @@ class virtual_clock:  # lower case: used like a function, as set_time_scale
         self._pushed = False
 
     def __enter__(self) -> VirtualClock:
+        self.clock.owners.add(threading.get_ident())  # runs may start in this thread
         push_clock(self.clock)
         self._pushed = True
         return self.clock
