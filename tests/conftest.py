@@ -27,6 +27,17 @@ def drive(request: pytest.FixtureRequest) -> Driver:
     return run
 
 
+@pytest.fixture
+def virtual() -> Any:
+    """The simulated world on a virtual clock (time scale 1): structure tests are exact
+    (``clock.now()`` differences are whole simulated seconds) and take no real time."""
+    import chainlab
+    from chainlab.sim import set_time_scale
+
+    with set_time_scale(1.0), chainlab.virtual_clock() as clock:
+        yield clock
+
+
 @pytest.fixture(autouse=True)
 def _no_event_loop_left_running(request: pytest.FixtureRequest) -> Any:
     """A test must not leave an event loop marked as running in this thread: every

@@ -101,37 +101,43 @@ def test_branches_not_started_never_start() -> None:
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3])
-def test_batch_after_a_failure_starts_no_queued_item(limit: int) -> None:
+def test_batch_after_a_failure_starts_no_queued_item(limit: int, virtual: Any) -> None:
+    """On the virtual clock: item 0 fails at exactly 0.05 s, while the rest of its
+    window is running (their 0.5 s ends later), and no queued item ever starts."""
     started: list[int] = []
 
     def work(x: int) -> int:
         started.append(x)
         if x == 0:
-            time.sleep(0.05)  # the others of the first window are running by now
+            chainlab.sleep(0.05)  # the others of the first window are running by now
             raise Boom("item 0")
-        time.sleep(0.5)
+        chainlab.sleep(0.5)
         return x
 
+    begun = virtual.now()
     with pytest.raises(Boom):
         RunnableLambda(work).batch(list(range(30)), {"max_concurrency": limit})
-    time.sleep(0.6)
+    assert round(virtual.now() - begun, 9) == 0.05
+    chainlab.sleep(0.6)  # virtual: later than any item of the window could have ended
     assert sorted(started) == list(range(limit))  # only the first window ever started
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3])
-def test_abatch_after_a_failure_starts_no_queued_item(limit: int) -> None:
+def test_abatch_after_a_failure_starts_no_queued_item(limit: int, virtual: Any) -> None:
     started: list[int] = []
 
     async def work(x: int) -> int:
         started.append(x)
         if x == 0:
-            await asyncio.sleep(0.05)
+            await chainlab.asleep(0.05)
             raise Boom("item 0")
-        await asyncio.sleep(0.5)
+        await chainlab.asleep(0.5)
         return x
 
+    begun = virtual.now()
     with pytest.raises(Boom):
         asyncio.run(RunnableLambda(work).abatch(list(range(30)), {"max_concurrency": limit}))
+    assert round(virtual.now() - begun, 9) == 0.05
     assert sorted(started) == list(range(limit))
 
 
@@ -269,9 +275,9 @@ def test_stream_error_names_the_branch() -> None:
     assert "in branch 'bad'" in info.value.__notes__[0]
 
 
-def test_batch_as_completed_yields_in_finish_order() -> None:
+def test_batch_as_completed_yields_in_finish_order(virtual: Any) -> None:
     def wait(x: float) -> float:
-        time.sleep(x)
+        chainlab.sleep(x)
         return x
 
     got = list(RunnableLambda(wait).batch_as_completed([0.2, 0.0, 0.1]))
@@ -280,12 +286,14 @@ def test_batch_as_completed_yields_in_finish_order() -> None:
 
     async def collect() -> list[tuple[int, Any]]:
         async def await_(x: float) -> float:
-            await asyncio.sleep(x)
+            await chainlab.asleep(x)
             return x
 
         return [item async for item in RunnableLambda(await_).abatch_as_completed([0.2, 0.0, 0.1])]
 
+    begun = virtual.now()
     assert [i for i, _ in asyncio.run(collect())] == [1, 2, 0]
+    assert round(virtual.now() - begun, 9) == 0.2  # the three overlapped exactly
 
 
 def test_batch_as_completed_with_errors() -> None:

@@ -128,14 +128,16 @@ class Waiting:
                 clock._blocked_loops[self.loop] -= 1
 
 
-def start_waiting() -> Waiting | None:
+def start_waiting(*, awaits: bool = False) -> Waiting | None:
     """The code here starts waiting for a hand-over (counted, not yet jumped on:
-    call :func:`poke` once the caller's own lock is released)."""
+    call :func:`poke` once the caller's own lock is released). ``awaits``: a task
+    awaits it, so its loop goes on running other tasks (else a wait on a loop's
+    thread blocks that loop)."""
     clock = current_clock()
     activity = current_activity(clock) if clock is not None else None
     if clock is None or activity is None:
         return None
-    loop = asyncio._get_running_loop()
+    loop = None if awaits else asyncio._get_running_loop()
     with clock._lock:
         clock._change(activity, _add_block)
         if loop is not None:

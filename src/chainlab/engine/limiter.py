@@ -91,7 +91,7 @@ class Limiter:
             self._free += 1
 
     def _wait_on_clock(self, waiter: threading.Lock | _AsyncWaiter) -> None:
-        waiting = _clock.start_waiting()
+        waiting = _clock.start_waiting(awaits=isinstance(waiter, _AsyncWaiter))
         if waiting is not None:
             self._blocked[id(waiter)] = waiting
 
