@@ -311,4 +311,5 @@ def test_a_thread_of_ones_own_is_refused_on_the_virtual_clock(clock: VirtualCloc
     thread = threading.Thread(target=run, name="mine")
     thread.start()
     thread.join(30)
-    assert len(errors) == 1 and "'mine'" in str(errors[0])
+    assert len(errors) == 1
+    assert "'mine'" in str(errors[0])
