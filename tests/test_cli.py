@@ -135,6 +135,45 @@ def test_time_scale_and_timeout_reach_the_runner(
     assert "0.5" in capsys.readouterr().out
 
 
+def test_the_clock_reaches_the_runner_and_a_bad_one_names_the_choices(
+    lessons_dir: Path, recorded: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "--clock", "virtual", "passing"]) == 0
+    assert [c["clock"] for c in recorded] == ["virtual"]
+    recorded.clear()
+    assert cli.main(["lessons", "--dir", str(lessons_dir), "passing"]) == 0
+    assert [c["clock"] for c in recorded] == [None]  # learners' default: the env, else real
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["lessons", "--dir", str(lessons_dir), "--clock", "mock"])
+    assert exited.value.code == 2
+    assert "'real', 'virtual'" in capsys.readouterr().err
+
+
+@pytest.mark.notebook
+def test_a_lesson_kernel_on_the_virtual_clock_reports_exact_times(tmp_path: Path) -> None:
+    """A real kernel, with CHAINLAB_CLOCK=virtual set by the runner: 2 s and 1 s
+    simulated branches overlap to exactly 2 s, and a speedup of exactly 1.5×."""
+    write_notebook(
+        tmp_path / "LC9.2.1-virtual.ipynb",
+        IMPORTS,
+        "import chainlab\n"
+        "from chainlab.engine.clock_hooks import current_clock\n"
+        "clock = current_clock()\n"
+        "start = clock.now()\n"
+        "pair = chainlab.RunnableParallel(\n"
+        "    a=lambda x: chainlab.sleep(2), b=lambda x: chainlab.sleep(1))\n"
+        "pair.invoke(0)\n"
+        "took = round(clock.now() - start, 9)\n"
+        "result_check('overlap', took, equals=2.0)\n"
+        "result_check('speedup', 3 / took, equals=1.5, key_figure=True, unit='×')",
+    )
+    run = runner.execute_notebook(tmp_path / "LC9.2.1-virtual.ipynb", clock="virtual", timeout=60)
+    assert run.ok, run.error or run.failures
+    assert run.seconds < 30  # a few seconds of kernel start-up; the 2 s took no real time
+    with pytest.raises(ValueError, match="real, virtual"):
+        runner.execute_notebook(tmp_path / "LC9.2.1-virtual.ipynb", clock="mock")
+
+
 def test_without_time_scale_the_kernels_inherit_the_environment(
     lessons_dir: Path, recorded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

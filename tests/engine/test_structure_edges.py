@@ -438,19 +438,23 @@ def test_an_outer_timeout_does_not_claim_a_timeout_raised_inside(drive: Driver, 
     )
 
 
-def test_each_map_item_gets_its_own_deadline(drive: Driver) -> None:
+def test_each_map_item_gets_its_own_deadline(drive: Driver, virtual: Any) -> None:
     def sized(x: float) -> float:
         chainlab.sleep(x)
         return x
 
     chain = RunnableLambda(sized).with_timeout(0.3).map()
-    assert drive(chain, [0.0, 0.01, 0.02]) == [0.0, 0.01, 0.02]
+    begun = virtual.now()
+    assert drive(chain, [0.0, 0.01, 0.29]) == [0.0, 0.01, 0.29]
+    assert round(virtual.now() - begun, 9) == 0.29  # side by side, each under its deadline
+    begun = virtual.now()
     with pytest.raises(TimeoutError) as info:
         drive(chain, [0.0, 5.0])
+    assert round(virtual.now() - begun, 9) == 0.3  # item 1's deadline, exactly
     assert "in item 1 of map<sized>" in info.value.__notes__[0]
 
 
-def test_a_timed_out_parallel_stops_its_branches(drive: Driver) -> None:
+def test_a_timed_out_parallel_stops_its_branches(drive: Driver, virtual: Any) -> None:
     stopped = Recorder()
 
     def patient(x: Any) -> Any:
@@ -461,8 +465,10 @@ def test_a_timed_out_parallel_stops_its_branches(drive: Driver) -> None:
             raise
         return x
 
+    begun = virtual.now()
     with pytest.raises(TimeoutError):
         drive(RunnableParallel(a=patient, b=patient).with_timeout(0.05), 1)
+    assert round(virtual.now() - begun, 9) == 0.05
     assert wait_until(lambda: len(stopped) == 2)
 
 

@@ -340,7 +340,8 @@ class VirtualClock:
         while a node it runs is in charge (see :func:`enter_node`). A job submitted
         from a task (a sync leaf under ``ainvoke``) is that task's child: the task
         awaits it."""
-        in_task = asyncio._get_running_loop() is not None
+        loop = asyncio._get_running_loop()
+        in_task = loop is not None and not self._blocked_loops.get(loop)
         return Job(self, self.enter(current_activity(self) if in_task else None), fn)
 
 

@@ -33,30 +33,43 @@ ENV_VAR = "CHAINLAB_CLOCK"
 CHOICES = ("real", "virtual")
 
 
-def enter_node(clock: VirtualClock) -> tuple[Activity, contextvars.Token[Activity | None], bool]:
+Entered = tuple[
+    Activity, "contextvars.Token[Activity | None]", bool, "asyncio.AbstractEventLoop | None"
+]
+
+
+def enter_node(clock: VirtualClock, *, sync: bool = False) -> Entered:
     """A node starts on ``clock`` (from ``call_node``): its activity, in charge.
 
     Its parent is what was in charge in the same thread or task (a pool job, an
     enclosing node); that parent waits for it. A node on another thread counts on its
     own: its caller waits through an explicit hand-over (``Join``, the limiter).
+    ``sync``: from ``call_node``; on an event loop's thread (a Jupyter kernel runs cells
+    in one) that loop runs nothing else until the node returns: the clock does not wait
+    for its tasks meanwhile.
     """
     job = _job_of(clock)
     loop = asyncio._get_running_loop()
     if loop is not None:
         clock.watch_loop(loop)
+    blocked = loop if sync and loop is not None else None
+    with clock._lock:
+        if blocked is not None:
+            clock._blocked_loops[blocked] = clock._blocked_loops.get(blocked, 0) + 1
     activity = clock.enter(current_activity(clock))
     if job is not None:
         _thread.depth += 1
-    return activity, _holder.set(activity), job is not None
+    return activity, _holder.set(activity), job is not None, blocked
 
 
-def exit_node(
-    clock: VirtualClock, entered: tuple[Activity, contextvars.Token[Activity | None], bool]
-) -> None:
-    activity, token, in_job = entered
+def exit_node(clock: VirtualClock, entered: Entered) -> None:
+    activity, token, in_job, blocked = entered
     _holder.reset(token)
     if in_job:
         _thread.depth -= 1
+    if blocked is not None:
+        with clock._lock:
+            clock._blocked_loops[blocked] -= 1
     clock.exit(activity)
 
 

@@ -360,7 +360,7 @@ def call_node(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     """Run one node synchronously, with span events and error annotation."""
     clock = frame.run.clock
     if clock is not None:  # a virtual clock counts what runs (see engine/clock.py)
-        entered = _clock.enter_node(clock)
+        entered = _clock.enter_node(clock, sync=True)
         try:
             return _call_node(runnable, input, frame)
         finally:
