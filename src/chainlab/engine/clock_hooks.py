@@ -211,16 +211,22 @@ class Handover:
                 self._waiting = None
 
 
-def enter_busy() -> tuple[VirtualClock, Activity] | None:
-    """Count the code from here as busy on the current virtual clock (a fan-out's
-    waiter adding workers: no jump before every call that can start has)."""
-    clock = current_clock()
-    return None if clock is None else (clock, clock.enter(None))
+class Busy:
+    """Counts the code from here as busy on the current virtual clock, until
+    :meth:`end` (a fan-out's waiter adding workers: no jump before every call that can
+    start has). On the real clock: nothing."""
 
+    __slots__ = ("_entered",)
 
-def exit_busy(entered: tuple[VirtualClock, Activity] | None) -> None:
-    if entered is not None:
-        entered[0].exit(entered[1])
+    def __init__(self) -> None:
+        clock = current_clock()
+        self._entered = None if clock is None else (clock, clock.enter(None))
+
+    def end(self) -> None:
+        """Not busy any more (safe to call twice)."""
+        entered, self._entered = self._entered, None
+        if entered is not None:
+            entered[0].exit(entered[1])
 
 
 def counted(

@@ -241,38 +241,38 @@ class Join:
     def _await_signal(self) -> None:
         """Block until woken (a result, the end); meanwhile add workers while calls wait
         that none has taken, and run them here if the pool has no thread to give."""
+        growing = _clock.Busy()  # a virtual clock waits while workers may be added
+        try:
+            self._watch(growing)
+        finally:
+            growing.end()
+
+    def _watch(self, growing: _clock.Busy) -> None:
         seen = self._progress_below()
         tick = TICK
-        growing = _clock.enter_busy()  # a virtual clock waits while workers may be added
-        try:
-            while True:
-                if self._help:
-                    _clock.exit_busy(growing)
-                    growing = None
-                    self._help_here()
+        while True:
+            if self._help:
+                growing.end()
+                self._help_here()
+                return
+            if self._next + self._pending < len(self._calls) and self._workers < self._limit:
+                looked, cpu = time.perf_counter(), time.process_time()
+                if self._signal.acquire(timeout=tick):
                     return
-                if self._next + self._pending < len(self._calls) and self._workers < self._limit:
-                    looked, cpu = time.perf_counter(), time.process_time()
-                    if self._signal.acquire(timeout=tick):
-                        return
-                    now = self._progress_below()
-                    stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
-                    seen = now
-                    if stuck and _idle_since(looked, cpu):  # the workers on their way will
-                        self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
-                        tick = TICK
-                    else:  # look less often while there is nothing to do
-                        tick = min(2 * tick, MAX_TICK)
-                else:
-                    self._block()
-                    _clock.exit_busy(growing)
-                    growing = None
-                    acquire_hearing_ctrl_c(self._signal)
-                    return
-        finally:
-            _clock.exit_busy(growing)
+                now = self._progress_below()
+                stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
+                seen = now
+                if stuck and _idle_since(looked, cpu):  # the workers on their way will
+                    self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
+                    tick = TICK
+                else:  # look less often while there is nothing to do
+                    tick = min(2 * tick, MAX_TICK)
+            else:
+                self._block(growing)
+                acquire_hearing_ctrl_c(self._signal)
+                return
 
-    def _block(self) -> None:
+    def _block(self, growing: _clock.Busy) -> None:
         """On a virtual clock, the waiter blocks from now on (unless a wake-up is
         pending): it is not busy until :meth:`wake` hands over to it."""
         if _clock.current_clock() is None:
@@ -280,6 +280,7 @@ class Join:
         with self._lock:
             if self._waiting is None and self._signal.locked():
                 self._waiting = _clock.start_waiting()
+        growing.end()
         _clock.poke()
 
     def _progress_below(self) -> dict[int, int]:
