@@ -13,7 +13,9 @@ An activity is *busy* when it runs and has no running child and no simulated del
 its own; the clock jumps only when no activity is busy. Every hand-over (a child ends
 and its parent goes on, a delay ends, a slot is handed to a waiter) changes the counts
 in one step under one lock, so there is no instant in which a thread that is about to
-go on looks idle.
+go on looks idle; and work handed to another thread, task or loop counts from the
+hand-over, not from when it starts there. Threads the clock does not know (another
+library's pool) are refused: it could not see them start (``clock_hooks.check_thread``).
 
 CPU-bound work is real work: the clock never jumps while it runs (simulated delays
 elsewhere wait for it, in real time), and it takes *no* virtual time. A timeline on

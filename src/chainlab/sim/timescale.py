@@ -138,6 +138,13 @@ class virtual_clock:  # lower case: used like a function, as set_time_scale
     timeouts and the spans of ``chainlab.record()``. A run keeps the clock it started
     on. Inside a run that is already on a virtual clock the block changes nothing.
 
+    CPU-bound work is real work: the clock does not jump while a leaf computes, and
+    the computing takes no virtual time (measure it on the real clock). The clock
+    follows the main thread, this block's thread and chainlab's own threads; a run
+    started on another thread (langchain_core's ``RunnableParallel.invoke`` runs its
+    branches on a ``ThreadPoolExecutor``) raises ``RuntimeError`` naming it, since the
+    clock could not see it start. langchain_core's ``ainvoke`` (one event loop) is exact.
+
     Raises:
         RuntimeError: inside a run already on the real clock (enter the block before
             the run starts, or set ``CHAINLAB_CLOCK=virtual`` for the whole program).
