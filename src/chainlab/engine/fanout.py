@@ -265,6 +265,9 @@ class Join:
                 if stuck and _idle_since(looked, cpu):  # the workers on their way will
                     self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
                     tick = TICK
+                elif stuck and tick >= MAX_TICK:  # busy, yet calls wait: one more worker
+                    self._add_workers(1)  # per MAX_TICK (a thread computing elsewhere in
+                    # the process must not keep waiting calls from ever starting)
                 else:  # look less often while there is nothing to do
                     tick = min(2 * tick, MAX_TICK)
             else:
