@@ -19,7 +19,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from chainlab.lessons.exercises import exercises, lesson_id_of
 from chainlab.lessons.runner import execute_notebook
+from chainlab.lessons.solutions import is_second_edition
 from chainlab.lessons.swap import CHAINLAB_ONLY, is_chainlab_only, swap_imports, to_langchain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,10 +156,18 @@ def announced(cells: list[Any], index: int) -> bool:
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
 def test_every_lesson_has_portable_exercises(path: Path) -> None:
     portable = [c for _, c in code_cells(path) if not is_chainlab_only(c)]
-    solved = [c for c in portable if "solution" in c.metadata.get("tags", [])]
-    assert solved, f"{path.name}: at least one exercise should run on LangChain"
     setup = portable[0].source
     assert re.search(r"from chainlab import .*Runnable", setup), f"{path.name}: setup imports"
+    if is_second_edition(nbformat.read(path, as_version=4)):
+        names = {c.metadata["chainlab"]["exercise"] for c in portable if "chainlab" in c.metadata}
+        known = exercises(lesson_id_of(path))
+        assert any(known[n].portable for n in names if n in known), (
+            f"{path.name}: at least one exercise (portable=True, not chainlab-only) "
+            "should run on LangChain"
+        )
+        return
+    solved = [c for c in portable if "solution" in c.metadata.get("tags", [])]
+    assert solved, f"{path.name}: at least one exercise should run on LangChain"
 
 
 # -- the notebooks, on langchain_core, in real kernels -------------------------------------
@@ -167,8 +177,10 @@ def test_every_lesson_has_portable_exercises(path: Path) -> None:
 @pytest.mark.parametrize("path", LESSONS + DEMOS, ids=lambda p: p.name)
 def test_notebook_runs_on_langchain_core(path: Path) -> None:
     pytest.importorskip("langchain_core.runnables")
+    second_edition = path in LESSONS and is_second_edition(nbformat.read(path, as_version=4))
     run = execute_notebook(
         path,
+        solutions=second_edition,  # the solutions put in, on langchain_core
         time_scale=SWAP_TIME_SCALE,
         timeout=120,
         transform=with_census,
@@ -191,7 +203,15 @@ def test_notebook_runs_on_langchain_core(path: Path) -> None:
         assert check.passed, (
             f"{path.name} on langchain_core, solution of {check.name!r}: {check.message}"
         )
-    if path in LESSONS:
+    if second_edition:  # each portable exercise's solution passes on langchain_core
+        known = exercises(lesson_id_of(path))
+        portable = [c for c in run.checks if c.kind == "exercise" and known[c.name].portable]
+        assert portable, f"{path.name}: no portable exercise ran on langchain_core"
+        for check in portable:
+            assert check.passed, (
+                f"{path.name} on langchain_core, solution of {check.name!r}: {check.message}"
+            )
+    elif path in LESSONS:
         assert solutions, f"{path.name}: no solution ran on langchain_core"
 
 

@@ -145,6 +145,14 @@ def check_exercise(
     [ok] **demo**: well done!
     True
     """
+    passed, message = judge(test, hint=hint, success=success)
+    return _emit(Check(name, "exercise", passed, message))
+
+
+def judge(
+    test: Callable[[], Any], *, hint: str = "", success: str = "well done!"
+) -> tuple[bool, str]:
+    """Run ``test()``: (passed, message), never an exception (see :func:`check_exercise`)."""
     try:
         outcome = test()
         passed = outcome is None or bool(outcome)
@@ -161,7 +169,7 @@ def check_exercise(
         message = f"your code raised {type(exc).__name__}: {exc}." + (
             f" Hint: {hint}" if hint else ""
         )
-    return _emit(Check(name, "exercise", passed, message))
+    return passed, message
 
 
 def predict(name: str, guess: float | None, *, unit: str = "s") -> None:

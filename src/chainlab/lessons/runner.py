@@ -25,18 +25,25 @@ class LessonRun:
     checks: list[Check] = field(default_factory=list)
     error: str | None = None
     notebook: Any = None
+    solutions: bool = False
 
     @property
     def failures(self) -> list[Check]:
-        """Failed result checks, and hidden solutions that failed their self-check.
+        """Failed result checks, and solutions that failed their exercise's check.
 
-        An exercise the learner has not done yet is not a failure; its hidden solution
-        failing is: the lesson would not teach what it says.
+        An exercise the learner has not done yet is not a failure; its solution failing
+        (in a run with ``solutions=True``, or a first-edition hidden solution cell) is:
+        the lesson would not teach what it says.
         """
         return [
             c
             for c in self.checks
-            if not c.passed and (c.kind == "result" or "solution" in c.extra.get("cell_tags", []))
+            if not c.passed
+            and (
+                c.kind == "result"
+                or (c.kind == "exercise" and self.solutions)
+                or "solution" in c.extra.get("cell_tags", [])
+            )
         ]
 
     @property
@@ -45,7 +52,9 @@ class LessonRun:
 
     @property
     def key_figure(self) -> Check | None:
-        return next((c for c in self.checks if c.key_figure), None)
+        """The check a summary shows: the one marked ``key_figure``, else the first result."""
+        marked = next((c for c in self.checks if c.key_figure), None)
+        return marked or next((c for c in self.checks if c.kind == "result"), None)
 
 
 def find_lessons(directory: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -87,10 +96,13 @@ def execute_notebook(
     store_widget_state: bool = True,
     kernel_name: str = "python3",
     transform: Callable[[Any], Any] | None = None,
+    solutions: bool = False,
 ) -> LessonRun:
     """Run every cell of a notebook in a fresh kernel; never raises for cell errors.
 
-    ``transform`` turns the notebook read from ``path`` into the one to run (for
+    ``solutions=True`` first puts each exercise's solution in place of its starter cell
+    (:func:`chainlab.lessons.solutions.with_solutions`); a learner's notebook never
+    holds them. ``transform`` then turns the notebook into the one to run (for
     example :func:`chainlab.lessons.swap.to_langchain`); the run's ``notebook`` is
     the transformed one, executed. ``clock="virtual"`` runs the kernel with
     ``CHAINLAB_CLOCK=virtual`` (the simulated world's time jumps ahead; see
@@ -99,8 +111,13 @@ def execute_notebook(
     import nbclient
     import nbformat
 
+    from chainlab.lessons.exercises import lesson_id_of
+    from chainlab.lessons.solutions import with_solutions
+
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    if solutions:
+        nb = with_solutions(nb, lesson_id_of(path))
     if transform is not None:
         nb = transform(nb)
     # the kernel gets its own environment: os.environ stays untouched, so concurrent
@@ -130,7 +147,8 @@ def execute_notebook(
         error = _short_error(exc)
     except Exception as exc:  # kernel died, timeout
         error = f"{type(exc).__name__}: {exc}"
-    return LessonRun(path, time.perf_counter() - start, collect_checks(nb), error, nb)
+    seconds = time.perf_counter() - start
+    return LessonRun(path, seconds, collect_checks(nb), error, nb, solutions=solutions)
 
 
 def execute_all(paths: list[Path], *, jobs: int = 2, **options: Any) -> list[LessonRun]:

@@ -1,0 +1,132 @@
+"""LC2.1.1 · RunnableParallel overview: exercises and quiz."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chainlab.lessons.exercises import Exercise, Question
+
+REVIEW = "The battery lasts two days, the screen is sharp, but the speaker is tinny."
+
+
+def _scale() -> float:
+    from chainlab.sim import time_scale
+
+    return time_scale()
+
+
+def _timed(runnable: Any, value: Any) -> tuple[Any, float]:
+    assert hasattr(runnable, "invoke"), (
+        f"expected a runnable (something with .invoke), got {type(runnable).__name__}"
+    )
+    start = time.perf_counter()
+    out = runnable.invoke(value)
+    return out, time.perf_counter() - start
+
+
+def check_review_analysis(build: Any) -> None:
+    assert callable(build), "pass the function build_review_analysis itself (no brackets)"
+    out, took = _timed(build(), REVIEW)
+    assert isinstance(out, dict), f"expected a dict, got {type(out).__name__}"
+    assert set(out) == {"sentiment", "summary", "words"}, (
+        f"expected the keys sentiment, summary, words; got {sorted(out)}"
+    )
+    words = len(REVIEW.split())
+    assert out["words"] == words, f"words should be {words}, got {out['words']!r}"
+    assert out["sentiment"] == "mostly positive", f"sentiment is {out['sentiment']!r}"
+    sequential = (0.6 + 0.9) * _scale()
+    assert took < 0.85 * sequential, (
+        f"the call took {took:.2f} s, about as long as the branches one after another: "
+        "are they really in one RunnableParallel?"
+    )
+
+
+def check_trip_planner(planner: Any) -> None:
+    out, took = _timed(planner, "Lisbon")
+    expected = "Stay at Casa Azul in Lisbon; forecast: sunny, 24 °C."
+    assert out == expected, f"expected {expected!r}, got {out!r}"
+    sequential = (0.8 + 1.0 + 0.5) * _scale()
+    assert took < 0.85 * sequential, (
+        f"the planner took {took:.2f} s: weather and hotels should run side by side"
+    )
+
+
+EXERCISES = {
+    "review analysis": Exercise(
+        check=check_review_analysis,
+        hints=(
+            "All three results only need the review itself: they can be branches of "
+            "one RunnableParallel.",
+            "RunnableParallel(sentiment=sentiment_chain, summary=summary_chain, "
+            "words=lambda review: ...): a plain function becomes a branch too.",
+        ),
+        solution="""\
+def build_review_analysis():
+    return RunnableParallel(
+        sentiment=sentiment_chain,
+        summary=summary_chain,
+        words=lambda review: len(review.split()),
+    )
+""",
+    ),
+    "trip planner": Exercise(
+        check=check_trip_planner,
+        hints=(
+            "Read the error: which variable does the `recommend` prompt miss, and "
+            "which branch could have carried it?",
+            "Parallel branches only pass on what they compute. A branch "
+            "`city=RunnablePassthrough()` carries the input itself along.",
+        ),
+        solution="""\
+trip_planner = (
+    RunnableParallel(city=RunnablePassthrough(), weather=weather, hotels=hotels)
+    | recommend
+)
+""",
+        debugging=True,
+    ),
+}
+
+QUIZ = [
+    Question(
+        "Three independent branches take 1.0 s, 1.5 s and 0.5 s. About how long does "
+        "one invoke of their RunnableParallel take?",
+        ("0.5 s", "1.0 s", "1.5 s", "3.0 s"),
+        2,
+        "The waits overlap, so the call lasts about as long as the slowest branch.",
+    ),
+    Question(
+        "What does every branch of a RunnableParallel receive?",
+        (
+            "A slice of the input",
+            "The whole input",
+            "The previous branch's output",
+        ),
+        1,
+        "The input is broadcast: every branch gets all of it, and none sees another's result.",
+    ),
+    Question(
+        "Step B needs step A's output. How do you combine them?",
+        ("RunnableParallel(a=A, b=B)", "A | B", "Either: the result is the same"),
+        1,
+        "A dependency forces an order; inside a RunnableParallel B would only see the input.",
+    ),
+    Question(
+        "Two branches run pure-Python loops under invoke. What speedup do you expect?",
+        ("About 2×", "About 1×", "More than 2×"),
+        1,
+        "Threads take turns on the interpreter for Python bytecode; LC2.1.7 shows the "
+        "way around it.",
+    ),
+    Question(
+        "What bounds the speedup of a parallel chain?",
+        (
+            "The number of branches only",
+            "Total work divided by the longest chain of dependent steps",
+            "The fastest branch",
+        ),
+        1,
+        "The critical path must run in order, so the ceiling is work / critical path.",
+    ),
+]

@@ -1,0 +1,89 @@
+"""A lesson's closing quiz as an ipywidgets form: pick, check, read why."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from chainlab.lessons.exercises import Question, quiz_questions
+
+RIGHT = "#1b5e20"
+WRONG = "#b71c1c"
+
+
+class Quiz:
+    """Radio buttons per question and a "Check answers" button that marks each answer
+    right or wrong and shows why. ``choose(i, choice)`` and ``check()`` do the same
+    from code."""
+
+    def __init__(self, lesson_id: str, questions: list[Question]) -> None:
+        import ipywidgets as widgets
+
+        self.lesson_id = lesson_id
+        self.questions = questions
+        self.radios = [
+            widgets.RadioButtons(options=list(q.choices), value=None, layout={"width": "auto"})
+            for q in questions
+        ]
+        self.feedback = [widgets.HTML("") for _ in questions]
+        self.button = widgets.Button(description="Check answers", button_style="primary")
+        self.score_line = widgets.HTML("")
+        self.button.on_click(lambda _button: self.check())
+        rows: list[Any] = [widgets.HTML(f"<b>Quiz: {html.escape(lesson_id)}</b>")]
+        for number, (q, radio, note) in enumerate(
+            zip(questions, self.radios, self.feedback, strict=True), 1
+        ):
+            rows += [widgets.HTML(f"<b>{number}.</b> {html.escape(q.text)}"), radio, note]
+        rows += [self.button, self.score_line]
+        self.widget = widgets.VBox(rows)
+
+    def choose(self, index: int, choice: str) -> None:
+        """Select ``choice`` for question ``index`` (0-based)."""
+        if choice not in self.questions[index].choices:
+            raise ValueError(f"question {index + 1}: {choice!r} is not one of its choices")
+        self.radios[index].value = choice
+
+    def check(self) -> int:
+        """Mark every answer; the number right."""
+        right = 0
+        for q, radio, note in zip(self.questions, self.radios, self.feedback, strict=True):
+            correct = q.choices[q.answer]
+            why = html.escape(q.why)
+            if radio.value is None:
+                note.value = "<i>no answer yet</i>"
+            elif radio.value == correct:
+                right += 1
+                note.value = f"<span style='color:{RIGHT}'>[right]</span> {why}"
+            else:
+                note.value = (
+                    f"<span style='color:{WRONG}'>[not quite]</span> the answer is "
+                    f"<b>{html.escape(correct)}</b>. {why}"
+                )
+        self.score_line.value = f"{right} of {len(self.questions)} right"
+        return right
+
+    def text(self) -> str:
+        """The questions as plain text (for a context without widgets)."""
+        lines = [f"Quiz: {self.lesson_id}"]
+        for number, q in enumerate(self.questions, 1):
+            lines.append(f"{number}. {q.text}")
+            lines += [f"   {chr(97 + i)}) {c}" for i, c in enumerate(q.choices)]
+        return "\n".join(lines)
+
+    def _ipython_display_(self) -> None:
+        """Already shown when it was made."""
+
+
+def quiz(lesson_id: str) -> Quiz:
+    """Show lesson ``lesson_id``'s quiz: a widget form in a notebook, text elsewhere."""
+    form = Quiz(lesson_id, quiz_questions(lesson_id))
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(form.widget)
+    else:
+        print(form.text())
+    return form
