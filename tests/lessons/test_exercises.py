@@ -19,6 +19,14 @@ from chainlab.lessons.runner import LessonRun, execute_notebook
 from chainlab.lessons.solutions import exercise_cells, is_second_edition, with_solutions
 
 
+@pytest.fixture(autouse=True)
+def no_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain-Python output, even if another test left an IPython shell behind."""
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+
+
 def exercise(**changes: Any) -> Exercise:
     fields: dict[str, Any] = {
         "check": lambda obj: None,
@@ -196,7 +204,7 @@ def test_solution_shows_the_source_and_can_insert_it(
 
     import IPython
 
-    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(IPython, "get_ipython", Shell)
     monkeypatch.setattr(practice, "show_markdown", print)
     lessons.solution("s", insert=True)
     assert inserted == [("chain = RunnableParallel(a=f)", False)]
