@@ -113,20 +113,21 @@ QUIZ = [
         "A dependency forces an order; inside a RunnableParallel B would only see the input.",
     ),
     Question(
-        "Two branches run pure-Python loops under invoke. What speedup do you expect?",
-        ("About 2×", "About 1×", "More than 2×"),
+        "`{'context': retriever, 'question': RunnablePassthrough()}` takes how long, "
+        "next to the retriever alone?",
+        ("About half as long", "About as long", "About twice as long"),
         1,
-        "Threads take turns on the interpreter for Python bytecode; LC2.1.7 shows the "
-        "way around it.",
+        "Passing the question along costs nothing, so nothing overlaps the retrieval: "
+        "the dict shapes the prompt's input, it does not speed it up.",
     ),
     Question(
-        "What bounds the speedup of a parallel chain?",
+        "Six requests go through `trio.batch(...)` instead of a loop of `invoke`. What changes?",
         (
-            "The number of branches only",
-            "Total work divided by the longest chain of dependent steps",
-            "The fastest branch",
+            "Each answer comes sooner",
+            "More answers per second; each answer takes as long as before",
+            "Nothing: batch is a loop",
         ),
         1,
-        "The critical path must run in order, so the ceiling is work / critical path.",
+        "batch overlaps whole requests: throughput rises, latency stays that of one request.",
     ),
 ]
