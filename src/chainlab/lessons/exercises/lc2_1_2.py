@@ -61,13 +61,13 @@ EXERCISES = {
             "RunnableParallel(...) makes it invokable; a constant branch must be a "
             "function that ignores its input: lambda _: 'concise'.",
         ),
-        solution='''\
+        solution="""\
 prompt_inputs = RunnableParallel(
     question=RunnablePassthrough(),
     context=docs_retriever | join_docs,
     style=lambda _: "concise",
 )
-''',
+""",
         debugging=True,
     ),
     "translator": Exercise(
@@ -78,14 +78,14 @@ prompt_inputs = RunnableParallel(
             "def with_language(language): return lambda text: {'language': language, "
             "'text': text}; then {lang: with_language(lang) | translate_chain for lang in ...}",
         ),
-        solution='''\
+        solution="""\
 def with_language(language):
     return lambda text: {"language": language, "text": text}
 
 
 def build_translator(languages):
     return RunnableParallel({lang: with_language(lang) | translate_chain for lang in languages})
-''',
+""",
     ),
 }
 
