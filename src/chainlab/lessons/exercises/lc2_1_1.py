@@ -104,7 +104,7 @@ def build_review_analysis():
             "with ThreadPoolExecutor() as pool: sentiment = pool.submit("
             "sentiment_chain.invoke, review); ... then sentiment.result().",
         ),
-        solution='''\
+        solution="""\
 def analyse_by_hand(review):
     with ThreadPoolExecutor(max_workers=2) as pool:
         sentiment = pool.submit(sentiment_chain.invoke, review)
@@ -114,7 +114,7 @@ def analyse_by_hand(review):
             "summary": summary.result(),
             "words": len(review.split()),
         }
-''',
+""",
     ),
     "trip planner": Exercise(
         check=check_trip_planner,
