@@ -118,3 +118,10 @@ def test_the_failure_rate_slider_finds_langchain_sim_models() -> None:
     a, b = sim.FakeChatModel("a", latency=0), sim.FakeChatModel("b", latency=0)
     chain = RunnableParallel(x=a.with_retry(), y=RunnableLambda(str) | b)
     assert find_tunables(chain) == [a, b]
+
+
+def test_the_client_timeout_and_retries_work_on_langchains_model() -> None:
+    model = sim.FakeChatModel("slow", latency=2.0, timeout=0.05, max_retries=1)
+    with pytest.raises(sim.SimulatedTimeout):
+        model.invoke("x")
+    assert (model.calls, model.timeouts) == (2, 2)

@@ -21,6 +21,7 @@ from chainlab.sim import (
     RateLimitError,
     SimulatedError,
     SimulatedService,
+    SimulatedTimeout,
     set_time_scale,
 )
 
@@ -241,3 +242,51 @@ def test_services_pickle_with_knobs_and_a_fresh_lock(kind: str) -> None:
     assert parallel["a"] == parallel["b"] == expected
     assert clone.calls == 4
     assert service.calls == 1
+
+
+# -- the client's own timeout and retries (as on LangChain's provider models) ------------
+
+
+@pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
+def test_a_client_timeout_raises_at_the_deadline_and_counts(driver: str) -> None:
+    model = FakeChatModel("slow", latency=2.0, timeout=0.05)
+    start = time.perf_counter()
+    call = model.invoke if driver == "invoke" else lambda x: asyncio.run(model.ainvoke(x))
+    with pytest.raises(SimulatedTimeout, match=r"slow: request timed out after 0\.05 s"):
+        call("x")
+    took = time.perf_counter() - start
+    assert 0.04 < took < 1.0, took  # the deadline, not the 2 s call
+    assert isinstance(SimulatedTimeout("t"), TimeoutError)
+    assert model.stats == {
+        "calls": 1,
+        "max_in_flight": 1,
+        "failures": 0,
+        "rate_limited": 0,
+        "cancelled_calls": 0,
+        "timeouts": 1,
+    }
+
+
+def test_max_retries_resends_failed_requests_inside_one_call() -> None:
+    down = FakeChatModel("down", latency=0, failure_rate=1.0, max_retries=2)
+    with pytest.raises(SimulatedError, match="down: simulated failure"):
+        down.invoke("x")
+    assert (down.calls, down.failures) == (3, 3)  # one call, three requests
+    flaky = FakeChatModel("flaky", latency=0, failure_rate=0.5, seed=3, max_retries=6)
+    answers = flaky.batch([f"q{i}" for i in range(10)])
+    assert len(answers) == 10
+    assert flaky.calls > 10
+    assert flaky.failures == flaky.calls - 10
+    slow = FakeChatModel("slow", latency=1.0, timeout=0.02, max_retries=1)
+    with pytest.raises(SimulatedTimeout):
+        slow.invoke("x")
+    assert (slow.calls, slow.timeouts) == (2, 2)
+
+
+def test_timeout_and_max_retries_are_checked() -> None:
+    with pytest.raises(ValueError, match="m: timeout must be > 0"):
+        FakeChatModel("m", timeout=0)
+    with pytest.raises(ValueError, match="m: max_retries must be an int >= 0, got -1"):
+        FakeChatModel("m", max_retries=-1)
+    with pytest.raises(ValueError, match="max_retries"):
+        FakeChatModel("m", max_retries=1.5)  # type: ignore[arg-type]

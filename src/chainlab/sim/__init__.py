@@ -49,7 +49,12 @@ from chainlab.sim.model import FakeChatModel
 from chainlab.sim.prompts import ChatPromptTemplate, PromptTemplate, StrOutputParser
 from chainlab.sim.research import QueryGenerator, generate_queries, merge_results
 from chainlab.sim.retrieval import FakeRetriever, FakeWebSearch
-from chainlab.sim.service import RateLimitError, SimulatedError, SimulatedService
+from chainlab.sim.service import (
+    RateLimitError,
+    SimulatedError,
+    SimulatedService,
+    SimulatedTimeout,
+)
 from chainlab.sim.timescale import scaled, set_time_scale, time_scale, virtual_clock
 
 __all__ = [
@@ -70,6 +75,7 @@ __all__ = [
     "RateLimitError",
     "SimulatedError",
     "SimulatedService",
+    "SimulatedTimeout",
     "StrOutputParser",
     "StringPromptValue",
     "SystemMessage",

@@ -53,7 +53,12 @@ from chainlab.sim import cpu, model, research, retrieval
 from chainlab.sim.corpus import CORPUS
 from chainlab.sim.cpu import count_primes, cpu_work, default_iterations, seconds_per_iteration
 from chainlab.sim.research import merge_results
-from chainlab.sim.service import RateLimitError, SimulatedError, SimulatedService
+from chainlab.sim.service import (
+    RateLimitError,
+    SimulatedError,
+    SimulatedService,
+    SimulatedTimeout,
+)
 from chainlab.sim.timescale import scaled, set_time_scale, time_scale
 
 __all__ = [
@@ -71,6 +76,7 @@ __all__ = [
     "PromptTemplate",
     "RateLimitError",
     "SimulatedError",
+    "SimulatedTimeout",
     "StrOutputParser",
     "StringPromptValue",
     "SystemMessage",
@@ -108,6 +114,7 @@ class _Simulated:
     max_in_flight = _read_through("max_in_flight")
     failures = _read_through("failures")
     rate_limited = _read_through("rate_limited")
+    timeouts = _read_through("timeouts")
     cancelled_calls = _read_through("cancelled_calls")
     stats = _read_through("stats")
     latency = _read_through("latency")

@@ -56,10 +56,13 @@ class FakeChatModel(SimulatedService):
         responses: how to answer. None: ``"[name] answer about <topic>"``; a callable
             ``f(prompt_text) -> str``; a list of strings, used in turn (by call order).
         error: exception class (or factory) for simulated failures.
+        timeout / max_retries: the client's own deadline per request (a slower one raises
+            :class:`SimulatedTimeout`) and how many times it resends a failed request,
+            as on LangChain's provider models (``ChatOpenAI(timeout=30, max_retries=2)``).
 
-    Counters: ``calls``, ``max_in_flight``, ``failures``, ``rate_limited``,
-    ``cancelled_calls`` (calls stopped early because their run was cancelled);
-    :meth:`reset` zeroes them.
+    Counters: ``calls`` (requests, retries included), ``max_in_flight``, ``failures``,
+    ``rate_limited``, ``timeouts``, ``cancelled_calls`` (calls stopped early because
+    their run was cancelled); :meth:`reset` zeroes them.
     """
 
     def __init__(
@@ -72,6 +75,8 @@ class FakeChatModel(SimulatedService):
         rate_limit: int | None = None,
         responses: Responses | None = None,
         error: ErrorFactory | None = None,
+        timeout: float | None = None,
+        max_retries: int = 0,
     ) -> None:
         super().__init__(
             name,
@@ -81,6 +86,8 @@ class FakeChatModel(SimulatedService):
             failure_rate=failure_rate,
             rate_limit=rate_limit,
             error=error,
+            timeout=timeout,
+            max_retries=max_retries,
         )
         if isinstance(responses, str):
             raise TypeError("responses must be a list of strings or a callable, not one str")

@@ -12,6 +12,12 @@ and stops early when the run is cancelled. One call goes:
 3. **answer**: fail with probability ``failure_rate`` (:class:`SimulatedError`), else
    return the subclass's ``_respond(...)``.
 
+Like a real API client (``ChatOpenAI(timeout=..., max_retries=...)``), a service can give
+up waiting: with ``timeout=t`` a call that would take longer raises
+:class:`SimulatedTimeout` after ``t`` (simulated) seconds, and ``max_retries=n`` sends a
+failed or timed-out request again, up to ``n`` more times, inside the same call (each
+request counts in ``calls``; ``timeouts`` counts the requests that timed out).
+
 Randomness is reproducible. Each call draws from its own RNG, seeded from ``seed``,
 the call's position in the run (its path, e.g. ``"RunnableParallel<a,b>/a/model"``),
 its retry attempt, the input text, and how many times that same position and input
@@ -41,6 +47,10 @@ class SimulatedError(RuntimeError):
 
 class RateLimitError(SimulatedError):
     """Too many concurrent calls to a simulated service (its ``rate_limit``)."""
+
+
+class SimulatedTimeout(SimulatedError, TimeoutError):
+    """A request took longer than the service's ``timeout`` (the client gave up)."""
 
 
 ErrorFactory = Callable[[str], BaseException]
@@ -107,10 +117,14 @@ class SimulatedService(InstantLeaf):
         rate_limit: the most calls that may be in flight at once; one more raises
             :class:`RateLimitError` immediately. None means unlimited.
         error: the exception class (or ``factory(message)``) for simulated failures.
+        timeout: the client's deadline per request in (simulated) seconds: a slower
+            request raises :class:`SimulatedTimeout` when it passes. None: wait forever.
+        max_retries: how many times the client sends a failed request again (a
+            simulated error, a rate-limit rejection or a timeout) before raising.
 
-    Counters (thread-safe; :meth:`reset` zeroes them): ``calls``, ``in_flight``,
-    ``max_in_flight`` (counting a call the rate limit rejected), ``failures``,
-    ``rate_limited``, ``cancelled_calls``.
+    Counters (thread-safe; :meth:`reset` zeroes them): ``calls`` (requests, retries
+    included), ``in_flight``, ``max_in_flight`` (counting a call the rate limit
+    rejected), ``failures``, ``rate_limited``, ``timeouts``, ``cancelled_calls``.
     """
 
     def __init__(
@@ -123,6 +137,8 @@ class SimulatedService(InstantLeaf):
         failure_rate: float = 0.0,
         rate_limit: int | None = None,
         error: ErrorFactory | None = None,
+        timeout: float | None = None,
+        max_retries: int = 0,
     ) -> None:
         if latency < 0 or jitter < 0:
             raise ValueError(f"{name}: latency and jitter must be >= 0")
@@ -130,6 +146,10 @@ class SimulatedService(InstantLeaf):
             raise ValueError(f"{name}: failure_rate must be within [0, 1], got {failure_rate}")
         if rate_limit is not None and rate_limit < 1:
             raise ValueError(f"{name}: rate_limit must be >= 1 or None, got {rate_limit}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"{name}: timeout must be > 0 seconds or None, got {timeout}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"{name}: max_retries must be an int >= 0, got {max_retries!r}")
         self.name = name
         self.latency = latency
         self.jitter = jitter
@@ -137,6 +157,8 @@ class SimulatedService(InstantLeaf):
         self.failure_rate = failure_rate
         self.rate_limit = rate_limit
         self.error: ErrorFactory = error or SimulatedError
+        self.timeout = timeout
+        self.max_retries = max_retries
         self._seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._lock = threading.Lock()
         self.reset()
@@ -151,19 +173,24 @@ class SimulatedService(InstantLeaf):
             self.max_in_flight = 0
             self.failures = 0
             self.rate_limited = 0
+            self.timeouts = 0
             self.cancelled_calls = 0
             self._seen: dict[int, int] = {}
 
     @property
     def stats(self) -> dict[str, int]:
-        """The counters as a dict, for printing in a lesson."""
-        return {
+        """The counters as a dict, for printing in a lesson (``timeouts`` when the
+        service has a ``timeout``)."""
+        stats = {
             "calls": self.calls,
             "max_in_flight": self.max_in_flight,
             "failures": self.failures,
             "rate_limited": self.rate_limited,
             "cancelled_calls": self.cancelled_calls,
         }
+        if self.timeout is not None:
+            stats["timeouts"] = self.timeouts
+        return stats
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()  # picklable for process executors (counters stay there)
@@ -186,11 +213,31 @@ class SimulatedService(InstantLeaf):
     # -- one call ------------------------------------------------------------------------
 
     def _work(self, input: Any) -> Any:
+        for retry in range(self.max_retries + 1):
+            try:
+                return self._request(input)
+            except SimulatedError:
+                if retry == self.max_retries:
+                    raise
+                sleep(self._backoff(retry))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _awork(self, input: Any) -> Any:
+        for retry in range(self.max_retries + 1):
+            try:
+                return await self._arequest(input)
+            except SimulatedError:
+                if retry == self.max_retries:
+                    raise
+                await asleep(self._backoff(retry))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, input: Any) -> Any:
         call = self._enter(input)
         try:
             try:
                 if call.delay > 0:
-                    sleep(call.delay)
+                    sleep(self._wait(call))
             except Cancelled:
                 self._count("cancelled_calls")
                 raise
@@ -198,18 +245,29 @@ class SimulatedService(InstantLeaf):
         finally:
             self._leave()
 
-    async def _awork(self, input: Any) -> Any:
+    async def _arequest(self, input: Any) -> Any:
         call = self._enter(input)
         try:
             try:
                 if call.delay > 0:
-                    await asleep(call.delay)
+                    await asleep(self._wait(call))
             except (Cancelled, asyncio.CancelledError):
                 self._count("cancelled_calls")
                 raise
             return self._answer(input, call)
         finally:
             self._leave()
+
+    def _wait(self, call: CallInfo) -> float:
+        """Seconds this request waits: its delay, or the client's timeout if shorter."""
+        if self.timeout is None:
+            return call.delay
+        return min(call.delay, scaled(self.timeout))
+
+    @staticmethod
+    def _backoff(retry: int) -> float:
+        """The client's wait before resending (short: 10 ms, 20 ms, ... simulated)."""
+        return scaled(min(0.01 * 2**retry, 0.1))
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
         return await arun_leaf(frame, self._awork, input)
@@ -251,6 +309,12 @@ class SimulatedService(InstantLeaf):
             setattr(self, counter, getattr(self, counter) + 1)
 
     def _answer(self, input: Any, call: CallInfo) -> Any:
+        if self.timeout is not None and call.delay > scaled(self.timeout):
+            self._count("timeouts")
+            raise SimulatedTimeout(
+                f"{self.name}: request timed out after {self.timeout:g} s "
+                f"(timeout={self.timeout:g})"
+            )
         if call.fail:
             self._count("failures")
             attempt = f" on attempt {call.attempt}" if call.attempt > 1 else ""
