@@ -30,16 +30,13 @@ def check_split_results(split_results: Callable[[Any], Any]) -> None:
     from chainlab import RunnableParallel
     from chainlab.sim import FakeChatModel
 
-    out = (
-        RunnableParallel(
-            news=FakeChatModel("news", latency=0),
-            papers=FakeChatModel("papers", latency=0, failure_rate=1.0),
-            patents=FakeChatModel("patents", latency=0, error=KeyError, failure_rate=1.0),
-            archive=FakeChatModel("archive", latency=0),
-        )
-        .with_partial_results()
-        .invoke("solar storms")
+    sources: RunnableParallel[str] = RunnableParallel(
+        news=FakeChatModel("news", latency=0),
+        papers=FakeChatModel("papers", latency=0, failure_rate=1.0),
+        patents=FakeChatModel("patents", latency=0, error=KeyError, failure_rate=1.0),
+        archive=FakeChatModel("archive", latency=0),
     )
+    out = sources.with_partial_results().invoke("solar storms")
     result = split_results(out)
     pair = f"split_results should return a pair (ok, failed), got {type(result).__name__}"
     assert isinstance(result, tuple), pair
