@@ -26,12 +26,12 @@ LESSONS = {
 }
 #: what each exercise's check cell passes to lessons.check
 CHECKED = {
-    "parallel_wall_and_ceiling": lambda scope: (scope["parallel_wall"], scope["ceiling"]),
-    "shorten_critical_path": lambda scope: scope["build_fast_chain"],
-    "split_results": lambda scope: scope["split_results"],
-    "swallowed_error": lambda scope: scope["build_answer"],
-    "make_resilient": lambda scope: scope["make_resilient"],
-    "answer_all": lambda scope: scope["answer_all"],
+    "predict a fan-out": lambda scope: scope["predict_fan_out"],
+    "a hidden dependency": lambda scope: scope["build_fast_chain"],
+    "sort a partial result": lambda scope: scope["split_results"],
+    "the fallback that hid a bug": lambda scope: scope["build_answer"],
+    "a resilient branch": lambda scope: scope["make_resilient"],
+    "stay under the limit": lambda scope: scope["answer_all"],
 }
 ENGINES = ("chainlab", "langchain_core")
 CASES = [
@@ -164,7 +164,7 @@ def test_each_lesson_has_a_debugging_exercise_and_a_five_question_quiz(lesson: s
 
 def test_the_swallowed_error_is_a_real_bug_the_fallback_hides() -> None:
     scope = lesson_scope("LC2.1.8", "chainlab")
-    exec(starter("LC2.1.8", "swallowed_error"), scope)
+    exec(starter("LC2.1.8", "the fallback that hid a bug"), scope)
     chain = scope["build_answer"](scope["FakeChatModel"]("healthy", latency=0))
     assert chain.invoke({"topic": "tides"}).startswith("(no answer")  # hidden...
     with pytest.raises(KeyError, match="topics"):  # ...and what it hid
@@ -174,6 +174,9 @@ def test_the_swallowed_error_is_a_real_bug_the_fallback_hides() -> None:
 def test_a_partly_fixed_fallback_is_still_caught() -> None:
     """Fixing the typo alone leaves a fallback that swallows bugs: the check says so."""
     scope = lesson_scope("LC2.1.8", "chainlab")
-    exec(starter("LC2.1.8", "swallowed_error").replace('d["topics"]', 'd["topic"]'), scope)
+    exec(
+        starter("LC2.1.8", "the fallback that hid a bug").replace('d["topics"]', 'd["topic"]'),
+        scope,
+    )
     with pytest.raises(AssertionError, match="KeyError"):
         lc2_1_8.check_swallowed_error(scope["build_answer"])

@@ -33,23 +33,22 @@ def _best_wall(run: Callable[[], Any], runs: int = 3) -> float:
     return min(walls)
 
 
-def check_formulas(functions: Any) -> None:
-    pair = "pass the pair of functions: lessons.check(..., (parallel_wall, ceiling))"
-    assert isinstance(functions, tuple), pair
-    assert len(functions) == 2, pair
-    parallel_wall, ceiling = functions
-    assert parallel_wall([0.2, 0.2, 1.0]) == 1.0, "parallel_wall([0.2, 0.2, 1.0]) should be 1.0"
-    assert parallel_wall([0.5]) == 0.5, "one branch: parallel_wall is its own duration"
-    assert abs(ceiling([0.2, 0.2, 0.2, 1.0]) - 1.6) < 1e-9, (
-        f"ceiling([0.2, 0.2, 0.2, 1.0]) should be 1.6, got {ceiling([0.2, 0.2, 0.2, 1.0])}"
-    )
-    assert abs(ceiling([0.3] * 4) - 4) < 1e-9, "four equal branches: a ceiling of 4"
-    briefing = _lesson_value(parallel_wall, "briefing")
-    latencies = _lesson_value(parallel_wall, "latencies")
-    time_scale = _lesson_value(parallel_wall, "time_scale")
-    predicted = parallel_wall(list(latencies.values())) * time_scale()
+def check_formulas(predict_fan_out: Callable[[list[float]], Any]) -> None:
+    cases = {(0.2, 0.2, 1.0): (1.0, 1.4), (0.5,): (0.5, 1.0), (0.3,) * 4: (0.3, 4.0)}
+    for latencies, (wall, ceiling) in cases.items():
+        got = predict_fan_out(list(latencies))
+        assert isinstance(got, tuple), f"return a pair (wall, ceiling), got {got!r}"
+        assert len(got) == 2, f"return a pair (wall, ceiling), got {got!r}"
+        assert abs(got[0] - wall) < 1e-9, f"wall time of {list(latencies)}: {wall}, not {got[0]}"
+        assert abs(got[1] - ceiling) < 1e-9, (
+            f"ceiling of {list(latencies)}: {ceiling:g}, not {got[1]}"
+        )
+    briefing = _lesson_value(predict_fan_out, "briefing")
+    latencies = _lesson_value(predict_fan_out, "latencies")
+    time_scale = _lesson_value(predict_fan_out, "time_scale")
+    predicted = predict_fan_out(list(latencies.values()))[0] * time_scale()
     ratio = _best_wall(lambda: briefing.invoke({"topic": "Friday"})) / predicted
-    assert 0.8 < ratio < 1.6, f"the briefing took {ratio:.2f}× what parallel_wall predicts"
+    assert 0.8 < ratio < 1.6, f"the briefing took {ratio:.2f}× the wall time you predict"
 
 
 def check_fast_chain(build_fast_chain: Callable[[], Any]) -> None:
@@ -72,25 +71,22 @@ def check_fast_chain(build_fast_chain: Callable[[], Any]) -> None:
 
 
 EXERCISES = {
-    "parallel_wall_and_ceiling": Exercise(
+    "predict a fan-out": Exercise(
         check=check_formulas,
         hints=(
             "The fan-in returns when its last branch is done; one after another, the "
             "branches take the sum of their times.",
-            "parallel_wall is max(latencies); ceiling is sum(latencies) / max(latencies).",
+            "The wall time is max(latencies); the ceiling is sum(latencies) / max(latencies).",
         ),
         solution='''\
-def parallel_wall(latencies):
-    """Wall time of independent branches run side by side."""
-    return max(latencies)
-
-
-def ceiling(latencies):
-    """Best possible speedup over running the branches one after another."""
-    return sum(latencies) / max(latencies)
+def predict_fan_out(latencies):
+    """(wall time side by side, ceiling) of independent branches of these durations."""
+    wall = max(latencies)
+    ceiling = sum(latencies) / wall
+    return wall, ceiling
 ''',
     ),
-    "shorten_critical_path": Exercise(
+    "a hidden dependency": Exercise(
         check=check_fast_chain,
         hints=(
             "Does the orders lookup read anything the profile lookup produced? Look at its prompt.",

@@ -112,7 +112,7 @@ def check_answer_all(answer_all: Callable[[Any, Any], Any]) -> None:
 
 
 EXERCISES = {
-    "split_results": Exercise(
+    "sort a partial result": Exercise(
         check=check_split_results,
         hints=(
             "A failed branch's value is a BranchError; the others are the branch outputs.",
@@ -133,7 +133,7 @@ def split_results(out):
 ''',
         portable=False,
     ),
-    "swallowed_error": Exercise(
+    "the fallback that hid a bug": Exercise(
         check=check_swallowed_error,
         hints=(
             "with_fallbacks catches every Exception unless told otherwise: call the chain "
@@ -159,7 +159,7 @@ print(build_answer(FakeChatModel("healthy", latency=0.05)).invoke({"topic": "Tid
 ''',
         debugging=True,
     ),
-    "make_resilient": Exercise(
+    "a resilient branch": Exercise(
         check=check_make_resilient,
         hints=(
             "Three layers, inside out: retry the model, bound the retried call with a "
@@ -178,7 +178,7 @@ def make_resilient(model, backup):
 ''',
         portable=False,
     ),
-    "answer_all": Exercise(
+    "stay under the limit": Exercise(
         check=check_answer_all,
         hints=(
             "(prompt | model | parser).map() runs the chain over a list in parallel; the "
