@@ -8,14 +8,13 @@ every item maps onto the same graph.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import config_list, validate_config
-from chainlab.engine.fanout import Join, afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import FanOut, Tasks, Threads
 from chainlab.engine.lending import (
     alend_while_waiting,
     areclaim_slot,
@@ -36,6 +35,7 @@ from chainlab.engine.run import (
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
 
+F = TypeVar("F", bound=FanOut)
 Configs = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
@@ -63,35 +63,32 @@ def batch_frames(
     return shared_limit(runnable, frames), first.scope
 
 
-def _skipper(
-    runnable: Runnable[Any, Any], frames: list[Frame], inputs: Sequence[Any]
-) -> Callable[[int], None]:
-    return lambda i: skip_span(runnable, frames[i], inputs[i])
-
-
-def _holder(frames: list[Frame]) -> Frame | None:
-    """The leaf whose code made this batch call, if any (it lends its slot while it waits)."""
-    return frames[0].parent if frames else None
-
-
-def _start(
+def _fan_out(
+    driver: type[F],
     runnable: Runnable[Any, Any],
     inputs: Sequence[Any],
     frames: list[Frame],
     scope: CancelScope,
     return_exceptions: bool,
-    stream: bool = False,
-) -> Join:
-    """Start every item on the pool (threads); the caller waits on the join."""
-    return fan_out(
-        [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
+) -> F:
+    """Every item of the batch started on ``driver`` (failures are values if
+    ``return_exceptions``)."""
+    fan = driver(
         scope,
-        skip=_skipper(runnable, frames, inputs),
-        name=lambda i: frames[i].path,
+        on_error="partial" if return_exceptions else "raise",
         window=frames[0].window if frames else None,
-        fail_fast=not return_exceptions,
-        stream=stream,
+        skip=lambda i: skip_span(runnable, frames[i], inputs[i]),
+        name=lambda i: frames[i].path,
     )
+    run = acall_node if driver is Tasks else call_node
+    for item, frame in zip(inputs, frames, strict=True):
+        fan.start(run, runnable, item, frame)
+    return fan
+
+
+def _holder(frames: list[Frame]) -> Frame | None:
+    """The leaf whose code made this batch call, if any (it lends its slot while it waits)."""
+    return frames[0].parent if frames else None
 
 
 def batch(
@@ -101,7 +98,7 @@ def batch(
     holder = _holder(frames)
     lent = lend_slot(holder)
     try:
-        return _start(runnable, inputs, frames, scope, return_exceptions).wait()
+        return _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
     finally:
         if lent:
             assert holder is not None
@@ -115,15 +112,7 @@ async def abatch(
     holder = _holder(frames)
     lent = lend_slot(holder)
     try:
-        return await afan_out(
-            [
-                functools.partial(acall_node, runnable, x, f)
-                for x, f in zip(inputs, frames, strict=True)
-            ],
-            scope,
-            skip=_skipper(runnable, frames, inputs),
-            fail_fast=not return_exceptions,
-        )
+        return await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
     finally:
         if lent:
             assert holder is not None
@@ -134,41 +123,16 @@ def batch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> Iterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
-    join = _start(runnable, inputs, frames, scope, return_exceptions, stream=True)
-    yield from lend_while_waiting(_holder(frames), _completed(join, scope, return_exceptions))
-
-
-def _completed(
-    join: Join, scope: CancelScope, return_exceptions: bool
-) -> Iterator[tuple[int, Any]]:
-    try:
-        for index, value, error in join.as_completed():
-            if error is not None and not return_exceptions:
-                raise error
-            yield index, (error if error is not None else value)
-    finally:
-        if join.remaining:  # the consumer stopped early: stop the rest
-            scope.cancel()
+    fan = _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions)
+    yield from lend_while_waiting(_holder(frames), fan.as_completed())
 
 
 async def abatch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> AsyncIterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
-
-    def item(i: int) -> Callable[[], Any]:
-        async def call() -> Any:
-            try:
-                return await acall_node(runnable, inputs[i], frames[i])
-            except Exception as exc:
-                if return_exceptions:
-                    return exc
-                raise
-
-        return call
-
-    calls = [item(i) for i in range(len(inputs))]
-    completed = aiter_completed(calls, scope, skip=_skipper(runnable, frames, inputs))
+    fan = _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions)
+    completed = fan.as_completed()
     async with aclosing(alend_while_waiting(_holder(frames), completed)) as items:
         async for index, value in items:  # closed at once if the consumer stops early
             yield index, value

@@ -195,8 +195,8 @@ class Pipeline:
                 (chainlab always runs in this process).
             cancel_grace: when a branch fails, how long (s) its Parallel or Map waits
                 for the sibling branches it told to stop, before it gives up on them
-                (default :data:`~chainlab.workflow.settle.CANCEL_GRACE`, 10 s; see
-                :mod:`chainlab.workflow.settle`).
+                (default :data:`~chainlab.workflow.compiled.CANCEL_GRACE`, 10 s; see
+                :mod:`chainlab.workflow.compiled`).
 
         Returns:
             A :class:`~chainlab.workflow.result.WorkflowResult`: final ``parameters``,

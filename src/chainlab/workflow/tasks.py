@@ -172,7 +172,7 @@ class PythonTask(Task):
 
     If a sibling branch fails, the function is asked to stop, and waited for up to the
     run's ``cancel_grace``: a long one should check ``chainlab.cancelled()`` now and
-    then, or wait with ``chainlab.sleep()`` (see :mod:`chainlab.workflow.settle`).
+    then, or wait with ``chainlab.sleep()`` (see :mod:`chainlab.workflow.compiled`).
 
     Args:
         function: a plain or ``async def`` function.
