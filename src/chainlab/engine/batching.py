@@ -26,10 +26,14 @@ from chainlab.engine.run import (
     ROOT_ID,
     Frame,
     acall_node,
+    awatched_run,
     call_node,
+    run_ended,
+    run_started,
     shared_limit,
     skip_span,
     start_run,
+    watched_run,
 )
 
 if TYPE_CHECKING:
@@ -97,12 +101,19 @@ def batch(
     frames, scope = batch_frames(runnable, config, len(inputs))
     holder = _holder(frames)
     lent = lend_slot(holder)
+    root = frames[0] if frames else None
+    tracer = run_started(root, "batch", len(inputs), runnable.get_name()) if root else None
     try:
-        return _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
+        results = _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
+    except BaseException as exc:
+        run_ended(tracer, root, exc)
+        raise
     finally:
         if lent:
             assert holder is not None
             reclaim_slot(holder)
+    run_ended(tracer, root, None)
+    return results
 
 
 async def abatch(
@@ -111,12 +122,19 @@ async def abatch(
     frames, scope = batch_frames(runnable, config, len(inputs))
     holder = _holder(frames)
     lent = lend_slot(holder)
+    root = frames[0] if frames else None
+    tracer = run_started(root, "abatch", len(inputs), runnable.get_name()) if root else None
     try:
-        return await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
+        results = await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
+    except BaseException as exc:
+        run_ended(tracer, root, exc)
+        raise
     finally:
         if lent:
             assert holder is not None
             await areclaim_slot(holder)
+    run_ended(tracer, root, None)
+    return results
 
 
 def batch_as_completed(
@@ -124,7 +142,8 @@ def batch_as_completed(
 ) -> Iterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
     fan = _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions)
-    yield from lend_while_waiting(_holder(frames), fan.as_completed())
+    completed = lend_while_waiting(_holder(frames), fan.as_completed())
+    yield from watched_run(frames[0], "batch_as_completed", completed) if frames else completed
 
 
 async def abatch_as_completed(
@@ -132,7 +151,9 @@ async def abatch_as_completed(
 ) -> AsyncIterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
     fan = _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions)
-    completed = fan.as_completed()
-    async with aclosing(alend_while_waiting(_holder(frames), completed)) as items:
+    completed = alend_while_waiting(_holder(frames), fan.as_completed())
+    if frames:
+        completed = awatched_run(frames[0], "abatch_as_completed", completed)
+    async with aclosing(completed) as items:
         async for index, value in items:  # closed at once if the consumer stops early
             yield index, value

@@ -186,7 +186,14 @@ class Span:
 
 
 class Listener(Protocol):
-    """Anything with these two methods can watch runs."""
+    """Anything with these two methods can watch runs.
+
+    A listener may also have the run-level hooks (after dask's callbacks ``_start`` /
+    ``_finish``): ``on_run_start(run)`` before a top-level run's first span, and
+    ``on_run_end(run, status)`` after its last (``status``: ``"done"``, ``"failed"``
+    or ``"cancelled"``; ``run.mode`` is ``"invoke"``, ``"batch"``, ``"stream"``, ...
+    and ``run.size`` a batch's number of inputs). Both are optional.
+    """
 
     def on_start(self, span: Span) -> None: ...
 
@@ -251,6 +258,26 @@ class Tracer:
             if id(listener) not in self._broken:
                 try:
                     listener.on_end(span)
+                except Exception as exc:
+                    self._detach(listener, exc)
+
+    def run_start(self, run: Any) -> None:
+        """Call every listener's ``on_run_start(run)``, where it has one."""
+        for listener in self.listeners:
+            hook = getattr(listener, "on_run_start", None)
+            if hook is not None and id(listener) not in self._broken:
+                try:
+                    hook(run)
+                except Exception as exc:
+                    self._detach(listener, exc)
+
+    def run_end(self, run: Any, status: str) -> None:
+        """Call every listener's ``on_run_end(run, status)``, where it has one."""
+        for listener in self.listeners:
+            hook = getattr(listener, "on_run_end", None)
+            if hook is not None and id(listener) not in self._broken:
+                try:
+                    hook(run, status)
                 except Exception as exc:
                     self._detach(listener, exc)
 
