@@ -49,7 +49,7 @@ from chainlab.sim.model import FakeChatModel
 from chainlab.sim.prompts import ChatPromptTemplate, PromptTemplate, StrOutputParser
 from chainlab.sim.research import QueryGenerator, generate_queries, merge_results
 from chainlab.sim.retrieval import FakeRetriever, FakeWebSearch
-from chainlab.sim.service import RateLimitError, SimulatedError, SimulatedService
+from chainlab.sim.service import Knobs, RateLimitError, SimulatedError, SimulatedService
 from chainlab.sim.timescale import scaled, set_time_scale, time_scale, virtual_clock
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "FakeRetriever",
     "FakeWebSearch",
     "HumanMessage",
+    "Knobs",
     "PromptTemplate",
     "QueryGenerator",
     "RateLimitError",

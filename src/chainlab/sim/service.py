@@ -26,7 +26,8 @@ import asyncio
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, TypedDict, Unpack
 
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled, asleep, sleep
@@ -95,6 +96,43 @@ class CallInfo:
         return self._rng
 
 
+class KnobArgs(TypedDict, total=False):
+    """The timing and failure keywords every simulated service takes besides ``latency``
+    (what each means: :class:`SimulatedService`)."""
+
+    jitter: float
+    seed: int | None
+    failure_rate: float
+    rate_limit: int | None
+    error: ErrorFactory | None
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """A simulated service's timing and failure knobs, as one options object (the
+    keyword arguments of :class:`SimulatedService` and its subclasses build one)."""
+
+    latency: float = 0.5
+    jitter: float = 0.0
+    seed: int | None = None
+    failure_rate: float = 0.0
+    rate_limit: int | None = None
+    error: ErrorFactory | None = None
+
+    def check(self, name: str) -> None:
+        """Raise ``ValueError`` naming the service if a knob is out of range."""
+        if self.latency < 0 or self.jitter < 0:
+            raise ValueError(f"{name}: latency and jitter must be >= 0")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError(f"{name}: failure_rate must be within [0, 1], got {self.failure_rate}")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError(f"{name}: rate_limit must be >= 1 or None, got {self.rate_limit}")
+
+    def args(self) -> dict[str, Any]:
+        """The knobs as keyword arguments (``latency`` included)."""
+        return asdict(self)
+
+
 class SimulatedService(InstantLeaf):
     """A leaf that behaves like a remote API: latency, jitter, failures, rate limits.
 
@@ -107,6 +145,7 @@ class SimulatedService(InstantLeaf):
         rate_limit: the most calls that may be in flight at once; one more raises
             :class:`RateLimitError` immediately. None means unlimited.
         error: the exception class (or ``factory(message)``) for simulated failures.
+        options: all of these at once, as a :class:`Knobs` (instead of the keywords).
 
     Counters (thread-safe; :meth:`reset` zeroes them): ``calls``, ``in_flight``,
     ``max_in_flight`` (counting a call the rate limit rejected), ``failures``,
@@ -118,26 +157,24 @@ class SimulatedService(InstantLeaf):
         name: str,
         *,
         latency: float = 0.5,
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
-        error: ErrorFactory | None = None,
+        options: Knobs | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        if latency < 0 or jitter < 0:
-            raise ValueError(f"{name}: latency and jitter must be >= 0")
-        if not 0.0 <= failure_rate <= 1.0:
-            raise ValueError(f"{name}: failure_rate must be within [0, 1], got {failure_rate}")
-        if rate_limit is not None and rate_limit < 1:
-            raise ValueError(f"{name}: rate_limit must be >= 1 or None, got {rate_limit}")
+        if options is not None and knobs:
+            raise TypeError(f"{name}: give options= or the keywords {sorted(knobs)}, not both")
+        o = Knobs(latency=latency, **knobs) if options is None else options
+        o.check(name)
+        self.options = o
+        """The timing and failure knobs as one :class:`Knobs` (the attributes below
+        are its values; ``failure_rate`` may be changed between runs)."""
         self.name = name
-        self.latency = latency
-        self.jitter = jitter
-        self.seed = seed
-        self.failure_rate = failure_rate
-        self.rate_limit = rate_limit
-        self.error: ErrorFactory = error or SimulatedError
-        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self.latency = o.latency
+        self.jitter = o.jitter
+        self.seed = o.seed
+        self.failure_rate = o.failure_rate
+        self.rate_limit = o.rate_limit
+        self.error: ErrorFactory = o.error or SimulatedError
+        self._seed = o.seed if o.seed is not None else random.SystemRandom().randrange(2**32)
         self._lock = threading.Lock()
         self.reset()
 
