@@ -25,11 +25,10 @@ from chainlab.engine.lending import (
 from chainlab.engine.run import (
     ROOT_ID,
     Frame,
+    RootRun,
     acall_node,
     awatched_run,
     call_node,
-    run_ended,
-    run_started,
     shared_limit,
     skip_span,
     start_run,
@@ -101,19 +100,13 @@ def batch(
     frames, scope = batch_frames(runnable, config, len(inputs))
     holder = _holder(frames)
     lent = lend_slot(holder)
-    root = frames[0] if frames else None
-    tracer = run_started(root, "batch", len(inputs), runnable.get_name()) if root else None
-    try:
-        results = _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
-    except BaseException as exc:
-        run_ended(tracer, root, exc)
-        raise
-    finally:
-        if lent:
-            assert holder is not None
-            reclaim_slot(holder)
-    run_ended(tracer, root, None)
-    return results
+    with RootRun(frames[0] if frames else None, "batch", len(inputs), runnable.get_name()):
+        try:
+            return _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
+        finally:
+            if lent:
+                assert holder is not None
+                reclaim_slot(holder)
 
 
 async def abatch(
@@ -122,19 +115,13 @@ async def abatch(
     frames, scope = batch_frames(runnable, config, len(inputs))
     holder = _holder(frames)
     lent = lend_slot(holder)
-    root = frames[0] if frames else None
-    tracer = run_started(root, "abatch", len(inputs), runnable.get_name()) if root else None
-    try:
-        results = await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
-    except BaseException as exc:
-        run_ended(tracer, root, exc)
-        raise
-    finally:
-        if lent:
-            assert holder is not None
-            await areclaim_slot(holder)
-    run_ended(tracer, root, None)
-    return results
+    with RootRun(frames[0] if frames else None, "abatch", len(inputs), runnable.get_name()):
+        try:
+            return await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
+        finally:
+            if lent:
+                assert holder is not None
+                await areclaim_slot(holder)
 
 
 def batch_as_completed(

@@ -284,31 +284,40 @@ def run_ended(tracer: Tracer | None, frame: Frame | None, error: BaseException |
         tracer.run_end(frame.run, run_status(error))
 
 
+class RootRun:
+    """``with RootRun(frame, mode):`` brackets a top-level run with its run hooks (a
+    context manager for batches and streams; ``invoke`` inlines the same two calls)."""
+
+    __slots__ = ("frame", "tracer")
+
+    def __init__(
+        self, frame: Frame | None, mode: str, size: int | None = None, name: str | None = None
+    ) -> None:
+        self.frame = frame
+        self.tracer = run_started(frame, mode, size, name) if frame is not None else None
+
+    def __enter__(self) -> RootRun:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        run_ended(self.tracer, self.frame, error)
+
+
 def watched_run(frame: Frame, mode: str, chunks: Iterator[T]) -> Iterator[T]:
     """Yield a top-level run's chunks between its run hooks (a consumer closing the
     stream early ends the run ``cancelled``)."""
-    tracer = run_started(frame, mode)
-    try:
+    with RootRun(frame, mode):
         yield from chunks
-    except BaseException as exc:
-        run_ended(tracer, frame, exc)
-        raise
-    run_ended(tracer, frame, None)
 
 
 async def awatched_run(
     frame: Frame, mode: str, chunks: AsyncIterator[T]
 ) -> AsyncGenerator[T, None]:
     """Async :func:`watched_run`."""
-    tracer = run_started(frame, mode)
-    try:
+    with RootRun(frame, mode):
         async with aclosing(chunks):  # type: ignore[type-var]
             async for chunk in chunks:
                 yield chunk
-    except BaseException as exc:
-        run_ended(tracer, frame, exc)
-        raise
-    run_ended(tracer, frame, None)
 
 
 def run_status(error: BaseException | None) -> str:
