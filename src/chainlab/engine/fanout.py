@@ -1,6 +1,16 @@
 """Fan-out and fan-in: run N independent calls at once, collect N results.
 
-This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
+This is the heart of RunnableParallel, ``.map()`` and ``batch``, which all use it the
+same way (a nursery, after trio's)::
+
+    fan = Threads(scope, on_error="raise")     # or Tasks(...) under ainvoke
+    for step in steps:
+        fan.start(call_node, step, input, frame)  # fan-out
+    results = fan.wait()                          # fan-in (or the first failure)
+
+:class:`FanOut` holds what both drivers decide (the policy, the wait after a failure,
+the fan-in); :class:`Threads` runs the calls on a :class:`Join`, :class:`Tasks` as
+asyncio tasks (``afanout.py``). One picture of the threads:
 
     caller ──fan-out──▶ worker 1: pulls call 0, then the next free index, ...
       │                 worker 2: pulls call 1, ...           (pool threads / tasks)
