@@ -26,8 +26,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from chainlab.engine.run import run_status
-from chainlab.engine.tracing import Tracer
+from chainlab.engine import Tracer, run_status
 from chainlab.trace.lcstructure import is_langchain_runnable, kinds_of
 
 

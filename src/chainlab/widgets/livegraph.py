@@ -33,8 +33,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from chainlab.engine import Runnable, listen
-from chainlab.engine.run import run_status
+from chainlab.engine import Runnable, listen, run_status
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets.board import Board
 from chainlab.widgets.outputs import display_with_picture, refresh, static_html, widget_only
@@ -136,7 +135,7 @@ def name_of(chain: Any) -> str:
 
 def status_of(error: BaseException | None) -> str:
     """The run's outcome for a view: ``done``, ``cancelled`` (Ctrl-C) or ``failed``
-    (the engine's :func:`~chainlab.engine.run.run_status`, which its run hooks get)."""
+    (the engine's :func:`~chainlab.engine.run_status`, which its run hooks get)."""
     return run_status(error)
 
 
