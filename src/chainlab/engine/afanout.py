@@ -122,7 +122,6 @@ async def afan_out(
 async def aiter_completed(
     calls: list[ACall],
     scope: CancelScope,
-    *,
     skip: Skip,
     fail_fast: bool = True,
     grace: float = CANCEL_GRACE,

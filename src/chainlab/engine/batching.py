@@ -94,34 +94,45 @@ def _holder(frames: list[Frame]) -> Frame | None:
     return frames[0].parent if frames else None
 
 
+def _batch(
+    driver: type[F],
+    mode: str,
+    runnable: Runnable[Any, Any],
+    inputs: Sequence[Any],
+    config: Configs,
+    return_exceptions: bool,
+) -> tuple[F, RootRun, Frame | None]:
+    """What ``batch`` and ``abatch`` share: the fan-out over the items, the run's hooks,
+    and the leaf that lends its slot meanwhile (None if none does)."""
+    frames, scope = batch_frames(runnable, config, len(inputs))
+    fan = _fan_out(driver, runnable, inputs, frames, scope, return_exceptions)
+    run = RootRun(frames[0] if frames else None, mode, len(inputs), runnable.get_name())
+    holder = _holder(frames)
+    return fan, run, holder if lend_slot(holder) else None
+
+
 def batch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    holder = _holder(frames)
-    lent = lend_slot(holder)
-    with RootRun(frames[0] if frames else None, "batch", len(inputs), runnable.get_name()):
+    fan, run, lender = _batch(Threads, "batch", runnable, inputs, config, return_exceptions)
+    with run:
         try:
-            return _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions).wait()
+            return fan.wait()
         finally:
-            if lent:
-                assert holder is not None
-                reclaim_slot(holder)
+            if lender is not None:
+                reclaim_slot(lender)
 
 
 async def abatch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    holder = _holder(frames)
-    lent = lend_slot(holder)
-    with RootRun(frames[0] if frames else None, "abatch", len(inputs), runnable.get_name()):
+    fan, run, lender = _batch(Tasks, "abatch", runnable, inputs, config, return_exceptions)
+    with run:
         try:
-            return await _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions).wait()
+            return await fan.wait()
         finally:
-            if lent:
-                assert holder is not None
-                await areclaim_slot(holder)
+            if lender is not None:
+                await areclaim_slot(lender)
 
 
 def batch_as_completed(

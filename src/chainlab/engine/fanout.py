@@ -551,13 +551,8 @@ class Tasks(FanOut):
 
     async def as_completed(self) -> AsyncIterator[tuple[int, Any]]:
         """Yield ``(index, value)`` as the calls finish (``partial``: a failure is a value)."""
-        completed = aiter_completed(
-            self.calls,
-            self.scope,
-            skip=self.skip,
-            fail_fast=self.on_error != "partial",
-            grace=self.grace,
-        )
+        partial = self.on_error == "partial"
+        completed = aiter_completed(self.calls, self.scope, self.skip, not partial, self.grace)
         try:
             async for item in completed:
                 yield item
