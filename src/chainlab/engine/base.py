@@ -143,9 +143,11 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
             output = call_node(self, input, frame)
         except BaseException as exc:
             frame.scope.cancel(exc)  # cooperative work still running stops early
-            run_ended(tracer, frame, exc)
+            if tracer is not None:
+                run_ended(tracer, frame, exc)
             raise
-        run_ended(tracer, frame, None)
+        if tracer is not None:  # (no call at all on the hot path without listeners)
+            run_ended(tracer, frame, None)
         return output
 
     async def ainvoke(
@@ -162,9 +164,11 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
             output = await acall_node(self, input, frame)
         except BaseException as exc:
             frame.scope.cancel(exc)
-            run_ended(tracer, frame, exc)
+            if tracer is not None:
+                run_ended(tracer, frame, exc)
             raise
-        run_ended(tracer, frame, None)
+        if tracer is not None:  # (no call at all on the hot path without listeners)
+            run_ended(tracer, frame, None)
         return output
 
     def batch(
