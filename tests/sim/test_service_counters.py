@@ -290,3 +290,17 @@ def test_timeout_and_max_retries_are_checked() -> None:
         FakeChatModel("m", max_retries=-1)
     with pytest.raises(ValueError, match="max_retries"):
         FakeChatModel("m", max_retries=1.5)  # type: ignore[arg-type]
+
+
+def test_the_knobs_are_one_options_object_and_the_keywords_still_work() -> None:
+    from chainlab.sim import FakeWebSearch, Knobs, SimulatedService
+
+    search = FakeWebSearch(0.0, 2, jitter=0.0, seed=7, failure_rate=0.25, rate_limit=3)
+    assert search.options == Knobs(latency=0.0, seed=7, failure_rate=0.25, rate_limit=3)
+    assert (search.seed, search.failure_rate, search.rate_limit) == (7, 0.25, 3)
+    service = SimulatedService("svc", options=Knobs(latency=0.0, seed=1))
+    assert (service.latency, service.seed) == (0.0, 1)
+    with pytest.raises(ValueError, match="svc: failure_rate must be within"):
+        SimulatedService("svc", options=Knobs(failure_rate=2.0))
+    with pytest.raises(TypeError, match="not both"):
+        SimulatedService("svc", options=Knobs(), seed=3)

@@ -218,3 +218,19 @@ def test_a_wide_fan_out_is_one_summary_node_live() -> None:
     assert live.progress["done"] == live.progress["total"] == 30
     assert live.messages >= 1
     assert chainlab.LiveGraph is LiveGraph
+
+
+def test_a_run_brackets_the_graph_itself_through_its_run_hooks() -> None:
+    chain = fan()
+    live = LiveGraph(chain)  # never begun: the run's hooks begin and finish it
+    assert chain.batch([1, 2, 3], {"callbacks": [live]}) == [1, 2, 3]
+    progress = live.progress
+    assert (progress["status"], progress["unit"], progress["done"]) == ("done", "items", 3)
+    broken = RunnableParallel(ok=nap, bad=lambda x: 1 / 0)
+    failing = LiveGraph(broken)
+    with pytest.raises(ZeroDivisionError):
+        broken.invoke(1, {"callbacks": [failing]})
+    assert failing.progress["status"] == "failed"
+    assert "running" not in {s["state"] for s in failing.states.values()}
+    chain.invoke(4, {"callbacks": [live]})  # the next run starts the picture afresh
+    assert (live.progress["unit"], live.progress["status"]) == ("leaf calls", "done")

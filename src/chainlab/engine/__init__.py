@@ -33,7 +33,7 @@ from chainlab.engine.parallel import RunnableMap, RunnableParallel
 from chainlab.engine.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
 from chainlab.engine.retry import RunnableRetry
 from chainlab.engine.run import _RUN_KEY as RUN_KEY
-from chainlab.engine.run import Frame, call_node, current_frame, task_lane
+from chainlab.engine.run import Frame, call_node, current_frame, run_status, task_lane
 from chainlab.engine.run import _current as CURRENT_FRAME
 from chainlab.engine.sequence import RunnableSequence
 from chainlab.engine.timeout import RunnableTimeout, abandoned_calls
@@ -103,13 +103,14 @@ __all__ += [
     "run_leaf",
 ]
 
-# spans and listeners (tracing.py)
+# spans, listeners and the runs they hear begin and end (tracing.py, run.py)
 __all__ += [
     "Tracer",
     "add_listener",
     "global_listeners",
     "preview",
     "remove_listener",
+    "run_status",
 ]
 
 # cancel scopes (cancel.py)

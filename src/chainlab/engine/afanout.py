@@ -17,7 +17,7 @@ from typing import Any
 
 from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.cancel import Cancelled, CancelScope
-from chainlab.engine.errors import also_failed, is_fatal
+from chainlab.engine.errors import also_failed, stops
 
 CANCEL_GRACE = 1.0
 """Seconds a cancelled sibling task gets to finish before the error is raised anyway."""
@@ -65,6 +65,7 @@ async def afan_out(
     *,
     skip: Skip,
     fail_fast: bool = True,
+    grace: float = CANCEL_GRACE,
 ) -> list[Any]:
     """The asyncio twin of :func:`fan_out`: one task per call.
 
@@ -93,7 +94,7 @@ async def afan_out(
             if error is not None and first is not None and not isinstance(error, Cancelled):
                 also_failed(first, error)
             return
-        if error is not None and (fail_fast or is_fatal(error)):
+        if error is not None and stops(error, fail_fast):
             # cancel now, in this callback: a queued sibling that the failed leaf's
             # freed slot is waking up runs after us, sees the scope and never starts
             scope.cancel(error)
@@ -112,17 +113,22 @@ async def afan_out(
             raise first
     except BaseException as exc:
         scope.cancel(exc)
-        await cancel_all(tasks, skip)
+        await cancel_all(tasks, skip, grace)
         raise
     outcomes = [_outcome(t) for t in tasks]
     return [value if error is None else error for value, error in outcomes]
 
 
 async def aiter_completed(
-    calls: list[ACall], scope: CancelScope, *, skip: Skip
+    calls: list[ACall],
+    scope: CancelScope,
+    skip: Skip,
+    fail_fast: bool = True,
+    grace: float = CANCEL_GRACE,
 ) -> AsyncGenerator[tuple[int, Any], None]:
     """Yield ``(index, value)`` as the calls finish; the first failure raises (the
-    failures of siblings that ended meanwhile are attached to it as notes)."""
+    failures of siblings that ended meanwhile are attached to it as notes). Without
+    ``fail_fast`` a failure that is not fatal is yielded as the value."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[int] = asyncio.Queue()
     tasks = [_clock.create_task(loop, own_cancellation(call)) for call in calls]
@@ -132,14 +138,15 @@ async def aiter_completed(
     try:
         for _ in range(len(tasks)):
             index = await queue.get()
-            value, first = _outcome(tasks[index])
-            if first is not None:
+            value, error = _outcome(tasks[index])
+            if error is not None and stops(error, fail_fast):
+                first = error
                 raise first
-            yield index, value
+            yield index, (value if error is None else error)
     finally:
         if any(not t.done() for t in tasks):
             scope.cancel(first)
-            await cancel_all(tasks, skip)
+            await cancel_all(tasks, skip, grace)
         collect_late_failures(tasks, first)
 
 
@@ -155,9 +162,11 @@ def collect_late_failures(tasks: list[asyncio.Task[Any]], first: BaseException |
         also_failed(first, error)
 
 
-async def cancel_all(tasks: list[asyncio.Task[Any]], skip: Skip) -> None:
+async def cancel_all(
+    tasks: list[asyncio.Task[Any]], skip: Skip, grace: float = CANCEL_GRACE
+) -> None:
     """Cancel the unfinished tasks and let them finish (a few loop turns for
-    well-behaved code; at most 1 s for code that swallows cancellation)."""
+    well-behaved code; at most ``grace`` seconds for code that swallows cancellation)."""
     unfinished = []
     for index, task in enumerate(tasks):
         if not task.done():
@@ -165,7 +174,7 @@ async def cancel_all(tasks: list[asyncio.Task[Any]], skip: Skip) -> None:
             skip(index)  # recorded as cancelled unless it had already started
             unfinished.append(task)
     if unfinished:
-        await asyncio.wait(unfinished, timeout=CANCEL_GRACE)
+        await asyncio.wait(unfinished, timeout=grace)
 
 
 def _announce(queue: asyncio.Queue[int], index: int, _: object) -> None:

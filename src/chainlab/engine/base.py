@@ -35,8 +35,12 @@ from chainlab.engine.limiter import Limiter
 from chainlab.engine.run import (
     Frame,
     acall_node,
+    awatched_run,
     call_node,
+    run_ended,
+    run_started,
     start_run,
+    watched_run,
 )
 from chainlab.engine.schema import TypesAndListeners
 from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
@@ -134,11 +138,17 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         frame = start_run(self, config)
         if frame.parent is not None:
             return call_joined(self, input, frame)
+        tracer = run_started(frame, "invoke") if frame.run.tracer is not None else None
         try:
-            return call_node(self, input, frame)
+            output = call_node(self, input, frame)
         except BaseException as exc:
             frame.scope.cancel(exc)  # cooperative work still running stops early
+            if tracer is not None:
+                run_ended(tracer, frame, exc)
             raise
+        if tracer is not None:  # (no call at all on the hot path without listeners)
+            run_ended(tracer, frame, None)
+        return output
 
     async def ainvoke(
         self, input: Input, config: Mapping[str, Any] | None = None, **kwargs: Any
@@ -149,11 +159,17 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         frame = start_run(self, config)
         if frame.parent is not None:
             return await acall_joined(self, input, frame)
+        tracer = run_started(frame, "ainvoke") if frame.run.tracer is not None else None
         try:
-            return await acall_node(self, input, frame)
+            output = await acall_node(self, input, frame)
         except BaseException as exc:
             frame.scope.cancel(exc)
+            if tracer is not None:
+                run_ended(tracer, frame, exc)
             raise
+        if tracer is not None:  # (no call at all on the hot path without listeners)
+            run_ended(tracer, frame, None)
+        return output
 
     def batch(
         self,
@@ -219,7 +235,7 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
             return
         frame = start_run(self, config)
         if frame.parent is None:
-            yield from stream_node(self, input, frame)
+            yield from watched_run(frame, "stream", stream_node(self, input, frame))
         else:  # streamed from inside a leaf: the leaf lends its slot while it waits
             yield from lend_while_waiting(frame.parent, stream_node(self, input, frame))
 
@@ -233,7 +249,7 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         frame = start_run(self, config)
         chunks = transform_node(self, iter(input), frame)
         if frame.parent is None:
-            yield from chunks
+            yield from watched_run(frame, "transform", chunks)
         else:
             yield from lend_while_waiting(frame.parent, chunks)
 
@@ -249,6 +265,8 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         chunks = astream_node(self, input, frame)
         if frame.parent is not None:  # streamed from inside a leaf: it lends its slot
             chunks = alend_while_waiting(frame.parent, chunks)
+        else:
+            chunks = awatched_run(frame, "astream", chunks)
         async with aclosing(chunks):  # a consumer stopping early stops the work now
             async for chunk in chunks:
                 yield chunk
@@ -265,6 +283,8 @@ class Runnable(TypesAndListeners, Generic[Input, Output]):
         chunks = atransform_node(runnable, aiter(input), frame)
         if frame.parent is not None:
             chunks = alend_while_waiting(frame.parent, chunks)
+        else:
+            chunks = awatched_run(frame, "atransform", chunks)
         async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk

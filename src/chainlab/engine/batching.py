@@ -8,14 +8,13 @@ every item maps onto the same graph.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainlab.engine.cancel import CancelScope
 from chainlab.engine.config import config_list, validate_config
-from chainlab.engine.fanout import Join, afan_out, aiter_completed, fan_out
+from chainlab.engine.fanout import FanOut, Tasks, Threads
 from chainlab.engine.lending import (
     alend_while_waiting,
     areclaim_slot,
@@ -26,16 +25,20 @@ from chainlab.engine.lending import (
 from chainlab.engine.run import (
     ROOT_ID,
     Frame,
+    RootRun,
     acall_node,
+    awatched_run,
     call_node,
     shared_limit,
     skip_span,
     start_run,
+    watched_run,
 )
 
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
 
+F = TypeVar("F", bound=FanOut)
 Configs = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 
 
@@ -63,10 +66,27 @@ def batch_frames(
     return shared_limit(runnable, frames), first.scope
 
 
-def _skipper(
-    runnable: Runnable[Any, Any], frames: list[Frame], inputs: Sequence[Any]
-) -> Callable[[int], None]:
-    return lambda i: skip_span(runnable, frames[i], inputs[i])
+def _fan_out(
+    driver: type[F],
+    runnable: Runnable[Any, Any],
+    inputs: Sequence[Any],
+    frames: list[Frame],
+    scope: CancelScope,
+    return_exceptions: bool,
+) -> F:
+    """Every item of the batch started on ``driver`` (failures are values if
+    ``return_exceptions``)."""
+    fan = driver(
+        scope,
+        on_error="partial" if return_exceptions else "raise",
+        window=frames[0].window if frames else None,
+        skip=lambda i: skip_span(runnable, frames[i], inputs[i]),
+        name=lambda i: frames[i].path,
+    )
+    run = acall_node if driver is Tasks else call_node
+    for item, frame in zip(inputs, frames, strict=True):
+        fan.start(run, runnable, item, frame)
+    return fan
 
 
 def _holder(frames: list[Frame]) -> Frame | None:
@@ -74,101 +94,64 @@ def _holder(frames: list[Frame]) -> Frame | None:
     return frames[0].parent if frames else None
 
 
-def _start(
+def _batch(
+    driver: type[F],
+    mode: str,
     runnable: Runnable[Any, Any],
     inputs: Sequence[Any],
-    frames: list[Frame],
-    scope: CancelScope,
+    config: Configs,
     return_exceptions: bool,
-    stream: bool = False,
-) -> Join:
-    """Start every item on the pool (threads); the caller waits on the join."""
-    return fan_out(
-        [functools.partial(call_node, runnable, x, f) for x, f in zip(inputs, frames, strict=True)],
-        scope,
-        skip=_skipper(runnable, frames, inputs),
-        name=lambda i: frames[i].path,
-        window=frames[0].window if frames else None,
-        fail_fast=not return_exceptions,
-        stream=stream,
-    )
+) -> tuple[F, RootRun, Frame | None]:
+    """What ``batch`` and ``abatch`` share: the fan-out over the items, the run's hooks,
+    and the leaf that lends its slot meanwhile (None if none does)."""
+    frames, scope = batch_frames(runnable, config, len(inputs))
+    fan = _fan_out(driver, runnable, inputs, frames, scope, return_exceptions)
+    run = RootRun(frames[0] if frames else None, mode, len(inputs), runnable.get_name())
+    holder = _holder(frames)
+    return fan, run, holder if lend_slot(holder) else None
 
 
 def batch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    holder = _holder(frames)
-    lent = lend_slot(holder)
-    try:
-        return _start(runnable, inputs, frames, scope, return_exceptions).wait()
-    finally:
-        if lent:
-            assert holder is not None
-            reclaim_slot(holder)
+    fan, run, lender = _batch(Threads, "batch", runnable, inputs, config, return_exceptions)
+    with run:
+        try:
+            return fan.wait()
+        finally:
+            if lender is not None:
+                reclaim_slot(lender)
 
 
 async def abatch(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> list[Any]:
-    frames, scope = batch_frames(runnable, config, len(inputs))
-    holder = _holder(frames)
-    lent = lend_slot(holder)
-    try:
-        return await afan_out(
-            [
-                functools.partial(acall_node, runnable, x, f)
-                for x, f in zip(inputs, frames, strict=True)
-            ],
-            scope,
-            skip=_skipper(runnable, frames, inputs),
-            fail_fast=not return_exceptions,
-        )
-    finally:
-        if lent:
-            assert holder is not None
-            await areclaim_slot(holder)
+    fan, run, lender = _batch(Tasks, "abatch", runnable, inputs, config, return_exceptions)
+    with run:
+        try:
+            return await fan.wait()
+        finally:
+            if lender is not None:
+                await areclaim_slot(lender)
 
 
 def batch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> Iterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
-    join = _start(runnable, inputs, frames, scope, return_exceptions, stream=True)
-    yield from lend_while_waiting(_holder(frames), _completed(join, scope, return_exceptions))
-
-
-def _completed(
-    join: Join, scope: CancelScope, return_exceptions: bool
-) -> Iterator[tuple[int, Any]]:
-    try:
-        for index, value, error in join.as_completed():
-            if error is not None and not return_exceptions:
-                raise error
-            yield index, (error if error is not None else value)
-    finally:
-        if join.remaining:  # the consumer stopped early: stop the rest
-            scope.cancel()
+    fan = _fan_out(Threads, runnable, inputs, frames, scope, return_exceptions)
+    completed = lend_while_waiting(_holder(frames), fan.as_completed())
+    yield from watched_run(frames[0], "batch_as_completed", completed) if frames else completed
 
 
 async def abatch_as_completed(
     runnable: Runnable[Any, Any], inputs: Sequence[Any], config: Configs, return_exceptions: bool
 ) -> AsyncIterator[tuple[int, Any]]:
     frames, scope = batch_frames(runnable, config, len(inputs))
-
-    def item(i: int) -> Callable[[], Any]:
-        async def call() -> Any:
-            try:
-                return await acall_node(runnable, inputs[i], frames[i])
-            except Exception as exc:
-                if return_exceptions:
-                    return exc
-                raise
-
-        return call
-
-    calls = [item(i) for i in range(len(inputs))]
-    completed = aiter_completed(calls, scope, skip=_skipper(runnable, frames, inputs))
-    async with aclosing(alend_while_waiting(_holder(frames), completed)) as items:
+    fan = _fan_out(Tasks, runnable, inputs, frames, scope, return_exceptions)
+    completed = alend_while_waiting(_holder(frames), fan.as_completed())
+    if frames:
+        completed = awatched_run(frames[0], "abatch_as_completed", completed)
+    async with aclosing(completed) as items:
         async for index, value in items:  # closed at once if the consumer stops early
             yield index, value

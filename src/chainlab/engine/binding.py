@@ -111,17 +111,10 @@ class RunnableListeners(Runnable[Input, Output]):
         return self._watched(self.bound._transform(chunks, frame), None, frame)
 
     def _watched(self, chunks: Iterator[Any], input: Any, frame: Frame) -> Iterator[Any]:
-        from chainlab.engine.chunks import add
-
-        run, total = self._start(input, frame), None
-        try:
+        with _Watch(self, input, frame) as watch:
             for chunk in chunks:
-                total = add(total, chunk)
+                watch.seen(chunk)
                 yield chunk
-        except Exception as exc:
-            self._fail(run, exc, frame)
-            raise
-        self._end(run, total, frame)
 
     def _astream(self, input: Input, frame: Frame) -> AsyncIterator[Output]:
         return self._awatched(self.bound._astream(input, frame), input, frame)
@@ -132,17 +125,33 @@ class RunnableListeners(Runnable[Input, Output]):
     async def _awatched(
         self, chunks: AsyncIterator[Any], input: Any, frame: Frame
     ) -> AsyncIterator[Any]:
+        with _Watch(self, input, frame) as watch:
+            async for chunk in chunks:
+                watch.seen(chunk)
+                yield chunk
+
+
+class _Watch:
+    """A stream under listeners (both drivers): ``on_start`` first, then ``on_end`` with
+    the chunks added up, or ``on_error`` if the stream raised an ``Exception``."""
+
+    def __init__(self, binding: RunnableListeners, input: Any, frame: Frame) -> None:
+        self.binding, self.frame, self.total = binding, frame, None
+        self.run = binding._start(input, frame)
+
+    def seen(self, chunk: Any) -> None:
         from chainlab.engine.chunks import add
 
-        run, total = self._start(input, frame), None
-        try:
-            async for chunk in chunks:
-                total = add(total, chunk)
-                yield chunk
-        except Exception as exc:
-            self._fail(run, exc, frame)
-            raise
-        self._end(run, total, frame)
+        self.total = add(self.total, chunk)
+
+    def __enter__(self) -> _Watch:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        if error is None:
+            self.binding._end(self.run, self.total, self.frame)
+        elif isinstance(error, Exception):
+            self.binding._fail(self.run, error, self.frame)
 
 
 def _arity(func: Callable[..., Any]) -> int:

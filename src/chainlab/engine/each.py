@@ -6,13 +6,14 @@ whose input is a list (for example the search queries a model just generated).
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from typing import Any, TypeVar
 
 from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable
 from chainlab.engine.errors import name_failed_child
-from chainlab.engine.fanout import Join, afan_out, fan_out
+from chainlab.engine.fanout import FanOut, Tasks, Threads
 from chainlab.engine.run import Frame, acall_node, call_node, shared_limit, skip_span
+
+F = TypeVar("F", bound=FanOut)
 
 
 class RunnableEach(Runnable[list[Input], list[Output]]):
@@ -36,53 +37,43 @@ class RunnableEach(Runnable[list[Input], list[Output]]):
     def _children(self) -> list[tuple[str, str, Runnable[Any, Any]]]:
         return [("*", "each item", self.bound)]
 
-    def _items(self, input: Any, frame: Frame) -> tuple[list[Any], list[Frame]]:
+    grace: float | None = None
+    """After an item failed, how long (s) to wait for the items still running (None: the
+    driver's default; a workflow's Map waits longer)."""
+
+    def _invoke(self, input: list[Any], frame: Frame) -> list[Any]:
+        fan, items, frames = self._fan_out(Threads, input, frame)
+        for item, f in zip(items, frames, strict=True):
+            fan.start(call_node, self.bound, item, f)
+        return fan.wait()
+
+    async def _ainvoke(self, input: list[Any], frame: Frame) -> list[Any]:
+        fan, items, frames = self._fan_out(Tasks, input, frame)
+        for item, f in zip(items, frames, strict=True):
+            fan.start(acall_node, self.bound, item, f)
+        return await fan.wait()
+
+    def _fan_out(
+        self, driver: type[F], input: Any, frame: Frame
+    ) -> tuple[F, list[Any], list[Frame]]:
+        """The fan-out over the items, the items, and their frames (one cancel scope)."""
         if isinstance(input, str | bytes | dict) or not hasattr(input, "__iter__"):
             got = f"{type(input).__name__}: {input!r:.60}"
             raise TypeError(f"{frame.path}: .map() needs a list input, got {got}")
         items = list(input)
         scope = frame.scope.child()
-        return items, shared_limit(
+        frames = shared_limit(
             self.bound, [frame.child(str(i), "*", scope) for i in range(len(items))]
         )
-
-    def _invoke(self, input: list[Any], frame: Frame) -> list[Any]:
-        items, frames = self._items(input, frame)
-        join = fan_out(
-            [
-                functools.partial(call_node, self.bound, x, f)
-                for x, f in zip(items, frames, strict=True)
-            ],
-            frames[0].scope if frames else frame.scope,
+        fan = driver(
+            scope,
+            grace=self.grace,
+            window=frames[0].window if frames else None,
             skip=lambda i: skip_span(self.bound, frames[i], items[i]),
             name=lambda i: frames[i].path,
-            window=frames[0].window if frames else None,
+            noted=lambda exc: self._name_failure(exc, frames),
         )
-        try:
-            return self._wait(join, frames)
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
-
-    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
-        """Wait for the items under ``invoke`` (a workflow's Map, on a failure, also
-        waits for the items it stopped)."""
-        return join.wait()
-
-    async def _ainvoke(self, input: list[Any], frame: Frame) -> list[Any]:
-        items, frames = self._items(input, frame)
-        try:
-            return await afan_out(
-                [
-                    functools.partial(acall_node, self.bound, x, f)
-                    for x, f in zip(items, frames, strict=True)
-                ],
-                frames[0].scope if frames else frame.scope,
-                skip=lambda i: skip_span(self.bound, frames[i], items[i]),
-            )
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
+        return fan, items, frames
 
     def _name_failure(self, exc: BaseException, frames: list[Frame]) -> None:
         name_failed_child(exc, frames, self.get_name(), lambda f: f"item {f.segment}")

@@ -30,6 +30,12 @@ def is_fatal(exc: BaseException) -> bool:
     return not isinstance(exc, Exception | asyncio.CancelledError)
 
 
+def stops(error: BaseException, fail_fast: bool) -> bool:
+    """The failure rule of every fan-out: does this failed call end the fan-out (cancel
+    its siblings, and raise)? Under fail-fast any failure does; otherwise a fatal one."""
+    return fail_fast or is_fatal(error)
+
+
 def mark_origin(exc: BaseException, path: str) -> None:
     """Remember the deepest node an exception came out of (first call wins)."""
     if not hasattr(exc, _ORIGIN):

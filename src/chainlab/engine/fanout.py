@@ -1,6 +1,16 @@
 """Fan-out and fan-in: run N independent calls at once, collect N results.
 
-This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
+This is the heart of RunnableParallel, ``.map()`` and ``batch``, which all use it the
+same way (a nursery, after trio's)::
+
+    fan = Threads(scope, on_error="raise")     # or Tasks(...) under ainvoke
+    for step in steps:
+        fan.start(call_node, step, input, frame)  # fan-out
+    results = fan.wait()                          # fan-in (or the first failure)
+
+:class:`FanOut` holds what both drivers decide (the policy, the wait after a failure,
+the fan-in); :class:`Threads` runs the calls on a :class:`Join`, :class:`Tasks` as
+asyncio tasks (``afanout.py``). One picture of the threads:
 
     caller ──fan-out──▶ worker 1: pulls call 0, then the next free index, ...
       │                 worker 2: pulls call 1, ...           (pool threads / tasks)
@@ -29,11 +39,13 @@ This is the heart of RunnableParallel, ``.map()`` and ``batch``. One picture:
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
 from queue import Empty, SimpleQueue
-from typing import Any
+from typing import Any, Literal
 
 from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.abandon import AbandonableCall
@@ -46,7 +58,7 @@ from chainlab.engine.afanout import (  # re-exported: one module to import fan-o
     aiter_completed,
 )
 from chainlab.engine.cancel import Cancelled, CancelScope, acquire_hearing_ctrl_c
-from chainlab.engine.errors import also_failed, is_fatal
+from chainlab.engine.errors import also_failed, stops
 from chainlab.engine.pool import get_pool
 
 TICK = 0.0005
@@ -213,7 +225,7 @@ class Join:
             self._below.pop(index, None)
             if error is None:
                 self.results[index] = value
-            elif self.error is None and (self.fail_fast or is_fatal(error)):
+            elif self.error is None and stops(error, self.fail_fast):
                 self.error = error
                 self.scope.cancel(error)
             elif self.error is not None:
@@ -366,7 +378,7 @@ class Join:
                     pass
                 self.await_progress()
             yield item
-            if item[2] is not None and (self.fail_fast or is_fatal(item[2])):
+            if item[2] is not None and stops(item[2], self.fail_fast):
                 self.abandon_running()
                 return
 
@@ -397,13 +409,171 @@ def fan_out(
     return join.start()
 
 
+# -- the nursery: one fan-out, two drivers ----------------------------------------------
+
+OnError = Literal["raise", "partial", "group"]
+"""What a failed call does to its fan-out: ``raise`` the first failure at once (the rest
+are cancelled), keep every result with failures as ``partial`` values, or run every
+call and raise the failures as one ``group``."""
+
+
+class FanOut:
+    """A nursery (after trio's): :meth:`start` calls, then wait for all of them.
+
+    The failure rule is trio's, in :func:`~chainlab.engine.errors.stops`: under ``raise``
+    the first failure cancels the scope and is raised; a fatal ``BaseException`` does so
+    under every policy. ``grace`` is the one wait-after-failure setting: how long the
+    waiter, after a failure, still waits for the calls that are running to end (None:
+    the driver's default, :attr:`default_grace`). The calls start when the fan-out is
+    waited on (:class:`Threads` pulls them by index; :class:`Tasks` makes a task each).
+    """
+
+    default_grace = 0.0
+
+    def __init__(
+        self,
+        scope: CancelScope,
+        *,
+        on_error: OnError = "raise",
+        grace: float | None = None,
+        window: int | None = None,
+        skip: Skip = lambda _: None,
+        name: Name = lambda i: f"call {i}",
+        what: str = "calls",
+        noted: Callable[[BaseException], None] = lambda _: None,
+    ) -> None:
+        self.scope = scope
+        self.on_error = on_error
+        self.grace = self.default_grace if grace is None else grace
+        self.window = window
+        self.skip = skip
+        self.name = name
+        self.what = what
+        """What the calls are, in the message of a ``group`` failure."""
+        self.noted = noted
+        """Called on each failure before it is raised (to add a note naming its call)."""
+        self.calls: list[Any] = []
+
+    @property
+    def fail_fast(self) -> bool:
+        return self.on_error == "raise"
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Add the call ``fn(*args)``."""
+        self.calls.append(functools.partial(fn, *args))
+
+    def _fan_in(self, results: list[Any]) -> list[Any]:
+        """The results, in the order the calls were started (``group``: or every failure)."""
+        if self.on_error == "group":
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                for exc in failures:
+                    self.noted(exc)
+                raise ExceptionGroup(
+                    f"{len(failures)} of {len(results)} {self.what} failed",
+                    [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in failures],
+                )
+        return results
+
+
+class Threads(FanOut):
+    """The thread driver (``invoke``, ``batch``): the calls run on the engine's pool."""
+
+    def join(self, stream: bool = False) -> Join:
+        """Start the calls on a :class:`Join` (the caller then waits on it)."""
+        join = Join(
+            self.calls,
+            self.scope,
+            self.fail_fast,
+            stream,
+            skip=self.skip,
+            name=self.name,
+            window=self.window,
+        )
+        return join.start()
+
+    def wait(self) -> list[Any]:
+        """Run every call; return their results (or raise, as the policy says)."""
+        join = self.join()
+        try:
+            results = join.wait()
+        except BaseException as exc:
+            self._settle(join)
+            self.noted(exc)
+            raise
+        return self._fan_in(results)
+
+    def as_completed(self) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, value)`` as the calls finish (``partial``: a failure is a value)."""
+        join = self.join(stream=True)
+        try:
+            for index, value, error in join.as_completed():
+                if error is not None and stops(error, self.on_error != "partial"):
+                    self.noted(error)
+                    raise error
+                yield index, (error if error is not None else value)
+        finally:
+            if join.remaining:  # the consumer stopped early, or a call failed: stop the rest
+                self.scope.cancel()
+
+    def _settle(self, join: Join) -> None:
+        """After a failure, wait up to :attr:`grace` for the calls still running (their
+        scope is cancelled) to end; warn naming those that did not."""
+        if self.grace <= 0 or join.settle(self.grace):
+            return
+        with join._lock:
+            running = [self.name(i) for i in sorted(join._running)]
+        warnings.warn(
+            f"abandoned after the {self.grace:g} s grace, still running although their run "
+            f"was cancelled: {', '.join(running) or 'branches'} (check "
+            "chainlab.cancelled() in long Python functions)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class Tasks(FanOut):
+    """The asyncio driver (``ainvoke``, ``abatch``): one task per call; after a failure
+    the unfinished tasks are cancelled and awaited for up to :attr:`grace`."""
+
+    default_grace = CANCEL_GRACE
+
+    async def wait(self) -> list[Any]:
+        """Run every call; return their results (or raise, as the policy says)."""
+        try:
+            results = await afan_out(
+                self.calls, self.scope, skip=self.skip, fail_fast=self.fail_fast, grace=self.grace
+            )
+        except BaseException as exc:
+            self.noted(exc)
+            raise
+        return self._fan_in(results)
+
+    async def as_completed(self) -> AsyncIterator[tuple[int, Any]]:
+        """Yield ``(index, value)`` as the calls finish (``partial``: a failure is a value)."""
+        partial = self.on_error == "partial"
+        completed = aiter_completed(self.calls, self.scope, self.skip, not partial, self.grace)
+        try:
+            async for item in completed:
+                yield item
+        except BaseException as exc:
+            self.noted(exc)
+            raise
+        finally:
+            await completed.aclose()
+
+
 __all__ = [
     "CANCEL_GRACE",
     "ACall",
     "Call",
+    "FanOut",
     "Join",
+    "OnError",
     "Raised",
     "Skip",
+    "Tasks",
+    "Threads",
     "afan_out",
     "aiter_completed",
     "fan_out",

@@ -91,12 +91,7 @@ def iter_leaf(frame: Frame, fn: Callable[..., Iterator[Any]], *args: Any) -> Ite
 
 async def arun_leaf(frame: Frame, afn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
     """Await ``afn(*args)`` as the leaf work of ``frame``, in this task."""
-    limiters = frame.limiters
-    for limiter in limiters:
-        await limiter.aacquire()
-    frame.holds_slot = bool(limiters)
-    if frame.deferred is not None:
-        start_deferred(frame)  # the span starts now that the work can start
+    await atake_slot(frame)
     token = _current.set(frame)
     try:
         if frame.scope.cancelled:
@@ -119,12 +114,7 @@ async def arun_sync_leaf(frame: Frame, fn: Callable[..., Any], *args: Any) -> An
     the thread is abandoned (see :mod:`chainlab.engine.abandon`) and keeps its slot
     until it ends: the limit counts work that really runs.
     """
-    limiters = frame.limiters
-    for limiter in limiters:
-        await limiter.aacquire()
-    frame.holds_slot = bool(limiters)
-    if frame.deferred is not None:
-        start_deferred(frame)  # the span starts now that the work can start
+    await atake_slot(frame)
     try:
         if frame.scope.cancelled:
             raise _not_started(frame)
@@ -153,6 +143,15 @@ def take_slot(frame: Frame) -> None:
     (a span starts when the work can start, not while it queues)."""
     for limiter in frame.limiters:
         limiter.acquire()
+    frame.holds_slot = bool(frame.limiters)
+    if frame.deferred is not None:
+        start_deferred(frame)
+
+
+async def atake_slot(frame: Frame) -> None:
+    """Async :func:`take_slot`."""
+    for limiter in frame.limiters:
+        await limiter.aacquire()
     frame.holds_slot = bool(frame.limiters)
     if frame.deferred is not None:
         start_deferred(frame)

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, closing
 from queue import Empty, SimpleQueue
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.afanout import cancel_all, collect_late_failures
@@ -29,11 +29,11 @@ from chainlab.engine.base import Input, Runnable, coerce_to_runnable
 from chainlab.engine.chunks import AddableDict, aiter_of
 from chainlab.engine.describe import indent_after_first
 from chainlab.engine.errors import BranchError, name_failed_child
-from chainlab.engine.fanout import Join, Skip, afan_out, fan_out
+from chainlab.engine.fanout import FanOut, Join, OnError, Tasks, Threads
 from chainlab.engine.run import Frame, acall_node, call_node, skip_span
 from chainlab.engine.streaming import astream_node, atransform_node, stream_node, transform_node
 
-OnError = Literal["raise", "partial", "group"]
+F = TypeVar("F", bound=FanOut)
 
 
 class RunnableParallel(Runnable[Input, dict[str, Any]]):
@@ -112,63 +112,43 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
 
     # -- fan-out / fan-in ---------------------------------------------------------------
 
-    def _branches(
-        self, input: Any, frame: Frame, driver: str
-    ) -> tuple[list[Frame], list[Any], Skip]:
-        """One frame per branch (sharing a cancel scope of their own), and the calls
-        that run them with the ``"sync"`` or ``"async"`` driver."""
-        scope = frame.scope.child()  # a failure here cancels these branches only
-        steps = list(self.steps__.values())
-        frames = [frame.child(key, scope=scope) for key in self.steps__]
-        run = _RUNNERS[self.on_error == "partial", driver]
-        calls = [functools.partial(run, s, input, f) for s, f in zip(steps, frames, strict=True)]
-        return frames, calls, lambda i: skip_span(steps[i], frames[i], input)
+    grace: float | None = None
+    """After a branch failed, how long (s) to wait for the branches still running (None:
+    the driver's default; a workflow's Parallel waits longer)."""
 
     def _invoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        frames, calls, skip = self._branches(input, frame, "sync")
-        scope = frames[0].scope if frames else frame.scope
-        join = fan_out(
-            calls,
-            scope,
-            skip=skip,
-            name=lambda i: frames[i].path,
-            window=frame.window,
-            fail_fast=self.on_error == "raise",
-        )
-        try:
-            results = self._wait(join, frames)
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
-        return self._fan_in(results, frames)
-
-    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
-        """Wait for the branches under ``invoke`` (a workflow's Parallel, on a failure,
-        also waits for the siblings it stopped)."""
-        return join.wait()
+        fan, frames = self._fan_out(Threads, input, frame)
+        run = _or_branch_error if self.on_error == "partial" else call_node
+        for step, branch in zip(self.steps__.values(), frames, strict=True):
+            fan.start(run, step, input, branch)  # fan-out: each branch on a pool thread
+        results = fan.wait()  # every branch done (or the first failure raised)
+        return {f.segment: r for f, r in zip(frames, results, strict=True)}  # fan-in
 
     async def _ainvoke(self, input: Any, frame: Frame) -> dict[str, Any]:
-        frames, acalls, skip = self._branches(input, frame, "async")
-        scope = frames[0].scope if frames else frame.scope
-        try:
-            results = await afan_out(acalls, scope, skip=skip, fail_fast=self.on_error == "raise")
-        except BaseException as exc:
-            self._name_failure(exc, frames)
-            raise
-        return self._fan_in(results, frames)
-
-    def _fan_in(self, results: list[Any], frames: list[Frame]) -> dict[str, Any]:
-        """The output dict; in "group" mode, raise every failure together."""
-        if self.on_error == "group":
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                for exc in failures:
-                    self._name_failure(exc, frames)
-                raise ExceptionGroup(
-                    f"{len(failures)} of {len(frames)} branches of {self.get_name()} failed",
-                    [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in failures],
-                )
+        fan, frames = self._fan_out(Tasks, input, frame)
+        run = _aor_branch_error if self.on_error == "partial" else acall_node
+        for step, branch in zip(self.steps__.values(), frames, strict=True):
+            fan.start(run, step, input, branch)  # fan-out: each branch a task
+        results = await fan.wait()
         return {f.segment: r for f, r in zip(frames, results, strict=True)}
+
+    def _fan_out(self, driver: type[F], input: Any, frame: Frame) -> tuple[F, list[Frame]]:
+        """The fan-out of the branches, and their frames (sharing a cancel scope of their
+        own: a failure here cancels these branches only)."""
+        scope = frame.scope.child()
+        frames = [frame.child(key, scope=scope) for key in self.steps__]
+        steps = list(self.steps__.values())
+        fan = driver(
+            scope,
+            on_error=self.on_error,
+            grace=self.grace,
+            window=frame.window,
+            skip=lambda i: skip_span(steps[i], frames[i], input),
+            name=lambda i: frames[i].path,
+            what=f"branches of {self.get_name()}",
+            noted=lambda exc: self._name_failure(exc, frames),
+        )
+        return fan, frames
 
     streams_input = True
 
@@ -343,13 +323,6 @@ async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) 
     except Exception as exc:
         return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
 
-
-_RUNNERS: dict[tuple[bool, str], Any] = {  # (partial results?, driver) -> branch runner
-    (False, "sync"): call_node,
-    (False, "async"): acall_node,
-    (True, "sync"): _or_branch_error,
-    (True, "async"): _aor_branch_error,
-}
 
 RunnableMap = RunnableParallel
 """``RunnableMap`` is another name for :class:`RunnableParallel`, as in LangChain."""

@@ -161,22 +161,24 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         then the mapper's chunks, as in langchain_core."""
         total = None
         for chunk in chunks:
-            self._check(chunk, frame)
-            total = add(total, chunk)
-            kept = AddableDict({k: v for k, v in chunk.items() if k not in self.mapper.steps__})
+            total, kept = self._passed(chunk, total, frame)
             if kept:
                 yield kept
         if total is not None:
             yield from self.mapper._transform(iter([total]), frame)
+
+    def _passed(self, chunk: Any, total: Any, frame: Frame) -> tuple[Any, AddableDict]:
+        """The input so far, and what of this chunk passes straight through (both drivers)."""
+        self._check(chunk, frame)
+        kept = AddableDict({k: v for k, v in chunk.items() if k not in self.mapper.steps__})
+        return add(total, chunk), kept
 
     async def _atransform(
         self, chunks: AsyncIterator[Any], frame: Frame
     ) -> AsyncIterator[dict[str, Any]]:
         total = None
         async for chunk in chunks:
-            self._check(chunk, frame)
-            total = add(total, chunk)
-            kept = AddableDict({k: v for k, v in chunk.items() if k not in self.mapper.steps__})
+            total, kept = self._passed(chunk, total, frame)
             if kept:
                 yield kept
         if total is not None:

@@ -15,8 +15,9 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chainlab.engine import clock_hooks as _clock
 from chainlab.engine.abandon import check_budget
@@ -29,6 +30,8 @@ from chainlab.engine.tracing import Span, Tracer, global_listeners, preview_late
 if TYPE_CHECKING:
     from chainlab.engine.base import Runnable
 
+T = TypeVar("T")
+
 _RUN_KEY = "__chainlab_frame__"  # a config carrying this key joins that frame's run
 _UNSET = object()
 
@@ -40,13 +43,19 @@ _current: contextvars.ContextVar[Frame | None] = contextvars.ContextVar(
 class Run:
     """What one top-level call shares with its whole tree."""
 
-    __slots__ = ("clock", "config", "recursion_limit", "tracer")
+    __slots__ = ("clock", "config", "mode", "name", "recursion_limit", "size", "tracer")
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
         self.clock = _clock.current_clock()  # None: the real clock (kept for the whole run)
         if self.clock is not None:
             _clock.check_thread(self.clock)
+        self.mode = "invoke"
+        """How the run was called: ``invoke``, ``ainvoke``, ``batch``, ``stream``, ..."""
+        self.name = ""
+        """The root runnable's name (or the config's ``run_name``)."""
+        self.size: int | None = None
+        """The number of inputs of a batch run (None otherwise)."""
         self.recursion_limit: int = config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         listeners = global_listeners()
         callbacks = config.get("callbacks")
@@ -253,6 +262,72 @@ def start_run(runnable: Runnable[Any, Any], config: Mapping[str, Any] | None) ->
         if limit is not None:  # a limit for this call's subtree, within the run's limit
             frame.limiters = (*frame.limiters, Limiter(limit))
     return frame
+
+
+def run_started(
+    frame: Frame, mode: str, size: int | None = None, name: str | None = None
+) -> Tracer | None:
+    """Tell the listeners that the top-level run of ``frame`` starts (``on_run_start``);
+    the tracer to end it with, or None (nobody listens, or the call joined a run)."""
+    tracer = frame.run.tracer
+    if tracer is None or frame.parent is not None:
+        return None
+    run = frame.run
+    run.mode, run.size, run.name = mode, size, frame.segment if name is None else name
+    tracer.run_start(run)
+    return tracer
+
+
+def run_ended(tracer: Tracer | None, frame: Frame | None, error: BaseException | None) -> None:
+    """Tell the listeners the run is over (``on_run_end``), and how it ended."""
+    if tracer is not None and frame is not None:
+        tracer.run_end(frame.run, run_status(error))
+
+
+class RootRun:
+    """``with RootRun(frame, mode):`` brackets a top-level run with its run hooks (a
+    context manager for batches and streams; ``invoke`` inlines the same two calls)."""
+
+    __slots__ = ("frame", "tracer")
+
+    def __init__(
+        self, frame: Frame | None, mode: str, size: int | None = None, name: str | None = None
+    ) -> None:
+        self.frame = frame
+        self.tracer = run_started(frame, mode, size, name) if frame is not None else None
+
+    def __enter__(self) -> RootRun:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        run_ended(self.tracer, self.frame, error)
+
+
+def watched_run(frame: Frame, mode: str, chunks: Iterator[T]) -> Iterator[T]:
+    """Yield a top-level run's chunks between its run hooks (a consumer closing the
+    stream early ends the run ``cancelled``)."""
+    with RootRun(frame, mode):
+        yield from chunks
+
+
+async def awatched_run(
+    frame: Frame, mode: str, chunks: AsyncIterator[T]
+) -> AsyncGenerator[T, None]:
+    """Async :func:`watched_run`."""
+    with RootRun(frame, mode):
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                yield chunk
+
+
+def run_status(error: BaseException | None) -> str:
+    """A run's outcome: ``done``, ``cancelled`` (Ctrl-C, a cancelled task, a stream
+    closed early) or ``failed``."""
+    if error is None:
+        return "done"
+    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit):
+        return "cancelled"
+    return "failed"
 
 
 def thread_lane() -> str:

@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from chainlab.engine.chunks import aadd_all, add_all
 from chainlab.engine.errors import mark_origin
-from chainlab.engine.leaf import _not_started, give_back_slot, give_back_slot_soon
+from chainlab.engine.leaf import _not_started, atake_slot, give_back_slot, give_back_slot_soon
 from chainlab.engine.run import (
     Frame,
     _current,
     close_span,
     open_span,
-    start_deferred,
     status_of,
     task_lane,
 )
@@ -48,30 +47,48 @@ STREAMED = "<streamed input>"
 """The input shown on the span of a node that takes its input as a stream."""
 
 
+class _StreamSpan:
+    """What both stream drivers decide (httpx's ``BaseClient`` style): the node's span
+    opens with the stream, closes ``ok`` with the last chunk, or with the failure
+    (``cancelled`` if the consumer closed the stream early)."""
+
+    __slots__ = ("frame", "last", "traced")
+
+    def __init__(
+        self, runnable: Runnable[Any, Any], frame: Frame, input: Any, lane: str | None = None
+    ) -> None:
+        tracer = frame.run.tracer
+        self.frame, self.last = frame, None
+        self.traced = tracer is not None and not runnable.transparent
+        if tracer is not None and self.traced:
+            tracer.start(open_span(runnable, frame, input, lane))
+
+    def failed(self, exc: BaseException) -> None:
+        frame = self.frame
+        mark_origin(exc, frame.path)  # so that a parallel can name the failed branch
+        closed = isinstance(exc, GeneratorExit)
+        if frame.parent is None or closed:
+            frame.scope.cancel(exc)
+        if self.traced:
+            close_span(frame, "cancelled" if closed else status_of(exc, frame), error=exc)
+
+    def ended(self) -> None:
+        if self.traced:
+            close_span(self.frame, "ok", self.last)
+
+
 def _traced(
     runnable: Runnable[Any, Any], frame: Frame, input: Any, chunks: Iterator[Any]
 ) -> Iterator[Any]:
-    tracer = frame.run.tracer
-    if tracer is not None and not runnable.transparent:
-        tracer.start(open_span(runnable, frame, input))
-    last = None
+    span = _StreamSpan(runnable, frame, input)
     try:
         for chunk in chunks:
-            last = chunk
+            span.last = chunk
             yield chunk
     except BaseException as exc:
-        mark_origin(exc, frame.path)  # so that a parallel can name the failed branch
-        if frame.parent is None or isinstance(exc, GeneratorExit):
-            frame.scope.cancel(exc)
-        if tracer is not None and not runnable.transparent:
-            close_span(
-                frame,
-                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
-                error=exc,
-            )
+        span.failed(exc)
         raise
-    if tracer is not None and not runnable.transparent:
-        close_span(frame, "ok", last)
+    span.ended()
 
 
 def astream_node(
@@ -102,33 +119,21 @@ async def _atraced(
     input: Any,
     make: Callable[[], AsyncIterator[Any]],
 ) -> AsyncGenerator[Any, None]:
-    tracer = frame.run.tracer
-    if tracer is not None and not runnable.transparent:
-        tracer.start(open_span(runnable, frame, input, task_lane()))
-    last = None
+    span = _StreamSpan(runnable, frame, input, task_lane())
     try:
         chunks = make()
         try:
             async for chunk in chunks:
-                last = chunk
+                span.last = chunk
                 yield chunk
         finally:  # a consumer that stops early stops the work now, not at garbage collection
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
     except BaseException as exc:
-        mark_origin(exc, frame.path)  # so that a parallel can name the failed branch
-        if frame.parent is None or isinstance(exc, GeneratorExit):
-            frame.scope.cancel(exc)
-        if tracer is not None and not runnable.transparent:
-            close_span(
-                frame,
-                "cancelled" if isinstance(exc, GeneratorExit) else status_of(exc, frame),
-                error=exc,
-            )
+        span.failed(exc)
         raise
-    if tracer is not None and not runnable.transparent:
-        close_span(frame, "ok", last)
+    span.ended()
 
 
 async def aiter_leaf(
@@ -136,11 +141,7 @@ async def aiter_leaf(
 ) -> AsyncGenerator[Any, None]:
     """Yield the chunks of an async generator as the leaf work of ``frame`` (the
     async twin of ``leaf.iter_leaf``): the slot is held until the last chunk."""
-    for limiter in frame.limiters:
-        await limiter.aacquire()
-    frame.holds_slot = bool(frame.limiters)
-    if frame.deferred is not None:
-        start_deferred(frame)
+    await atake_slot(frame)
     chunks: AsyncIterator[Any] | None = None
     try:
         if frame.scope.cancelled:

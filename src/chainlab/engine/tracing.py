@@ -186,7 +186,14 @@ class Span:
 
 
 class Listener(Protocol):
-    """Anything with these two methods can watch runs."""
+    """Anything with these two methods can watch runs.
+
+    A listener may also have the run-level hooks (after dask's callbacks ``_start`` /
+    ``_finish``): ``on_run_start(run)`` before a top-level run's first span, and
+    ``on_run_end(run, status)`` after its last (``status``: ``"done"``, ``"failed"``
+    or ``"cancelled"``; ``run.mode`` is ``"invoke"``, ``"batch"``, ``"stream"``, ...
+    and ``run.size`` a batch's number of inputs). Both are optional.
+    """
 
     def on_start(self, span: Span) -> None: ...
 
@@ -239,20 +246,27 @@ class Tracer:
         self._broken: set[int] = set()
 
     def start(self, span: Span) -> None:
-        for listener in self.listeners:
-            if id(listener) not in self._broken:
-                try:
-                    listener.on_start(span)
-                except Exception as exc:
-                    self._detach(listener, exc)
+        self._call("on_start", span)
 
     def end(self, span: Span) -> None:
+        self._call("on_end", span)
+
+    def run_start(self, run: Any) -> None:
+        """Call every listener's ``on_run_start(run)``, where it has one."""
+        self._call("on_run_start", run, optional=True)
+
+    def run_end(self, run: Any, status: str) -> None:
+        """Call every listener's ``on_run_end(run, status)``, where it has one."""
+        self._call("on_run_end", run, status, optional=True)
+
+    def _call(self, hook: str, *args: Any, optional: bool = False) -> None:
         for listener in self.listeners:
-            if id(listener) not in self._broken:
-                try:
-                    listener.on_end(span)
-                except Exception as exc:
-                    self._detach(listener, exc)
+            if id(listener) in self._broken or (optional and not hasattr(listener, hook)):
+                continue
+            try:
+                getattr(listener, hook)(*args)
+            except Exception as exc:
+                self._detach(listener, exc)
 
     def _detach(self, listener: Listener, exc: Exception) -> None:
         self._broken.add(id(listener))
@@ -260,5 +274,5 @@ class Tracer:
             f"span listener {listener!r} raised {exc!r}; it is detached from this run "
             "(the run itself goes on)",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )

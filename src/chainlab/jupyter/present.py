@@ -126,9 +126,9 @@ def _live(report: ChainReport, *, batch: bool) -> Any:
         from chainlab.widgets.livegraph import begin_args
 
         live = LiveGraph(report.chain)
-        mode = report.options.get("mode", "parallel")
-        live.begin(**begin_args(mode, len(report.input) if batch else None))
-        display(live)
+        if _compare(report):  # two runs, one picture: begun here, finished after both
+            live.begin(**begin_args("compare"))
+        display(live)  # a single run begins and finishes it itself (its run hooks)
         report.view = live
         return live
     except Exception as exc:  # a broken widget must never stop the run
@@ -168,7 +168,7 @@ def _finish(live: Any, error: BaseException | None) -> None:
     from chainlab.widgets.livegraph import status_of
 
     try:
-        live.finish(status_of(error))
+        live.finish_open(status_of(error))  # the run's own end has finished it, mostly
     except Exception as exc:
         print(f"(live graph could not finish: {exc!r})", file=sys.stderr)
 

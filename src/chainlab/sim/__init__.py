@@ -50,6 +50,7 @@ from chainlab.sim.prompts import ChatPromptTemplate, PromptTemplate, StrOutputPa
 from chainlab.sim.research import QueryGenerator, generate_queries, merge_results
 from chainlab.sim.retrieval import FakeRetriever, FakeWebSearch
 from chainlab.sim.service import (
+    Knobs,
     RateLimitError,
     SimulatedError,
     SimulatedService,
@@ -70,6 +71,7 @@ __all__ = [
     "FakeRetriever",
     "FakeWebSearch",
     "HumanMessage",
+    "Knobs",
     "PromptTemplate",
     "QueryGenerator",
     "RateLimitError",

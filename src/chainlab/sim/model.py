@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from chainlab.sim.messages import AIMessage, prompt_text
-from chainlab.sim.service import CallInfo, ErrorFactory, SimulatedService
+from chainlab.sim.service import CallInfo, KnobArgs, SimulatedService
 
 Responses = Callable[[str], str] | Sequence[str]
 
@@ -69,26 +69,11 @@ class FakeChatModel(SimulatedService):
         self,
         name: str = "model",
         latency: float = 0.5,
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
+        *,
         responses: Responses | None = None,
-        error: ErrorFactory | None = None,
-        timeout: float | None = None,
-        max_retries: int = 0,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        super().__init__(
-            name,
-            latency=latency,
-            jitter=jitter,
-            seed=seed,
-            failure_rate=failure_rate,
-            rate_limit=rate_limit,
-            error=error,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        super().__init__(name, latency=latency, **knobs)
         if isinstance(responses, str):
             raise TypeError("responses must be a list of strings or a callable, not one str")
         self.responses: Callable[[str], str] | list[str] | None = (

@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 from chainlab.sim.messages import prompt_text
-from chainlab.sim.service import CallInfo, ErrorFactory, SimulatedService
+from chainlab.sim.service import CallInfo, KnobArgs, SimulatedService
 
 ANGLES = (
     "overview",
@@ -44,21 +44,9 @@ class QueryGenerator(SimulatedService):
         latency: float = 0.5,
         *,
         name: str = "generate_queries",
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
-        error: ErrorFactory | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        super().__init__(
-            name,
-            latency=latency,
-            jitter=jitter,
-            seed=seed,
-            failure_rate=failure_rate,
-            rate_limit=rate_limit,
-            error=error,
-        )
+        super().__init__(name, latency=latency, **knobs)
         if not 1 <= n <= len(ANGLES):
             raise ValueError(f"{name}: n must be within 1..{len(ANGLES)}, got {n}")
         self.n = n

@@ -15,11 +15,11 @@ Both have the timing, failure and rate-limit knobs of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from chainlab.sim.corpus import CORPUS, rank, terms
 from chainlab.sim.messages import Document, prompt_text
-from chainlab.sim.service import CallInfo, ErrorFactory, SimulatedService
+from chainlab.sim.service import CallInfo, KnobArgs, SimulatedService
 
 
 def _query(service: str, input: Any) -> str:
@@ -58,21 +58,9 @@ class FakeRetriever(SimulatedService):
         k: int = 4,
         *,
         name: str = "retriever",
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
-        error: ErrorFactory | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        super().__init__(
-            name,
-            latency=latency,
-            jitter=jitter,
-            seed=seed,
-            failure_rate=failure_rate,
-            rate_limit=rate_limit,
-            error=error,
-        )
+        super().__init__(name, latency=latency, **knobs)
         if k < 1:
             raise ValueError(f"{name}: k must be >= 1, got {k}")
         self.k = k
@@ -113,21 +101,9 @@ class FakeWebSearch(SimulatedService):
         results: int = 3,
         *,
         name: str = "search",
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
-        error: ErrorFactory | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        super().__init__(
-            name,
-            latency=latency,
-            jitter=jitter,
-            seed=seed,
-            failure_rate=failure_rate,
-            rate_limit=rate_limit,
-            error=error,
-        )
+        super().__init__(name, latency=latency, **knobs)
         if results < 1:
             raise ValueError(f"{name}: results must be >= 1, got {results}")
         self.results = results

@@ -32,7 +32,8 @@ import asyncio
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, TypedDict, Unpack
 
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled, asleep, sleep
@@ -105,6 +106,52 @@ class CallInfo:
         return self._rng
 
 
+class KnobArgs(TypedDict, total=False):
+    """The timing and failure keywords every simulated service takes besides ``latency``
+    (what each means: :class:`SimulatedService`)."""
+
+    jitter: float
+    seed: int | None
+    failure_rate: float
+    rate_limit: int | None
+    error: ErrorFactory | None
+    timeout: float | None
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """A simulated service's timing and failure knobs, as one options object (the
+    keyword arguments of :class:`SimulatedService` and its subclasses build one)."""
+
+    latency: float = 0.5
+    jitter: float = 0.0
+    seed: int | None = None
+    failure_rate: float = 0.0
+    rate_limit: int | None = None
+    error: ErrorFactory | None = None
+    timeout: float | None = None
+    max_retries: int = 0
+
+    def check(self, name: str) -> None:
+        """Raise ``ValueError`` naming the service if a knob is out of range."""
+        if self.latency < 0 or self.jitter < 0:
+            raise ValueError(f"{name}: latency and jitter must be >= 0")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise ValueError(f"{name}: failure_rate must be within [0, 1], got {self.failure_rate}")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError(f"{name}: rate_limit must be >= 1 or None, got {self.rate_limit}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"{name}: timeout must be > 0 seconds or None, got {self.timeout}")
+        retries = self.max_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"{name}: max_retries must be an int >= 0, got {retries!r}")
+
+    def args(self) -> dict[str, Any]:
+        """The knobs as keyword arguments (``latency`` included)."""
+        return asdict(self)
+
+
 class SimulatedService(InstantLeaf):
     """A leaf that behaves like a remote API: latency, jitter, failures, rate limits.
 
@@ -121,6 +168,7 @@ class SimulatedService(InstantLeaf):
             request raises :class:`SimulatedTimeout` when it passes. None: wait forever.
         max_retries: how many times the client sends a failed request again (a
             simulated error, a rate-limit rejection or a timeout) before raising.
+        options: all of these at once, as a :class:`Knobs` (instead of the keywords).
 
     Counters (thread-safe; :meth:`reset` zeroes them): ``calls`` (requests, retries
     included), ``in_flight``, ``max_in_flight`` (counting a call the rate limit
@@ -132,34 +180,26 @@ class SimulatedService(InstantLeaf):
         name: str,
         *,
         latency: float = 0.5,
-        jitter: float = 0.0,
-        seed: int | None = None,
-        failure_rate: float = 0.0,
-        rate_limit: int | None = None,
-        error: ErrorFactory | None = None,
-        timeout: float | None = None,
-        max_retries: int = 0,
+        options: Knobs | None = None,
+        **knobs: Unpack[KnobArgs],
     ) -> None:
-        if latency < 0 or jitter < 0:
-            raise ValueError(f"{name}: latency and jitter must be >= 0")
-        if not 0.0 <= failure_rate <= 1.0:
-            raise ValueError(f"{name}: failure_rate must be within [0, 1], got {failure_rate}")
-        if rate_limit is not None and rate_limit < 1:
-            raise ValueError(f"{name}: rate_limit must be >= 1 or None, got {rate_limit}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"{name}: timeout must be > 0 seconds or None, got {timeout}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"{name}: max_retries must be an int >= 0, got {max_retries!r}")
+        if options is not None and knobs:
+            raise TypeError(f"{name}: give options= or the keywords {sorted(knobs)}, not both")
+        o = Knobs(latency=latency, **knobs) if options is None else options
+        o.check(name)
+        self.options = o
+        """The timing and failure knobs as one :class:`Knobs` (the attributes below
+        are its values; ``failure_rate`` may be changed between runs)."""
         self.name = name
-        self.latency = latency
-        self.jitter = jitter
-        self.seed = seed
-        self.failure_rate = failure_rate
-        self.rate_limit = rate_limit
-        self.error: ErrorFactory = error or SimulatedError
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self.latency = o.latency
+        self.jitter = o.jitter
+        self.seed = o.seed
+        self.failure_rate = o.failure_rate
+        self.rate_limit = o.rate_limit
+        self.error: ErrorFactory = o.error or SimulatedError
+        self.timeout = o.timeout
+        self.max_retries = o.max_retries
+        self._seed = o.seed if o.seed is not None else random.SystemRandom().randrange(2**32)
         self._lock = threading.Lock()
         self.reset()
 

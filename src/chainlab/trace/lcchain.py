@@ -21,9 +21,12 @@ handlers as they are, and hands the rest of the config to LangChain unchanged
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
+from chainlab.engine import Tracer, run_status
 from chainlab.trace.lcstructure import is_langchain_runnable, kinds_of
 
 
@@ -74,25 +77,50 @@ class LangChainChain:
         name = self.get_name()
         return [self.config(config, f"{name}[{i}]") for i in range(n)]
 
+    @contextmanager
+    def _run(
+        self, config: Mapping[str, Any] | None, mode: str, size: int | None = None
+    ) -> Iterator[None]:
+        """Call the chainlab listeners' run hooks around one LangChain run (LangChain
+        has no such event: the run is this call)."""
+        callbacks = (config or {}).get("callbacks") or []
+        listeners = tuple(c for c in callbacks if hasattr(c, "on_run_start"))
+        if not listeners or not isinstance(callbacks, list | tuple):
+            yield
+            return
+        tracer = Tracer(listeners)  # the run as listeners see it (no engine run: LangChain's)
+        run = SimpleNamespace(mode=mode, size=size, name=self.get_name())
+        tracer.run_start(run)
+        try:
+            yield
+        except BaseException as exc:
+            tracer.run_end(run, run_status(exc))
+            raise
+        tracer.run_end(run, "done")
+
     def invoke(self, input: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        return self.runnable.invoke(input, self.config(config), **kwargs)
+        with self._run(config, "invoke"):
+            return self.runnable.invoke(input, self.config(config), **kwargs)
 
     async def ainvoke(
         self, input: Any, config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> Any:
-        return await self.runnable.ainvoke(input, self.config(config), **kwargs)
+        with self._run(config, "ainvoke"):
+            return await self.runnable.ainvoke(input, self.config(config), **kwargs)
 
     def batch(
         self, inputs: Sequence[Any], config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> list[Any]:
         configs = self._batch_configs(len(inputs), config)
-        return list(self.runnable.batch(list(inputs), configs, **kwargs))
+        with self._run(config, "batch", len(inputs)):
+            return list(self.runnable.batch(list(inputs), configs, **kwargs))
 
     async def abatch(
         self, inputs: Sequence[Any], config: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> list[Any]:
         configs = self._batch_configs(len(inputs), config)
-        return list(await self.runnable.abatch(list(inputs), configs, **kwargs))
+        with self._run(config, "abatch", len(inputs)):
+            return list(await self.runnable.abatch(list(inputs), configs, **kwargs))
 
     def __repr__(self) -> str:
         return f"LangChainChain({self.get_name()})"

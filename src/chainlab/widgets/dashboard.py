@@ -254,7 +254,7 @@ class Dashboard(w.VBox):
 
     def _finish(self, wall_s: float) -> None:
         self.wall_s = wall_s
-        self.live.finish(status_of(self.error))
+        self.live.finish_open(status_of(self.error))  # the run's own end finished it
         _safe("show the result", self._show_result)
         _safe("draw the timeline", self._show_timeline)
         self.refresh_displays()

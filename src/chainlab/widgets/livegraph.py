@@ -20,7 +20,6 @@ watch everything that runs in a block with ``with live.watch(): ...``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import logging
@@ -34,7 +33,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from chainlab.engine import Runnable, listen
+from chainlab.engine import Runnable, listen, run_status
 from chainlab.trace.lcchain import LangChainChain, as_langchain_chain
 from chainlab.widgets.board import Board
 from chainlab.widgets.outputs import display_with_picture, refresh, static_html, widget_only
@@ -135,12 +134,9 @@ def name_of(chain: Any) -> str:
 
 
 def status_of(error: BaseException | None) -> str:
-    """The run's outcome for a view: ``done``, ``cancelled`` (Ctrl-C) or ``failed``."""
-    if error is None:
-        return "done"
-    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
-        return "cancelled"
-    return "failed"
+    """The run's outcome for a view: ``done``, ``cancelled`` (Ctrl-C) or ``failed``
+    (the engine's :func:`~chainlab.engine.run_status`, which its run hooks get)."""
+    return run_status(error)
 
 
 def begin_args(mode: str, batch_size: int | None = None) -> dict[str, Any]:
@@ -244,6 +240,9 @@ class LiveGraph(anywidget.AnyWidget):
         self.board = Board(self.graph)
         self.publisher = Publisher(self.board, self._sink, interval=interval)
         self._handles: list[Any] = []
+        self._begun = 0  # 1: begun for the next run; -1: for several (the caller ends it)
+        self._owner: Any = None  # the run being shown (its end finishes the view)
+        self._watching = False  # inside watch(): the block, not each run, brackets
         _instances.add(self)
 
     # -- listener: called on worker threads, must be cheap --------------------------
@@ -253,6 +252,32 @@ class LiveGraph(anywidget.AnyWidget):
 
     def on_end(self, span: Any) -> None:
         self.publisher.on_end(span)
+
+    # -- run hooks: the engine brackets each top-level run -------------------------------
+
+    def on_run_start(self, run: Any) -> None:
+        """A top-level run starts: show it from scratch (unless :meth:`begin` just did,
+        another run is being shown, or the caller brackets several runs: ``watch()``,
+        a comparison)."""
+        if self._watching or self._owner is not None or self._begun < 0:
+            return
+        if not self._begun:  # nobody began this view for the run: begin it now
+            self.begin(batch_size=run.size)
+        elif run.size is not None and self.board.batch_size is None:
+            self.board.batch_size = run.size
+        self._owner = run
+
+    def on_run_end(self, run: Any, status: str) -> None:
+        """The run shown is over: publish its final state."""
+        if run is self._owner:
+            self._owner = None
+            self.finish(status)
+
+    def finish_open(self, status: str) -> None:
+        """:meth:`finish`, unless the run already finished the view (one that failed
+        before it started did not; nor does a comparison's pair of runs)."""
+        if self._begun:
+            self.finish(status)
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -264,7 +289,9 @@ class LiveGraph(anywidget.AnyWidget):
         title: str | None = None,
         run_labels: list[str] | None = None,
     ) -> None:
-        """Forget the previous run and show every node pending.
+        """Forget the previous run and show every node pending; the next top-level run
+        then finishes the view when it ends (with ``new_run_resets``, :meth:`finish`
+        does, after the runs).
 
         Args:
             batch_size: the number of inputs, for a ``batch`` (progress counts items).
@@ -274,6 +301,7 @@ class LiveGraph(anywidget.AnyWidget):
             run_labels: names of the successive runs, shown by the progress bar.
         """
         self.publisher.stop()
+        self._begun, self._owner = -1 if new_run_resets else 1, None
         self.board.batch_size = batch_size
         self.board.new_run_resets = new_run_resets
         self.publisher.reset()
@@ -297,6 +325,7 @@ class LiveGraph(anywidget.AnyWidget):
                 siblings to end; spans still open then are abandoned (shown cancelled,
                 their late ends ignored).
         """
+        self._begun = 0
         extras = dict(self.publisher.extras)
         extras.pop("status", None)
         if status is not None:
@@ -313,12 +342,15 @@ class LiveGraph(anywidget.AnyWidget):
             chain.invoke(x)
         """
         self.begin(batch_size=batch_size)
+        self._watching = True
         try:
             with listen(self):
                 yield self
         except BaseException as exc:
             self.finish(status_of(exc))
             raise
+        finally:
+            self._watching = False
         self.finish()
 
     def run(self, input: Any, config: Mapping[str, Any] | None = None) -> Any:
@@ -328,14 +360,7 @@ class LiveGraph(anywidget.AnyWidget):
                 "this LiveGraph was built from a graph, not a chain: run the chain yourself "
                 "with config={'callbacks': [live]}, or inside `with live.watch():`"
             )
-        self.begin()
-        try:
-            output = self.chain.invoke(input, with_callback(config, self))
-        except BaseException as exc:
-            self.finish(status_of(exc))
-            raise
-        self.finish()
-        return output
+        return self.chain.invoke(input, with_callback(config, self))  # its hooks show it
 
     @property
     def messages(self) -> int:

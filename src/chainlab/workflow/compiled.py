@@ -16,7 +16,13 @@ task / ``Stub``           a ``RunnableLambda`` leaf named after the task
 
 So branches really run at once (threads of the engine's pool), nesting is just nesting,
 and every node, Parallel and Map included, gets a span with its timing and status. A
-failing branch stops its siblings and waits for them (``settle.py``) before it raises.
+failing branch stops its siblings and waits for them before it raises: the engine's
+fan-out waits up to its ``grace`` after a failure, and a workflow sets that wait to
+``cancel_grace`` (:data:`CANCEL_GRACE` unless ``execute(cancel_grace=...)``), so an
+``on_failure`` handler never runs beside a sibling that still works. Told to stop, a
+``ShellTask``'s process group is terminated, a ``NotebookTask`` starts no more cells
+and its kernel is interrupted, and a ``PythonTask`` must look (``chainlab.cancelled()``,
+``chainlab.sleep()``): one that does not is abandoned after the grace.
 """
 
 from __future__ import annotations
@@ -30,11 +36,9 @@ from typing import TYPE_CHECKING, Any
 from chainlab.engine.base import Runnable
 from chainlab.engine.cancel import Cancelled
 from chainlab.engine.each import RunnableEach
-from chainlab.engine.fanout import Join
 from chainlab.engine.parallel import RunnableParallel
 from chainlab.engine.run import Frame, call_node, current_frame
 from chainlab.workflow.errors import ParameterConflict, ParameterError, TerminatedWithFailure
-from chainlab.workflow.settle import CANCEL_GRACE, wait_settled
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -42,6 +46,11 @@ if TYPE_CHECKING:
     from chainlab.workflow.nodes import Node
 
 Params = dict[str, Any]
+
+CANCEL_GRACE = 10.0
+"""Seconds a Parallel / Map waits for its running branches after one failed (the
+engine fan-out's ``grace``; a Python function that never looks at
+``chainlab.cancelled()`` is abandoned after it, with a ``RuntimeWarning`` naming it)."""
 
 FAILED_STEP = "failed_step"
 """Parameter an ``on_failure`` pipeline receives: the name of the step that failed."""
@@ -212,8 +221,9 @@ class ParallelRunnable(RunnableParallel):
     def _invoke(self, input: Params, frame: Frame) -> Params:
         return self._merge(input, super()._invoke(input, frame))
 
-    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
-        return wait_settled(join, frames, self.ctx.cancel_grace)
+    @property
+    def grace(self) -> float:  # type: ignore[override]
+        return self.ctx.cancel_grace
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:
         return self._merge(input, await super()._ainvoke(input, frame))
@@ -299,8 +309,9 @@ class MapRunnable(RunnableEach):
     def _invoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
         return self._reduce(input, super()._invoke(self._inputs(input), frame))
 
-    def _wait(self, join: Join, frames: list[Frame]) -> list[Any]:
-        return wait_settled(join, frames, self.ctx.cancel_grace)
+    @property
+    def grace(self) -> float:  # type: ignore[override]
+        return self.ctx.cancel_grace
 
     async def _ainvoke(self, input: Params, frame: Frame) -> Params:  # type: ignore[override]
         return self._reduce(input, await super()._ainvoke(self._inputs(input), frame))

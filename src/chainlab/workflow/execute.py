@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine import CURRENT_FRAME, Runnable, current_frame
-from chainlab.workflow.compiled import RunContext
+from chainlab.workflow.compiled import CANCEL_GRACE, RunContext
 from chainlab.workflow.errors import WorkflowDefinitionError
 from chainlab.workflow.live import run_in_dashboard, start_text, summary
 from chainlab.workflow.result import SpanCollector, StepRecord, WorkflowResult, build_steps
-from chainlab.workflow.settle import CANCEL_GRACE
 
 if TYPE_CHECKING:
     from chainlab.workflow.nodes import Pipeline

@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from chainlab.engine import Runnable, RunnableLambda
 from chainlab.workflow.compiled import (
@@ -33,6 +33,17 @@ if TYPE_CHECKING:
     from chainlab.workflow.result import WorkflowResult
 
 
+class StepOptions(TypedDict, total=False):
+    """The keywords every kind of step takes besides ``name`` (see :class:`Node`)."""
+
+    terminate_with_success: bool
+    terminate_with_failure: bool
+    on_failure: Pipeline | Node | None
+
+
+STEP_OPTIONS = frozenset(StepOptions.__annotations__)
+
+
 class Node:
     """One step of a pipeline. Every kind of step takes these keywords.
 
@@ -47,20 +58,19 @@ class Node:
             unless the handler fails or terminates with failure.
     """
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
-    ) -> None:
+    def __init__(self, *, name: str, **options: Unpack[StepOptions]) -> None:
         if not isinstance(name, str) or not name.strip():
             raise WorkflowDefinitionError(f"a step needs a non-empty str name, got {name!r}")
+        unknown = sorted(set(options) - STEP_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} {name!r}: unexpected keyword arguments {unknown} "
+                f"(a step takes {', '.join(sorted(STEP_OPTIONS))})"
+            )
         self.name = name
-        self.terminate_with_success = terminate_with_success
-        self.terminate_with_failure = terminate_with_failure
-        self.on_failure = on_failure
+        self.terminate_with_success = options.get("terminate_with_success", False)
+        self.terminate_with_failure = options.get("terminate_with_failure", False)
+        self.on_failure = options.get("on_failure")
 
     def writes(self) -> frozenset[str]:
         """The parameter names this step may set (used to merge parallel branches)."""
@@ -195,8 +205,8 @@ class Pipeline:
                 (chainlab always runs in this process).
             cancel_grace: when a branch fails, how long (s) its Parallel or Map waits
                 for the sibling branches it told to stop, before it gives up on them
-                (default :data:`~chainlab.workflow.settle.CANCEL_GRACE`, 10 s; see
-                :mod:`chainlab.workflow.settle`).
+                (default :data:`~chainlab.workflow.compiled.CANCEL_GRACE`, 10 s; see
+                :mod:`chainlab.workflow.compiled`).
 
         Returns:
             A :class:`~chainlab.workflow.result.WorkflowResult`: final ``parameters``,
@@ -237,17 +247,9 @@ class Stub(Node):
         *,
         name: str = "stub",
         values: Mapping[str, Any] | None = None,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
         **ignored: Any,
     ) -> None:
-        super().__init__(
-            name=name,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
-        )
+        super().__init__(name=name, **{k: v for k, v in ignored.items() if k in STEP_OPTIONS})
         self.values = dict(values or {})
 
     def writes(self) -> frozenset[str]:
@@ -275,16 +277,9 @@ class Parallel(Node):
         *,
         name: str,
         branches: Mapping[str, Pipeline | Node],
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[StepOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
-        )
+        super().__init__(name=name, **options)
         if not branches:
             raise WorkflowDefinitionError(f"Parallel {name!r} needs at least one branch")
         self.branches = {
@@ -350,16 +345,9 @@ class Map(Node):
         iterate_on: str,
         iterate_as: str,
         reducer: Reducer | Mapping[str, Reducer] | None = None,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[StepOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
-        )
+        super().__init__(name=name, **options)
         if not isinstance(iterate_as, str) or not iterate_as.isidentifier():
             raise WorkflowDefinitionError(
                 f"Map {name!r}: iterate_as must be an identifier, got {iterate_as!r}"

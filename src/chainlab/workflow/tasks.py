@@ -18,13 +18,13 @@ import inspect
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from chainlab.engine.base import Runnable
 from chainlab.engine.lambdas import RunnableLambda
 from chainlab.workflow.compiled import Params, RunContext
 from chainlab.workflow.errors import ParameterError, ReturnsError, WorkflowDefinitionError
-from chainlab.workflow.nodes import Node, Pipeline
+from chainlab.workflow.nodes import Node, StepOptions
 from chainlab.workflow.shell_env import passable
 
 
@@ -64,6 +64,12 @@ def _returns(returns: Sequence[str] | None, owner: str) -> list[str]:
     return names
 
 
+class TaskOptions(StepOptions, total=False):
+    """The keywords every task takes besides ``name`` and ``returns``."""
+
+    max_attempts: int
+
+
 class Task(Node):
     """What every task shares: ``returns`` and ``max_attempts``."""
 
@@ -73,16 +79,9 @@ class Task(Node):
         name: str,
         returns: Sequence[str] | None = None,
         max_attempts: int = 1,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[StepOptions],
     ) -> None:
-        super().__init__(
-            name=name,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
-        )
+        super().__init__(name=name, **options)
         self.returns = _returns(returns, f"{type(self).__name__} {name!r}")
         if max_attempts < 1:
             raise WorkflowDefinitionError(
@@ -172,7 +171,7 @@ class PythonTask(Task):
 
     If a sibling branch fails, the function is asked to stop, and waited for up to the
     run's ``cancel_grace``: a long one should check ``chainlab.cancelled()`` now and
-    then, or wait with ``chainlab.sleep()`` (see :mod:`chainlab.workflow.settle`).
+    then, or wait with ``chainlab.sleep()`` (see :mod:`chainlab.workflow.compiled`).
 
     Args:
         function: a plain or ``async def`` function.
@@ -187,10 +186,7 @@ class PythonTask(Task):
         function: Callable[..., Any],
         name: str | None = None,
         returns: Sequence[str] | None = None,
-        max_attempts: int = 1,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[TaskOptions],
     ) -> None:
         if not callable(function):
             raise WorkflowDefinitionError(
@@ -199,10 +195,7 @@ class PythonTask(Task):
         super().__init__(
             name=name if name is not None else str(getattr(function, "__name__", "python")),
             returns=returns,
-            max_attempts=max_attempts,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
+            **options,
         )
         self.function = function
 
@@ -254,18 +247,12 @@ class ShellTask(Task):
         name: str = "shell",
         returns: Sequence[str] | None = None,
         json_returns: bool = False,
-        max_attempts: int = 1,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[TaskOptions],
     ) -> None:
         super().__init__(
             name=name,
             returns=returns,
-            max_attempts=max_attempts,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
+            **options,
         )
         if not isinstance(command, str) or not command.strip():
             raise WorkflowDefinitionError(f"ShellTask {name!r} needs a command string")
@@ -320,18 +307,12 @@ class NotebookTask(Task):
         returns: Sequence[str] | None = None,
         kernel_name: str = "python3",
         timeout: float | None = None,
-        max_attempts: int = 1,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        on_failure: Pipeline | Node | None = None,
+        **options: Unpack[TaskOptions],
     ) -> None:
         super().__init__(
             name=name or Path(notebook).stem,
             returns=returns,
-            max_attempts=max_attempts,
-            terminate_with_success=terminate_with_success,
-            terminate_with_failure=terminate_with_failure,
-            on_failure=on_failure,
+            **options,
         )
         self.notebook = Path(notebook)
         self.kernel_name = kernel_name

@@ -27,7 +27,7 @@ def _model_class(fn: Callable[..., Any]) -> Any:
 
 
 def check_split_results(split_results: Callable[[Any], Any]) -> None:
-    from chainlab import RunnableParallel
+    from chainlab.engine import RunnableParallel
     from chainlab.sim import FakeChatModel
 
     sources: RunnableParallel[str] = RunnableParallel(
