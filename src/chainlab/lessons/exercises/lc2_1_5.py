@@ -39,7 +39,9 @@ def check_fuse(fuse: Callable[..., list[str]]) -> None:
     got = fuse(toy2, k=3)
     assert got == ["y", "x", "z"], f"fuse on [[x, y], [y, x], [y, z]] gave {got}"
     real = fuse(_multi_query_lists(), k=3)
-    assert real == MULTI_QUERY_TOP3, f"on the multi-query lists: {real}, expected {MULTI_QUERY_TOP3}"
+    assert real == MULTI_QUERY_TOP3, (
+        f"on the multi-query lists: {real}, expected {MULTI_QUERY_TOP3}"
+    )
 
 
 def _wait(seconds: float) -> float:
@@ -80,7 +82,7 @@ def check_in_input_order(in_input_order: Callable[..., list[Any]]) -> None:
         assert got == delays, (
             f"on {library}: got {got}; each output belongs at its input's index {delays}"
         )
-        assert seen and sorted(seen) == list(range(len(delays))), (
+        assert sorted(seen) == list(range(len(delays))), (
             f"on {library}: on_result saw indices {seen}; call it once per finished input"
         )
         assert seen != list(range(len(delays))), (
@@ -89,7 +91,7 @@ def check_in_input_order(in_input_order: Callable[..., list[Any]]) -> None:
         )
 
 
-FIRST_K_SOLUTION = '''\
+FIRST_K_SOLUTION = """\
 def first_k(chain, inputs, k):
     done = []
     for index, _output in chain.batch_as_completed(inputs):
@@ -97,7 +99,7 @@ def first_k(chain, inputs, k):
         if len(done) == k:
             break
     return done
-'''
+"""
 
 EXERCISES = {
     "reciprocal rank fusion": Exercise(
@@ -108,7 +110,7 @@ EXERCISES = {
             "for rank, doc in enumerate(docs, start=1): scores[id] = scores.get(id, 0) + "
             "1 / (60 + rank); then sorted(scores, key=scores.get, reverse=True)[:k]",
         ),
-        solution='''\
+        solution="""\
 def fuse(doc_lists, k=3):
     scores = {}
     for docs in doc_lists:
@@ -116,7 +118,7 @@ def fuse(doc_lists, k=3):
             doc_id = doc.metadata["id"]
             scores[doc_id] = scores.get(doc_id, 0.0) + 1 / (60 + rank)
     return sorted(scores, key=scores.get, reverse=True)[:k]
-''',
+""",
     ),
     "first k to finish": Exercise(
         check=check_first_k,
@@ -135,14 +137,14 @@ def fuse(doc_lists, k=3):
             "batch_as_completed gives the index of each output: put the output at "
             "results[index] in a list made with [None] * len(inputs)",
         ),
-        solution='''\
+        solution="""\
 def in_input_order(chain, inputs, on_result):
     results = [None] * len(inputs)
     for index, output in chain.batch_as_completed(inputs):
         on_result(index)  # use each result as soon as it is in
         results[index] = output  # and put it back in its place
     return results
-''',
+""",
     ),
 }
 

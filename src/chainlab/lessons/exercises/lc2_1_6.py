@@ -114,10 +114,10 @@ EXERCISES = {
             "The limit goes in the config of the call, not in the model.",
             'model.map().invoke(prompts, config={"max_concurrency": ...}) with the API\'s limit',
         ),
-        solution='''\
+        solution="""\
 def answer_all(model, prompts):
     return model.map().invoke(prompts, config={"max_concurrency": 3})
-''',
+""",
     ),
     "no threads for 200 lookups": Exercise(
         check=check_fetch_async,
@@ -125,11 +125,11 @@ def answer_all(model, prompts):
             "time.sleep holds the thread; an async function should hand it back while it waits.",
             "await asyncio.sleep(0.3 * S), then return threading.current_thread().name",
         ),
-        solution='''\
+        solution="""\
 async def fetch_async(key):
     await asyncio.sleep(0.3 * S)
     return threading.current_thread().name
-''',
+""",
     ),
     "the lost update": Exercise(
         check=check_word_count,
@@ -140,7 +140,7 @@ async def fetch_async(key):
             "Create a threading.Lock() in __init__ and wrap the three lines of add in "
             "`with self._lock:`",
         ),
-        solution='''\
+        solution="""\
 class WordCount:
     def __init__(self):
         self.total = 0
@@ -151,7 +151,7 @@ class WordCount:
             current = self.total
             time.sleep(0.05 * S)  # a round-trip to the store
             self.total = current + n
-''',
+""",
     ),
 }
 
