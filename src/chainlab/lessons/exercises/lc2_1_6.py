@@ -7,6 +7,7 @@ installed, on LangChain's too (the simulated models of ``chainlab.sim.langchain`
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 import time
@@ -69,7 +70,7 @@ def check_fetch_async(fetch_async: Callable[..., Any]) -> None:
     for library, runnables, _sim in _libraries():
         fetch_all = runnables.RunnableLambda(fetch_async).map()
         start = time.perf_counter()
-        names = run_in_fresh_loop(lambda fetch_all=fetch_all: fetch_all.ainvoke(list(range(200))))
+        names = run_in_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
         took = (time.perf_counter() - start) / time_scale()
         assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
         assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
