@@ -45,7 +45,7 @@ def check_fuse(fuse: Callable[..., list[str]]) -> None:
 
 
 def _wait(seconds: float) -> float:
-    from chainlab import sleep
+    from chainlab.engine import sleep
 
     sleep(seconds * time_scale())  # chainlab.sleep: a plain sleep outside a chainlab run
     return seconds
@@ -53,9 +53,9 @@ def _wait(seconds: float) -> float:
 
 def lookup_chains() -> Iterator[tuple[str, Any]]:
     """(library, a runnable that waits its input's seconds) for chainlab and langchain_core."""
-    import chainlab
+    from chainlab.engine import RunnableLambda as ChainlabLambda
 
-    yield "chainlab", chainlab.RunnableLambda(_wait)
+    yield "chainlab", ChainlabLambda(_wait)
     try:
         from langchain_core.runnables import RunnableLambda
     except ImportError:

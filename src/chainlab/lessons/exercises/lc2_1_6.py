@@ -20,10 +20,10 @@ from chainlab.sim.timescale import time_scale
 
 def _libraries() -> Iterator[tuple[str, Any, Any]]:
     """(library, its runnables module, its simulated-world module) for each installed one."""
-    import chainlab
+    import chainlab.engine
     import chainlab.sim
 
-    yield "chainlab", chainlab, chainlab.sim
+    yield "chainlab", chainlab.engine, chainlab.sim
     try:
         import langchain_core.runnables as lc
 
