@@ -1,5 +1,7 @@
 """LC2.1.5 and LC2.1.6 exercises, outside a kernel: each starter fails its check (a
-debugging starter runs and shows its bug), each solution passes, on both libraries.
+debugging starter runs and shows its bug), each solution passes, on both libraries (the
+cell's code defined beside chainlab's runnables, or beside langchain_core's as in the
+swapped lesson: the check follows it).
 
 The kernel-level suite runs the same solutions inside the notebooks; these tests name
 the exercise that broke and run in a second.
@@ -17,9 +19,10 @@ import nbformat
 import pytest
 
 import chainlab
-from chainlab import RunnableLambda, RunnableParallel
+import chainlab.sim
 from chainlab.lessons.exercises import lc2_1_5, lc2_1_6
-from chainlab.sim import FakeChatModel, set_time_scale
+from chainlab.lessons.exercises.library import library_of
+from chainlab.sim import set_time_scale
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = {
@@ -35,7 +38,13 @@ CHECKED = {
     "no threads for 200 lookups": "fetch_async",
     "the lost update": "WordCount",
 }
-CASES = [(lesson, name) for lesson, (_, module) in LESSONS.items() for name in module.EXERCISES]
+LIBRARIES = ("chainlab", "langchain_core")
+CASES = [
+    pytest.param(lesson, name, library, id=f"{lesson}-{name}-{library}")
+    for lesson, (_, module) in LESSONS.items()
+    for name in module.EXERCISES
+    for library in LIBRARIES
+]
 
 
 @pytest.fixture(autouse=True)
@@ -55,12 +64,17 @@ def starter(lesson: str, name: str) -> str:
     return cells[0].source
 
 
-def namespace() -> dict[str, Any]:
-    """The lesson globals an exercise cell uses."""
+def namespace(library: str = "chainlab") -> dict[str, Any]:
+    """The lesson globals an exercise cell uses, from ``library`` as after the swap."""
+    if library == "langchain_core":
+        runnables: Any = pytest.importorskip("langchain_core.runnables")
+        sim: Any = pytest.importorskip("chainlab.sim.langchain")
+    else:
+        runnables, sim = chainlab, chainlab.sim
     scale = chainlab.sim.time_scale()
 
     def lookup(seconds: float) -> float:
-        chainlab.sleep(seconds * scale)
+        time.sleep(seconds * scale)
         return seconds
 
     return {
@@ -69,28 +83,37 @@ def namespace() -> dict[str, Any]:
         "chainlab": chainlab,
         "threading": threading,
         "time": time,
-        "FakeChatModel": FakeChatModel,
-        "RunnableLambda": RunnableLambda,
-        "RunnableParallel": RunnableParallel,
+        "FakeChatModel": sim.FakeChatModel,
+        "RunnableLambda": runnables.RunnableLambda,
+        "RunnableParallel": runnables.RunnableParallel,
         "lookup": lookup,
     }
 
 
-@pytest.mark.parametrize(("lesson", "name"), CASES)
-def test_the_starter_does_not_pass(lesson: str, name: str) -> None:
+@pytest.mark.parametrize(("lesson", "name", "library"), CASES)
+def test_the_starter_does_not_pass(lesson: str, name: str, library: str) -> None:
     exercise = LESSONS[lesson][1].EXERCISES[name]
-    scope = namespace()
+    scope = namespace(library)
     exec(starter(lesson, name), scope)  # a debugging starter runs and shows its bug
     with pytest.raises((NotImplementedError, AssertionError)):
         exercise.check(scope[CHECKED[name]])
 
 
-@pytest.mark.parametrize(("lesson", "name"), CASES)
-def test_the_solution_passes(lesson: str, name: str) -> None:
+@pytest.mark.parametrize(("lesson", "name", "library"), CASES)
+def test_the_solution_passes(lesson: str, name: str, library: str) -> None:
     exercise = LESSONS[lesson][1].EXERCISES[name]
-    scope = namespace()
+    scope = namespace(library)
     exec(exercise.solution, scope)
-    assert exercise.check(scope[CHECKED[name]]) in (None, True)
+    learner_code = scope[CHECKED[name]]
+    assert library_of(learner_code).name == library
+    assert exercise.check(learner_code) in (None, True)
+
+
+def test_a_check_finds_the_library_of_a_class_through_its_methods() -> None:
+    scope = namespace("langchain_core")
+    exec("class Counter:\n    def add(self, n):\n        pass\n", scope)
+    assert library_of(scope["Counter"]).name == "langchain_core"
+    assert library_of(len).name == "chainlab"  # nothing to go by: the lessons' own engine
 
 
 @pytest.mark.parametrize("lesson", list(LESSONS))

@@ -1,16 +1,17 @@
 """LC2.1.5 fan-in patterns: the exercises' checks, hints and solutions, and the quiz.
 
-Every check runs the learner's code on chainlab's engine and, when langchain_core is
-installed, on LangChain's too: a fan-in written against the LCEL API works on both.
+Each check builds its test chains from the library the learner's code uses: chainlab's,
+or langchain_core's in the swapped lesson (:mod:`chainlab.lessons.exercises.library`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from chainlab.lessons.exercises import Exercise, Question
+from chainlab.lessons.exercises.library import Library, library_of
 from chainlab.sim.timescale import time_scale
 
 #: the ids reciprocal rank fusion ranks first on the lesson's multi-query lists
@@ -18,27 +19,26 @@ MULTI_QUERY_TOP3 = ["fan-out", "runnable-parallel", "lcel"]
 QUESTION = "how does RunnableParallel fan out"
 
 
-def _docs(*ids: str) -> list[Any]:
-    from chainlab.sim import Document
-
-    return [Document(f"text of {i}", {"id": i}) for i in ids]
+def _docs(library: Library, *ids: str) -> list[Any]:
+    return [library.sim.Document(f"text of {i}", {"id": i}) for i in ids]
 
 
-def _multi_query_lists() -> list[Any]:
-    from chainlab.sim import FakeRetriever, generate_queries
-
-    return (generate_queries(n=4, latency=0) | FakeRetriever(latency=0, k=3).map()).invoke(QUESTION)
+def _multi_query_lists(library: Library) -> list[Any]:
+    sim = library.sim
+    queries = sim.generate_queries(n=4, latency=0)
+    return (queries | sim.FakeRetriever(latency=0, k=3).map()).invoke(QUESTION)
 
 
 def check_fuse(fuse: Callable[..., list[str]]) -> None:
-    toy = [_docs("p", "q"), _docs("p", "r"), _docs("q")]
+    library = library_of(fuse)
+    toy = [_docs(library, "p", "q"), _docs(library, "p", "r"), _docs(library, "q")]
     got = fuse(toy, k=3)
     assert got == ["p", "q", "r"], f"fuse(toy, k=3) gave {got}, expected ['p', 'q', 'r']"
     assert fuse(toy, k=1) == ["p"], "return only the k best ids"
-    toy2 = [_docs("x", "y"), _docs("y", "x"), _docs("y", "z")]
+    toy2 = [_docs(library, "x", "y"), _docs(library, "y", "x"), _docs(library, "y", "z")]
     got = fuse(toy2, k=3)
     assert got == ["y", "x", "z"], f"fuse on [[x, y], [y, x], [y, z]] gave {got}"
-    real = fuse(_multi_query_lists(), k=3)
+    real = fuse(_multi_query_lists(library), k=3)
     assert real == MULTI_QUERY_TOP3, (
         f"on the multi-query lists: {real}, expected {MULTI_QUERY_TOP3}"
     )
@@ -51,44 +51,38 @@ def _wait(seconds: float) -> float:
     return seconds
 
 
-def lookup_chains() -> Iterator[tuple[str, Any]]:
-    """(library, a runnable that waits its input's seconds) for chainlab and langchain_core."""
-    from chainlab.engine import RunnableLambda as ChainlabLambda
-
-    yield "chainlab", ChainlabLambda(_wait)
-    try:
-        from langchain_core.runnables import RunnableLambda
-    except ImportError:
-        return
-    yield "langchain_core", RunnableLambda(_wait)
+def lookup_chain(learner_code: Any) -> tuple[str, Any]:
+    """(library, a runnable that waits its input's seconds) on the learner's library."""
+    library = library_of(learner_code)
+    return library.name, library.runnables.RunnableLambda(_wait)
 
 
 def check_first_k(first_k: Callable[..., list[int]]) -> None:
     delays = [0.9, 0.2, 0.6, 0.3, 1.0]
-    for library, chain in lookup_chains():
-        start = time.perf_counter()
-        got = first_k(chain, delays, 2)
-        took = (time.perf_counter() - start) / time_scale()
-        assert got == [1, 3], f"on {library}: expected [1, 3] (0.2 s and 0.3 s), got {got}"
-        # one after another: 3.0 s; at once: 0.3 s (chainlab) or 1.0 s (langchain_core)
-        assert took < 2.2, f"on {library}: took {took:.2f} s; run the lookups at the same time"
+    library, chain = lookup_chain(first_k)
+    start = time.perf_counter()
+    got = first_k(chain, delays, 2)
+    took = (time.perf_counter() - start) / time_scale()
+    assert got == [1, 3], f"on {library}: expected [1, 3] (0.2 s and 0.3 s), got {got}"
+    # one after another: 3.0 s; at once: 0.3 s (chainlab) or 1.0 s (langchain_core)
+    assert took < 2.2, f"on {library}: took {took:.2f} s; run the lookups at the same time"
 
 
 def check_in_input_order(in_input_order: Callable[..., list[Any]]) -> None:
     delays = [0.5, 0.1, 0.4, 0.2, 0.3]
-    for library, chain in lookup_chains():
-        seen: list[int] = []
-        got = in_input_order(chain, delays, seen.append)
-        assert got == delays, (
-            f"on {library}: got {got}; each output belongs at its input's index {delays}"
-        )
-        assert sorted(seen) == list(range(len(delays))), (
-            f"on {library}: on_result saw indices {seen}; call it once per finished input"
-        )
-        assert seen != list(range(len(delays))), (
-            f"on {library}: on_result saw the inputs in input order; it should see each as "
-            "it completes (fastest first)"
-        )
+    library, chain = lookup_chain(in_input_order)
+    seen: list[int] = []
+    got = in_input_order(chain, delays, seen.append)
+    assert got == delays, (
+        f"on {library}: got {got}; each output belongs at its input's index {delays}"
+    )
+    assert sorted(seen) == list(range(len(delays))), (
+        f"on {library}: on_result saw indices {seen}; call it once per finished input"
+    )
+    assert seen != list(range(len(delays))), (
+        f"on {library}: on_result saw the inputs in input order; it should see each as "
+        "it completes (fastest first)"
+    )
 
 
 FIRST_K_SOLUTION = """\

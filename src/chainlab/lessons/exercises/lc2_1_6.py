@@ -1,7 +1,7 @@
 """LC2.1.6 concurrent processing: the exercises' checks, hints and solutions, and the quiz.
 
-Each check runs the learner's code on chainlab's engine and, when langchain_core is
-installed, on LangChain's too (the simulated models of ``chainlab.sim.langchain``).
+Each check builds its test chains and models from the library the learner's code uses:
+chainlab's, or langchain_core's (and ``chainlab.sim.langchain``) in the swapped lesson.
 """
 
 from __future__ import annotations
@@ -11,26 +11,12 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from chainlab.lessons.exercises import Exercise, Question
+from chainlab.lessons.exercises.library import library_of
 from chainlab.sim.timescale import time_scale
-
-
-def _libraries() -> Iterator[tuple[str, Any, Any]]:
-    """(library, its runnables module, its simulated-world module) for each installed one."""
-    import chainlab.engine
-    import chainlab.sim
-
-    yield "chainlab", chainlab.engine, chainlab.sim
-    try:
-        import langchain_core.runnables as lc
-
-        import chainlab.sim.langchain as lc_sim
-    except ImportError:
-        return
-    yield "langchain_core", lc, lc_sim
 
 
 def run_in_fresh_loop(make_coroutine: Callable[[], Any]) -> Any:
@@ -53,29 +39,29 @@ def run_in_fresh_loop(make_coroutine: Callable[[], Any]) -> Any:
 
 def check_answer_all(answer_all: Callable[..., list[Any]]) -> None:
     prompts = [f"prompt {i}" for i in range(9)]
-    for library, _runnables, sim in _libraries():
-        model = sim.FakeChatModel("strict-api", latency=0.3, rate_limit=3)
-        answers = answer_all(model, prompts)
-        assert len(answers) == 9, f"on {library}: expected 9 answers, got {len(answers)}"
-        assert model.rate_limited == 0, (
-            f"on {library}: {model.rate_limited} calls were rejected: more than 3 ran at once"
-        )
-        assert model.max_in_flight == 3, (
-            f"on {library}: at most {model.max_in_flight} calls ran at once; 3 are allowed"
-        )
+    library, _runnables, sim = library_of(answer_all)
+    model = sim.FakeChatModel("strict-api", latency=0.3, rate_limit=3)
+    answers = answer_all(model, prompts)
+    assert len(answers) == 9, f"on {library}: expected 9 answers, got {len(answers)}"
+    assert model.rate_limited == 0, (
+        f"on {library}: {model.rate_limited} calls were rejected: more than 3 ran at once"
+    )
+    assert model.max_in_flight == 3, (
+        f"on {library}: at most {model.max_in_flight} calls ran at once; 3 are allowed"
+    )
 
 
 def check_fetch_async(fetch_async: Callable[..., Any]) -> None:
     assert inspect.iscoroutinefunction(fetch_async), "fetch_async must be an async def function"
-    for library, runnables, _sim in _libraries():
-        fetch_all = runnables.RunnableLambda(fetch_async).map()
-        start = time.perf_counter()
-        names = run_in_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
-        took = (time.perf_counter() - start) / time_scale()
-        assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
-        assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
-        # one after another: 60 s; at once: about 0.3 s
-        assert took < 5.0, f"on {library}: 200 lookups took {took:.2f} s; do they wait in turn?"
+    library, runnables, _sim = library_of(fetch_async)
+    fetch_all = runnables.RunnableLambda(fetch_async).map()
+    start = time.perf_counter()
+    names = run_in_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
+    took = (time.perf_counter() - start) / time_scale()
+    assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
+    assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
+    # one after another: 60 s; at once: about 0.3 s
+    assert took < 5.0, f"on {library}: 200 lookups took {took:.2f} s; do they wait in turn?"
 
 
 def check_word_count(word_count_class: type) -> None:
@@ -89,23 +75,22 @@ def check_word_count(word_count_class: type) -> None:
 
         return work
 
-    for library, runnables, _sim in _libraries():
-        counter = word_count_class()
-        fan = runnables.RunnableParallel(
-            {f"b{i}": runnables.RunnableLambda(branch(counter)) for i in range(8)}
-        )
-        start = time.perf_counter()
-        fan.invoke("three words here", config={"max_concurrency": 8})
-        took = (time.perf_counter() - start) / scale
-        assert counter.total == 24, (
-            f"on {library}: 8 branches added 3 words each, the total is {counter.total}, not 24: "
-            "updates were lost"
-        )
-        # serialised: 8 x (0.3 + 0.05) = 2.8 s; the model calls overlapping: about 0.7 s
-        assert took < 1.8, (
-            f"on {library}: took {took:.2f} s: the lock should guard the update only, not the "
-            "slow work"
-        )
+    library, runnables, _sim = library_of(word_count_class)
+    counter = word_count_class()
+    fan = runnables.RunnableParallel(
+        {f"b{i}": runnables.RunnableLambda(branch(counter)) for i in range(8)}
+    )
+    start = time.perf_counter()
+    fan.invoke("three words here", config={"max_concurrency": 8})
+    took = (time.perf_counter() - start) / scale
+    assert counter.total == 24, (
+        f"on {library}: 8 branches added 3 words each, the total is {counter.total}, not 24: "
+        "updates were lost"
+    )
+    # serialised: 8 x (0.3 + 0.05) = 2.8 s; the model calls overlapping: about 0.7 s
+    assert took < 1.8, (
+        f"on {library}: took {took:.2f} s: the lock should guard the update only, not the slow work"
+    )
 
 
 EXERCISES = {
