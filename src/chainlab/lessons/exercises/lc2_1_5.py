@@ -65,7 +65,7 @@ def check_first_k(first_k: Callable[..., list[int]]) -> None:
     took = (time.perf_counter() - start) / time_scale()
     assert got == [1, 3], f"on {library}: expected [1, 3] (0.2 s and 0.3 s), got {got}"
     # one after another: 3.0 s; at once: 0.3 s (chainlab) or 1.0 s (langchain_core)
-    assert took < 2.2, f"on {library}: took {took:.2f} s; run the lookups at the same time"
+    assert took < 2.5, f"on {library}: took {took:.2f} s; run the lookups at the same time"
 
 
 def check_in_input_order(in_input_order: Callable[..., list[Any]]) -> None:

@@ -88,7 +88,7 @@ def check_word_count(word_count_class: type) -> None:
         "updates were lost"
     )
     # serialised: 8 x (0.3 + 0.05) = 2.8 s; the model calls overlapping: about 0.7 s
-    assert took < 1.8, (
+    assert took < 2.2, (
         f"on {library}: took {took:.2f} s: the lock should guard the update only, not the slow work"
     )
 
