@@ -125,7 +125,7 @@ def build_qa(retriever, model):
 
 # -- Debugging exercise: a streamed answer that keeps only its last piece ----------------
 
-PIECES = [
+PIECES: list[dict[str, Any]] = [
     {"answer": "Fan"},
     {"docs": ["d1"]},
     {"answer": "-out"},
