@@ -37,7 +37,9 @@ from chainlab.engine import (
     chain,
     coerce_to_runnable,
     listen,
+    now,
     sleep,
+    stopwatch,
 )
 from chainlab.executors import (
     DaskExecutor,
@@ -100,11 +102,13 @@ __all__ = [
     "coerce_to_runnable",
     "compare",
     "listen",
+    "now",
     "progress",
     "record",
     "show",
     "show_batch",
     "sleep",
+    "stopwatch",
     "virtual_clock",
 ]
 

@@ -212,6 +212,17 @@ def test_a_timeout_cancels_the_scope_of_a_sync_call(wait_until: Any) -> None:
     assert time.perf_counter() - start < 10
 
 
+def test_a_timeout_fires_exactly_at_its_deadline_on_the_virtual_clock(
+    virtual: Any, wait_until: Any
+) -> None:
+    model = FakeChatModel(name="slow", latency=30)
+    with chainlab.stopwatch() as watch, pytest.raises(TimeoutError, match="timed out"):
+        model.with_timeout(0.1).invoke("q")
+    assert watch.seconds == pytest.approx(0.1, abs=1e-9)  # not the 30 s latency
+    assert wait_until(lambda: model.cancelled_calls == 1)
+    assert wait_until(lambda: model.in_flight == 0)
+
+
 def test_calls_queued_behind_max_concurrency_never_start_after_a_failure(
     wait_until: Any,
 ) -> None:
@@ -224,6 +235,21 @@ def test_calls_queued_behind_max_concurrency_never_start_after_a_failure(
     assert wait_until(lambda: model.in_flight == 0)
     assert model.calls < 6  # the queued branches were never called
     assert model.cancelled_calls <= model.calls
+
+
+def test_after_a_failure_exactly_the_admitted_calls_ran_on_the_virtual_clock(
+    virtual: Any, wait_until: Any
+) -> None:
+    model = FakeChatModel(latency=0.2)
+    bad = FakeChatModel(name="bad", latency=0.05, failure_rate=1.0)
+    branches: dict[str, Any] = {"bad": bad}
+    branches.update({f"m{i}": model for i in range(6)})
+    with chainlab.stopwatch() as watch, pytest.raises(SimulatedError, match="bad"):
+        RunnableParallel(branches).invoke("q", config={"max_concurrency": 2})
+    assert watch.seconds == pytest.approx(0.05, abs=1e-9)  # raised at the failure
+    assert wait_until(lambda: model.in_flight == 0)
+    assert model.calls == 1  # 'bad' and one model held the two slots; no queued call started
+    assert model.cancelled_calls == 1
 
 
 # -- pickling ----------------------------------------------------------------------------

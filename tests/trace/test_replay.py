@@ -53,16 +53,17 @@ def run(chain: Any, driver: str, config: dict[str, Any] | None = None) -> chainl
     return rec
 
 
-@pytest.mark.run_alone
 @pytest.mark.parametrize("driver", ["invoke", "ainvoke"])
-def test_prediction_is_within_ten_percent_of_a_measured_run_at_k_1_2_3(driver: str) -> None:
+def test_prediction_equals_a_measured_run_at_k_1_2_3_on_the_virtual_clock(
+    driver: str, virtual: Any
+) -> None:
     chain = sim_chain()
     recorded = run(chain, driver)  # no limit: every branch at once
+    assert recorded.wall_s == pytest.approx(2 * LATENCY, abs=1e-9)
     for k in (1, 2, 3):
         predicted = recorded.replay(max_concurrency=k)
         measured = run(chain, driver, {"max_concurrency": k})
-        error = abs(predicted.wall_s - measured.wall_s) / measured.wall_s
-        assert error <= 0.10, (k, predicted.wall_s, measured.wall_s)
+        assert predicted.wall_s == pytest.approx(measured.wall_s, abs=1e-6), k
         assert predicted.predicted
         assert not measured.predicted
         assert predicted.analysis().lanes_used == k  # never more calls at once than k

@@ -39,16 +39,34 @@ def test_two_one_second_branches_finish_in_about_one_second():
     assert result.steps["after"].start >= both.end
 
 
+def test_two_one_second_branches_take_exactly_one_second_on_the_virtual_clock(virtual):
+    def nap():
+        chainlab.sleep(1.0)
+
+    branches = {k: Pipeline(steps=[PythonTask(function=nap, name="nap")]) for k in "ab"}
+    pipeline = Pipeline(steps=[Parallel(name="both", branches=branches), Stub(name="after")])
+    with chainlab.stopwatch() as wall:
+        result = pipeline.execute()
+    assert result.status == "success"
+    assert wall.seconds == 1.0  # one after the other would be 2.0
+    a, b = result.steps["both/a/nap"], result.steps["both/b/nap"]
+    assert a.start == b.start
+    assert a.end == b.end
+    assert a.lane != b.lane
+    assert result.steps["both"].duration == pytest.approx(1.0, abs=1e-9)
+    assert result.steps["after"].start >= result.steps["both"].end
+
+
 def leaf(depth_tag):
     def work(item, **_):
-        time.sleep(0.2)
+        chainlab.sleep(0.2)
         return f"{depth_tag}:{item}"
 
     work.__name__ = f"work_{depth_tag}"
     return PythonTask(function=work, name="work", returns=[f"out_{depth_tag}"])
 
 
-def test_parallel_in_parallel_in_map_runs_every_leaf_at_once():
+def test_parallel_in_parallel_in_map_runs_every_leaf_at_once(virtual):
     def inner(prefix):
         return Parallel(
             name="inner",
@@ -66,15 +84,15 @@ def test_parallel_in_parallel_in_map_runs_every_leaf_at_once():
     pipeline = Pipeline(
         steps=[Map(name="each", branch=item_branch, iterate_on="items", iterate_as="item")]
     )
-    started = time.perf_counter()
-    result = pipeline.execute({"items": [1, 2]})
-    wall = time.perf_counter() - started
+    with chainlab.stopwatch() as wall:
+        result = pipeline.execute({"items": [1, 2]})
     assert result.status == "success", result.error
     # 8 leaves x 0.2 s: one after another would take 1.6 s
-    assert wall < 1.2
+    assert wall.seconds == pytest.approx(0.2, abs=1e-9)
     leaves = [r for r in result.steps.values() if r.name.endswith("/work")]
     assert len(leaves) == 8
-    assert max(r.start for r in leaves) < min(r.end for r in leaves if r.end is not None)
+    assert len({r.start for r in leaves}) == 1  # all eight start at one instant
+    assert [r.end - r.start for r in leaves] == [pytest.approx(0.2, abs=1e-9)] * 8
     assert result.parameters["out_xl"] == ["xl:1", "xl:2"]
     assert result.parameters["out_yr"] == ["yr:1", "yr:2"]
     assert "item" not in result.parameters  # the loop variable stays inside the map
@@ -141,9 +159,9 @@ def test_a_conflict_hidden_in_a_nested_branch_is_found_too():
         ).execute()
 
 
-def test_a_failing_branch_fails_the_parallel_at_once_and_cancels_its_sibling():
+def test_a_failing_branch_fails_the_parallel_at_once_and_cancels_its_sibling(virtual):
     def boom():
-        time.sleep(0.05)
+        chainlab.sleep(0.05)
         raise ValueError("boom")
 
     def patient():
@@ -158,9 +176,9 @@ def test_a_failing_branch_fails_the_parallel_at_once_and_cancels_its_sibling():
             Stub(name="never"),
         ]
     )
-    started = time.perf_counter()
-    result = pipeline.execute()
-    assert time.perf_counter() - started < 3.0  # not the 6 s of the slow branch
+    with chainlab.stopwatch() as wall:
+        result = pipeline.execute()
+    assert wall.seconds == pytest.approx(0.05, abs=1e-9)  # at the failure, not the 6 s
     assert result.status == "fail"
     assert isinstance(result.error, ValueError)
     assert result.steps["p"].status == "fail"
@@ -170,17 +188,17 @@ def test_a_failing_branch_fails_the_parallel_at_once_and_cancels_its_sibling():
     assert any("'bad'" in note for note in getattr(result.error, "__notes__", []))
 
 
-def test_max_concurrency_limits_tasks_over_the_whole_run():
+def test_max_concurrency_limits_tasks_over_the_whole_run(virtual):
     def nap():
-        time.sleep(0.2)
+        chainlab.sleep(0.2)
 
     branches = {k: PythonTask(function=nap).as_pipeline() for k in ("a", "b", "c")}
     pipeline = Pipeline(steps=[Parallel(name="p", branches=branches)])
     limited = pipeline.execute(max_concurrency=1)
     free = pipeline.execute()
     assert limited.status == free.status == "success"
-    assert limited.duration >= 0.55  # three 0.2 s naps, one at a time
-    assert free.duration < limited.duration
+    assert limited.duration == pytest.approx(0.6, abs=1e-9)  # three 0.2 s naps, one at a time
+    assert free.duration == pytest.approx(0.2, abs=1e-9)
 
 
 def test_the_graph_shows_the_branches_and_task_names():

@@ -36,6 +36,7 @@ from chainlab.engine.run import _RUN_KEY as RUN_KEY
 from chainlab.engine.run import Frame, call_node, current_frame, run_status, task_lane
 from chainlab.engine.run import _current as CURRENT_FRAME
 from chainlab.engine.sequence import RunnableSequence
+from chainlab.engine.stopwatch import now, stopwatch
 from chainlab.engine.timeout import RunnableTimeout, abandoned_calls
 from chainlab.engine.tracing import (
     Listener,
@@ -78,7 +79,9 @@ __all__ = [
     "chain",
     "coerce_to_runnable",
     "listen",
+    "now",
     "sleep",
+    "stopwatch",
 ]
 
 # the extension API: frames and configs (run.py, config.py, lambdas.py)
