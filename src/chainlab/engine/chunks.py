@@ -71,3 +71,18 @@ async def aiter_of(items: Iterable[Any]) -> AsyncGenerator[Any, None]:
     """``items`` as an async iterator (an input given whole, as one stream)."""
     for item in items:
         yield item
+
+
+def close_chunks(chunks: Any) -> None:
+    """Close a stream now (a generator's ``finally`` runs), if it can be closed."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+async def aclose_chunks(chunks: Any) -> None:
+    """Async :func:`close_chunks`: a consumer that stops early stops the work now,
+    not at garbage collection."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from chainlab.engine.base import Input, Output, Runnable, coerce_to_runnable
@@ -95,38 +96,53 @@ class RunnableWithFallbacks(Runnable[Input, Output]):
         return {**input, self.exception_key: error}
 
     def _invoke(self, input: Any, frame: Frame) -> Any:
-        self._check(input, frame)
-        first: BaseException | None = None
-        last: BaseException | None = None
-        for i, runnable in enumerate(self.runnables):
+        tries = _Tries(self, input, frame)
+        for runnable, option_input, option_frame in tries:
             try:
-                return call_node(
-                    runnable,
-                    self._input_for(input, last),
-                    frame.child(runnable.get_name(), str(i)),
-                )
+                return call_node(runnable, option_input, option_frame)
             except self.exceptions_to_handle as exc:
-                first, last = first or exc, exc
-                if frame.scope.cancelled:
-                    break
-        raise _settle(first, last, self.raise_last)
+                tries.failed(exc)
+        raise tries.error()
 
     async def _ainvoke(self, input: Any, frame: Frame) -> Any:
-        self._check(input, frame)
-        first: BaseException | None = None
-        last: BaseException | None = None
-        for i, runnable in enumerate(self.runnables):
+        tries = _Tries(self, input, frame)
+        for runnable, option_input, option_frame in tries:
             try:
-                return await acall_node(
-                    runnable,
-                    self._input_for(input, last),
-                    frame.child(runnable.get_name(), str(i)),
-                )
+                return await acall_node(runnable, option_input, option_frame)
             except self.exceptions_to_handle as exc:
-                first, last = first or exc, exc
-                if frame.scope.cancelled:
-                    break
-        raise _settle(first, last, self.raise_last)
+                tries.failed(exc)
+        raise tries.error()
+
+
+class _Tries:
+    """The decisions of one fallbacks call, shared by its sync and async drivers:
+    which option to try next, with what input, and which error to raise at the end.
+    The driver calls (or awaits) each option and reports its failure to :meth:`failed`."""
+
+    def __init__(self, owner: RunnableWithFallbacks, input: Any, frame: Frame) -> None:
+        owner._check(input, frame)
+        self.owner, self.input, self.frame = owner, input, frame
+        self.first: BaseException | None = None
+        self.last: BaseException | None = None
+
+    def __iter__(self) -> Iterator[tuple[Runnable[Any, Any], Any, Frame]]:
+        """``(runnable, input, frame)`` of each option in turn, until one succeeds
+        (the driver stops asking) or the run is cancelled."""
+        for i, runnable in enumerate(self.owner.runnables):
+            if self.last is not None and self.frame.scope.cancelled:
+                return
+            yield (
+                runnable,
+                self.owner._input_for(self.input, self.last),
+                self.frame.child(runnable.get_name(), str(i)),
+            )
+
+    def failed(self, exc: BaseException) -> None:
+        self.first, self.last = self.first or exc, exc
+
+    def error(self) -> BaseException:
+        """What to raise once every option failed (first or last, the other noted)."""
+        return _settle(self.first, self.last, self.owner.raise_last)
 
 
 def _settle(
@@ -146,54 +162,40 @@ def _settle(
 def _stream(self: RunnableWithFallbacks, input: Any, frame: Frame) -> Iterator[Any]:
     """Stream the first option whose *first* chunk comes; a failure after that is the
     stream's (its chunks were already given out), as in langchain_core."""
-    self._check(input, frame)
-    first: BaseException | None = None
-    last: BaseException | None = None
-    for i, runnable in enumerate(self.runnables):
-        chunks = stream_node(
-            runnable, self._input_for(input, last), frame.child(runnable.get_name(), str(i))
-        )
+    tries = _Tries(self, input, frame)
+    for runnable, option_input, option_frame in tries:
+        chunks = stream_node(runnable, option_input, option_frame)
         try:
             head = next(chunks)
         except StopIteration:
             return
         except self.exceptions_to_handle as exc:
-            first, last = first or exc, exc
-            if frame.scope.cancelled:
-                break
+            tries.failed(exc)
             continue
         yield head
         yield from chunks
         return
-    raise _settle(first, last, self.raise_last)
+    raise tries.error()
 
 
 async def _astream(self: RunnableWithFallbacks, input: Any, frame: Frame) -> AsyncIterator[Any]:
     """Async :func:`_stream`."""
-    self._check(input, frame)
-    first: BaseException | None = None
-    last: BaseException | None = None
-    for i, runnable in enumerate(self.runnables):
-        chunks = astream_node(
-            runnable, self._input_for(input, last), frame.child(runnable.get_name(), str(i))
-        )
+    tries = _Tries(self, input, frame)
+    for runnable, option_input, option_frame in tries:
+        chunks = astream_node(runnable, option_input, option_frame)
         try:
             head = await anext(chunks)
         except StopAsyncIteration:
             return
         except self.exceptions_to_handle as exc:
-            first, last = first or exc, exc
-            if frame.scope.cancelled:
-                break
+            tries.failed(exc)
             continue
-        try:
+        async with aclosing(chunks):
             yield head
             async for chunk in chunks:
                 yield chunk
-        finally:
-            await chunks.aclose()
         return
-    raise _settle(first, last, self.raise_last)
+    raise tries.error()
 
 
 RunnableWithFallbacks._stream = _stream  # type: ignore[method-assign,assignment]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chainlab.engine.chunks import aclose_chunks, close_chunks
 from chainlab.engine.run import Frame, acall_node, call_node
 
 if TYPE_CHECKING:
@@ -23,25 +24,22 @@ T = TypeVar("T")
 def call_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     """A call made from inside a leaf joins its run; the leaf lends its slot meanwhile
     (otherwise nested work could wait forever for the slot its own caller holds)."""
-    holder = frame.parent
-    assert holder is not None
-    if not lend_slot(holder):
-        return call_node(runnable, input, frame)
+    lender = lend_slot(frame.parent)
     try:
         return call_node(runnable, input, frame)
     finally:
-        reclaim_slot(holder)
+        if lender is not None:
+            reclaim_slot(lender)
 
 
 async def acall_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
-    holder = frame.parent
-    assert holder is not None
-    if not lend_slot(holder):
-        return await acall_node(runnable, input, frame)
+    """Async :func:`call_joined`."""
+    lender = lend_slot(frame.parent)
     try:
         return await acall_node(runnable, input, frame)
     finally:
-        await areclaim_slot(holder)
+        if lender is not None:
+            await areclaim_slot(lender)
 
 
 # A leaf may have several nested calls at once (its function starts threads or tasks,
@@ -51,19 +49,20 @@ async def acall_joined(runnable: Runnable[Any, Any], input: Any, frame: Frame) -
 _lending = threading.Lock()
 
 
-def lend_slot(holder: Frame | None) -> bool:
+def lend_slot(holder: Frame | None) -> Frame | None:
     """Lend the slot(s) of the leaf ``holder`` to a nested call that is starting;
-    True if it had any, then :func:`reclaim_slot` must follow when that call ends."""
+    ``holder`` if it had any, then :func:`reclaim_slot` (of it) must follow when that
+    call ends; None if there is nothing to give back."""
     if holder is None or not holder.limiters:
-        return False
+        return None
     with _lending:
         holder.lends += 1
         if holder.lent or holder.reclaiming or not holder.holds_slot:
-            return True  # already lent (or coming back: it will be lent again), or none
+            return holder  # already lent (or coming back: it will be lent again), or none
         holder.holds_slot, holder.lent = False, True
     for limiter in holder.limiters:
         limiter.release()
-    return True
+    return holder
 
 
 def _last_lend_ended(holder: Frame) -> bool:
@@ -108,20 +107,17 @@ def lend_while_waiting(holder: Frame | None, chunks: Iterator[T]) -> Iterator[T]
     for the next one: the consumer's own code runs with the slot, as the leaf it is."""
     try:
         while True:
-            lent = lend_slot(holder)
+            lender = lend_slot(holder)
             try:
                 chunk = next(chunks)
             except StopIteration:
                 return
             finally:
-                if lent:
-                    assert holder is not None
-                    reclaim_slot(holder)
+                if lender is not None:
+                    reclaim_slot(lender)
             yield chunk
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        close_chunks(chunks)
 
 
 async def alend_while_waiting(
@@ -130,17 +126,14 @@ async def alend_while_waiting(
     """Async :func:`lend_while_waiting`."""
     try:
         while True:
-            lent = lend_slot(holder)
+            lender = lend_slot(holder)
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             finally:
-                if lent:
-                    assert holder is not None
-                    await areclaim_slot(holder)
+                if lender is not None:
+                    await areclaim_slot(lender)
             yield chunk
     finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_chunks(chunks)
