@@ -358,3 +358,9 @@ def test_a_failing_exercise_fails_only_a_solution_run() -> None:
     assert not LessonRun(Path("x"), 1.0, [unsolved], solutions=True).ok
     result = Check("speedup", "result", True, "", 2.0)
     assert LessonRun(Path("x"), 1.0, [unsolved, result]).key_figure is result
+
+
+def test_quiz_shows_code_spans_as_code_not_backticks() -> None:
+    from chainlab.lessons.quiz import inline
+
+    assert inline("`a | b` & <c>") == "<code>a | b</code> &amp; &lt;c&gt;"

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from chainlab.lessons.exercises import Question, quiz_questions
 
 RIGHT = "#1b5e20"
 WRONG = "#b71c1c"
+
+
+def inline(text: str) -> str:
+    """Escape ``text`` for HTML, showing its `code` spans as code (not raw backticks)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 class Quiz:
@@ -33,7 +39,7 @@ class Quiz:
         for number, (q, radio, note) in enumerate(
             zip(questions, self.radios, self.feedback, strict=True), 1
         ):
-            rows += [widgets.HTML(f"<b>{number}.</b> {html.escape(q.text)}"), radio, note]
+            rows += [widgets.HTML(f"<b>{number}.</b> {inline(q.text)}"), radio, note]
         rows += [self.button, self.score_line]
         self.widget = widgets.VBox(rows)
 
@@ -48,7 +54,7 @@ class Quiz:
         right = 0
         for q, radio, note in zip(self.questions, self.radios, self.feedback, strict=True):
             correct = q.choices[q.answer]
-            why = html.escape(q.why)
+            why = inline(q.why)
             if radio.value is None:
                 note.value = "<i>no answer yet</i>"
             elif radio.value == correct:
@@ -57,7 +63,7 @@ class Quiz:
             else:
                 note.value = (
                     f"<span style='color:{WRONG}'>[not quite]</span> the answer is "
-                    f"<b>{html.escape(correct)}</b>. {why}"
+                    f"<b>{inline(correct)}</b>. {why}"
                 )
         self.score_line.value = f"{right} of {len(self.questions)} right"
         return right
