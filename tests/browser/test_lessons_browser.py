@@ -50,6 +50,9 @@ def test_quiz_marks_answers_and_solution_fills_next_cell(browser: Any, lab: Lab)
         quiz.get_by_role("button", name="Check answers").wait_for(timeout=120_000)
         radios = quiz.locator(".widget-radio-box")
         assert radios.count() == len(questions)
+        static = page.locator(".chainlab-static").filter(has_text="Quiz: LC2.1.1")
+        assert static.count() == 1  # the copy for pages without widgets is there ...
+        assert not static.is_visible()  # ... and hidden where the form itself renders
         for i, q in enumerate(questions):
             radios.nth(i).locator("label").nth(q.answer).click()
         quiz.get_by_role("button", name="Check answers").click()

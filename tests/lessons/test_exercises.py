@@ -3,6 +3,7 @@ and the runner's solution run in a real kernel."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from chainlab.lessons import exercises as ex
 from chainlab.lessons import practice
 from chainlab.lessons.checks import Check
 from chainlab.lessons.exercises import Exercise, Question
+from chainlab.lessons.quiz import Quiz, inline
 from chainlab.lessons.runner import LessonRun, execute_notebook
 from chainlab.lessons.solutions import exercise_cells, is_second_edition, with_solutions
 
@@ -256,6 +258,25 @@ def test_sketches_draw_one_panel_per_candidate() -> None:
     assert fig._repr_png_()[:4] == b"\x89PNG"  # a notebook shows it
 
 
+def test_sketches_panels_tick_labels_do_not_touch_and_the_unit_is_named() -> None:
+    fig = lessons.sketches(
+        "gil",
+        {"A": [("t1", 0, 1.0)], "B": [("t1", 0, 2.0)], "C": [("t1", 1, 3.0)]},
+        xlabel="computations",
+    )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # lay out as the PNG a notebook shows
+    boxes = [
+        [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        for ax in fig.axes
+    ]
+    for left, right in itertools.pairwise(boxes):  # the last label of one panel ends
+        assert max(b.x1 for b in left) < min(b.x0 for b in right)  # before the next's first
+    assert {ax.get_xlabel() for ax in fig.axes} == {"computations"}
+
+
 @pytest.mark.parametrize(
     ("candidates", "message"),
     [
@@ -290,6 +311,19 @@ def test_quiz_marks_answers_and_explains(capsys: pytest.CaptureFixture[str]) -> 
     assert form.check() == 1
     with pytest.raises(ValueError, match="question 1: 'nonsense' is not one of its choices"):
         form.choose(0, "nonsense")
+
+
+def test_quiz_has_a_static_copy_for_pages_without_widgets() -> None:
+    form = Quiz("LC2.1.1", ex.quiz_questions("LC2.1.1"))
+    page = form.static()
+    assert page.startswith('<div class="chainlab-static">')  # the docs site keeps it
+    assert page.count("<details>") == 5  # each answer folded, not given away
+    for q in form.questions:
+        assert inline(q.text) in page
+        assert inline(q.why) in page
+        assert all(inline(c) in page for c in q.choices)
+    assert ".chainlab-quiz) + .jp-OutputArea-child:has(.chainlab-static)" in page
+    assert "chainlab-quiz" in form.widget._dom_classes  # the rule's hook where it renders
 
 
 # -- the notebook side: exercise cells, solutions put in, a real kernel ---------------------

@@ -7,7 +7,14 @@ import re
 from typing import Any
 
 from chainlab.lessons.exercises import Question, quiz_questions
+from chainlab.widgets.outputs import STATIC_CLASS, static_html
 
+QUIZ_CLASS = "chainlab-quiz"
+# where the form renders, the static copy right after it is hidden (as a LiveGraph's)
+HIDE_STATIC = (
+    f".jp-OutputArea-child:has(.{QUIZ_CLASS}) + .jp-OutputArea-child:has(.{STATIC_CLASS})"
+    " { display: none; }"
+)
 RIGHT = "#1b5e20"
 WRONG = "#b71c1c"
 
@@ -42,6 +49,7 @@ class Quiz:
             rows += [widgets.HTML(f"<b>{number}.</b> {inline(q.text)}"), radio, note]
         rows += [self.button, self.score_line]
         self.widget = widgets.VBox(rows)
+        self.widget.add_class(QUIZ_CLASS)
 
     def choose(self, index: int, choice: str) -> None:
         """Select ``choice`` for question ``index`` (0-based)."""
@@ -68,6 +76,19 @@ class Quiz:
         self.score_line.value = f"{right} of {len(self.questions)} right"
         return right
 
+    def static(self) -> str:
+        """The quiz as HTML for a page without widgets (a docs site, nbconvert): the
+        questions and choices, each answer and why folded under "answer"."""
+        parts = [f"<style>{HIDE_STATIC}</style>", f"<b>Quiz: {html.escape(self.lesson_id)}</b>"]
+        for number, q in enumerate(self.questions, 1):
+            choices = "".join(f"<li>{inline(c)}</li>" for c in q.choices)
+            parts.append(
+                f"<p><b>{number}.</b> {inline(q.text)}</p><ol type='a'>{choices}</ol>"
+                f"<details><summary>answer</summary><b>{inline(q.choices[q.answer])}</b>. "
+                f"{inline(q.why)}</details>"
+            )
+        return static_html("".join(parts))
+
     def text(self) -> str:
         """The questions as plain text (for a context without widgets)."""
         lines = [f"Quiz: {self.lesson_id}"]
@@ -90,6 +111,7 @@ def quiz(lesson_id: str) -> Quiz:
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
         display(form.widget)
+        display({"text/html": form.static(), "text/plain": form.text()}, raw=True)
     else:
         print(form.text())
     return form

@@ -12,11 +12,14 @@ Span = tuple[str, float, float]  # lane, start, end
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
-def sketches(name: str, candidates: Mapping[str, Sequence[Span]]) -> Figure:
+def sketches(
+    name: str, candidates: Mapping[str, Sequence[Span]], *, xlabel: str = "seconds"
+) -> Figure:
     """Draw two to four small candidate timelines side by side on one time axis.
 
     ``candidates`` maps a label (``"A"``) to its bars ``(lane, start, end)`` in
-    seconds. The learner picks one with :func:`chainlab.lessons.predict_choice`.
+    seconds (or in the unit ``xlabel`` names, e.g. ``"computations"``). The learner
+    picks one with :func:`chainlab.lessons.predict_choice`.
     """
     if not 2 <= len(candidates) <= 4:
         raise ValueError(f"sketches({name!r}): give 2 to 4 candidates, got {len(candidates)}")
@@ -37,6 +40,8 @@ def sketches(name: str, candidates: Mapping[str, Sequence[Span]]) -> Figure:
                 )
             if lane not in lanes:
                 lanes.append(lane)
+    from matplotlib.ticker import MaxNLocator
+
     from chainlab.viz.timeline import new_figure  # matplotlib only when drawing
 
     end = max(e for spans in candidates.values() for _, _, e in spans)
@@ -48,7 +53,9 @@ def sketches(name: str, candidates: Mapping[str, Sequence[Span]]) -> Figure:
             ax.barh(row, stop - start, left=start, height=0.6, color=COLORS[row % len(COLORS)])
         ax.set_title(label, fontweight="bold")
         ax.set_xlim(0, end * 1.05)
-        ax.set_xlabel("seconds")
+        ax.set_xlabel(xlabel)
+        # no tick at the right edge: it would touch the next panel's "0"
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, prune="upper"))
         ax.set_yticks(range(len(lanes)), lanes)
         ax.label_outer()
     axes[0].invert_yaxis()  # first lane on top (the axes share it)
