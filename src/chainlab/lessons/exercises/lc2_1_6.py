@@ -6,10 +6,8 @@ chainlab's, or langchain_core's (and ``chainlab.sim.langchain``) in the swapped 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,24 +15,7 @@ from typing import Any
 from chainlab.lessons.exercises import Exercise, Question
 from chainlab.lessons.exercises.library import library_of
 from chainlab.sim.timescale import time_scale
-
-
-def run_in_fresh_loop(make_coroutine: Callable[[], Any]) -> Any:
-    """Run a coroutine on a new event loop in a helper thread (a check cannot ``await``)."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["result"] = asyncio.run(make_coroutine())
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    helper = threading.Thread(target=main, name="lesson-check-loop")
-    helper.start()
-    helper.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+from chainlab.trace.runs import run_on_fresh_loop
 
 
 def check_answer_all(answer_all: Callable[..., list[Any]]) -> None:
@@ -56,7 +37,7 @@ def check_fetch_async(fetch_async: Callable[..., Any]) -> None:
     library, runnables, _sim = library_of(fetch_async)
     fetch_all = runnables.RunnableLambda(fetch_async).map()
     start = time.perf_counter()
-    names = run_in_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
+    names = run_on_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
     took = (time.perf_counter() - start) / time_scale()
     assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
     assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
