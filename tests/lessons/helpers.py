@@ -16,3 +16,14 @@ def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
         nb.cells.append(new_code_cell(source, metadata={"tags": tags} if tags else {}))
     nbformat.write(nb, path)
     return path
+
+
+def exercise_starter(path: Path, name: str) -> str:
+    """The source of the one exercise cell of notebook ``path`` named ``name``."""
+    cells = [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if c.metadata.get("chainlab", {}).get("exercise") == name
+    ]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} exercise cells named {name!r}"
+    return cells[0].source

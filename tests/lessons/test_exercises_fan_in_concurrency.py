@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 import chainlab
@@ -23,6 +22,7 @@ import chainlab.sim
 from chainlab.lessons.exercises import lc2_1_5, lc2_1_6
 from chainlab.lessons.exercises.library import library_of
 from chainlab.sim import set_time_scale
+from tests.lessons.helpers import exercise_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = {
@@ -54,14 +54,7 @@ def fast() -> Any:
 
 
 def starter(lesson: str, name: str) -> str:
-    path, _ = LESSONS[lesson]
-    cells = [
-        c
-        for c in nbformat.read(path, as_version=4).cells
-        if c.metadata.get("chainlab", {}).get("exercise") == name
-    ]
-    assert len(cells) == 1, f"{path.name}: {len(cells)} exercise cells named {name!r}"
-    return cells[0].source
+    return exercise_starter(LESSONS[lesson][0], name)
 
 
 def namespace(library: str = "chainlab") -> dict[str, Any]:

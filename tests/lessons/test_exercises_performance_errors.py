@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 import chainlab
 from chainlab.lessons.exercises import lc2_1_7, lc2_1_8
 from chainlab.sim import set_time_scale
+from tests.lessons.helpers import exercise_starter
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = {
@@ -50,14 +50,7 @@ def fast() -> Any:
 
 
 def starter(lesson: str, name: str) -> str:
-    path, _ = LESSONS[lesson]
-    cells = [
-        c
-        for c in nbformat.read(path, as_version=4).cells
-        if c.metadata.get("chainlab", {}).get("exercise") == name
-    ]
-    assert len(cells) == 1, f"{path.name}: {len(cells)} exercise cells named {name!r}"
-    return cells[0].source
+    return exercise_starter(LESSONS[lesson][0], name)
 
 
 def namespace(lesson: str, engine: str) -> dict[str, Any]:
