@@ -284,18 +284,14 @@ def test_ten_thousand_async_calls_take_one_latency(clock: VirtualClock) -> None:
     assert calls.max_in_flight == 10_000
 
 
-def test_langchain_core_threads_are_refused_and_its_event_loop_is_exact(
-    clock: VirtualClock,
-) -> None:
-    """langchain_core's RunnableParallel.invoke runs each branch on its own
-    ThreadPoolExecutor thread, which the clock cannot follow: it would jump past the
-    branches not started yet (6 s for 3 s of overlap). Refused with a clear error;
-    ``ainvoke`` runs the branches as tasks of one event loop, which it follows."""
+def test_langchain_core_threads_and_event_loop_are_both_exact(clock: VirtualClock) -> None:
+    """langchain_core's RunnableParallel.invoke runs each branch on a thread of its own
+    executor, which the clock follows (chainlab.engine.clock_threads); ainvoke runs
+    them as tasks of one event loop. Both give the slowest branch, exactly."""
     from langchain_core.runnables import RunnableParallel as LCParallel
 
     chain = LCParallel(a=model("a", 3), b=model("b", 1), c=model("c", 2))
-    with pytest.raises(RuntimeError, match=r"ThreadPoolExecutor.*real, virtual"):
-        chain.invoke("hi")
+    assert elapsed(clock, lambda: chain.invoke("hi")) == 3.0
     assert elapsed(clock, lambda: asyncio.run(chain.ainvoke("hi"))) == 3.0
 
 

@@ -10,6 +10,7 @@ API that simulators, executors, traces, views and workflows build on: frames, le
 running, spans and listeners, executors, cancel scopes, the graph and its views.
 """
 
+from chainlab.engine import clock_threads as clock_threads  # follows langchain_core's pools
 from chainlab.engine import interop
 from chainlab.engine.base import Runnable, RunnableBinding, coerce_to_runnable
 from chainlab.engine.cancel import (

@@ -77,6 +77,19 @@ def exit_node(clock: VirtualClock, entered: Entered) -> None:
 
 _stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
 _env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK asked for (once)
+_on_virtual: list[Callable[[], None]] = []
+
+
+def on_virtual_clock(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` whenever a virtual clock comes into use (a ``virtual_clock()``
+    block, or ``CHAINLAB_CLOCK=virtual``'s clock): ``clock_threads`` follows other
+    libraries' pools from then on."""
+    _on_virtual.append(callback)
+
+
+def _in_use() -> None:
+    for callback in _on_virtual:
+        callback()
 
 
 def clock_from_env() -> VirtualClock | None:
@@ -90,6 +103,7 @@ def clock_from_env() -> VirtualClock | None:
         )
     if not _env_clock:
         _env_clock.append(VirtualClock())
+        _in_use()
     return _env_clock[0]
 
 
@@ -102,6 +116,8 @@ def current_clock() -> VirtualClock | None:
 
 def push_clock(clock: VirtualClock | None) -> None:
     _stack.append(clock)
+    if clock is not None:
+        _in_use()
 
 
 def pop_clock(clock: VirtualClock | None) -> None:
@@ -141,12 +157,12 @@ class Waiting:
                 clock._blocked_loops[self.loop] -= 1
 
 
-def start_waiting(*, awaits: bool = False) -> Waiting | None:
+def start_waiting(*, awaits: bool = False, clock: VirtualClock | None = None) -> Waiting | None:
     """The code here starts waiting for a hand-over (counted, not yet jumped on:
     call :func:`poke` once the caller's own lock is released). ``awaits``: a task
     awaits it, so its loop goes on running other tasks (else a wait on a loop's
-    thread blocks that loop)."""
-    clock = current_clock()
+    thread blocks that loop). ``clock``: the one waited on (default: the current one)."""
+    clock = clock or current_clock()
     activity = current_activity(clock) if clock is not None else None
     if clock is None or activity is None:
         return None
@@ -158,9 +174,9 @@ def start_waiting(*, awaits: bool = False) -> Waiting | None:
     return Waiting(clock, activity, loop)
 
 
-def poke() -> None:
-    """Jump the current virtual clock if nothing is busy any more."""
-    clock = current_clock()
+def poke(clock: VirtualClock | None = None) -> None:
+    """Jump the (current) virtual clock if nothing is busy any more."""
+    clock = clock or current_clock()
     if clock is not None:
         fired = []
         with clock._lock:
@@ -288,22 +304,24 @@ def check_thread(clock: VirtualClock) -> None:
 
     The clock jumps when nothing it knows of is busy, so it must know every thread that
     could still start a delay: the main thread, the thread that entered the
-    ``virtual_clock()`` block, and chainlab's own pool and loop threads. A thread of
-    someone else's pool (langchain_core's ``RunnableParallel.invoke`` runs each branch
-    on a ``ThreadPoolExecutor`` thread) is invisible to it while it starts: the clock
-    would jump past its branches, and report 6 s for three overlapping 1, 2, 3 s calls.
+    ``virtual_clock()`` block, chainlab's own pool and loop threads, and the calls of
+    langchain_core's executors (:mod:`chainlab.engine.clock_threads`). A thread of any
+    other pool is invisible to it while it starts: the clock would jump past its work,
+    and report 6 s for three overlapping 1, 2, 3 s calls.
     """
     thread = threading.current_thread()
     if (
         thread is threading.main_thread()
         or getattr(thread, "chainlab_followed", False)
         or thread.ident in clock.owners
+        or _job_of(clock) is not None  # a call the clock counts (clock_threads)
     ):
         return
     raise RuntimeError(
         f"a chainlab run started on the virtual clock in thread {thread.name!r}, which "
         "chainlab did not start, so the clock cannot see when it is busy and would "
-        "report wrong times (langchain_core's RunnableParallel.invoke runs its branches "
-        "on such threads). Use chainlab's runnables, or ainvoke (one event loop), or "
-        f"the real clock: {ENV_VAR} must be one of {', '.join(CHOICES)}."
+        "report wrong times (the clock follows chainlab's threads and langchain_core's "
+        "executors, not asyncio.to_thread or a ThreadPoolExecutor of your own). Run the "
+        "work through chainlab or langchain_core runnables, or use the real clock: "
+        f"{ENV_VAR} must be one of {', '.join(CHOICES)}."
     )
