@@ -160,8 +160,23 @@ def test_the_real_clock_is_untouched() -> None:
         assert future.result() == 7
 
 
-def test_a_pool_of_ones_own_is_still_refused(clock: VirtualClock) -> None:
-    """Only langchain_core's executors are followed; an asyncio.to_thread call is not."""
+def test_a_pool_made_by_hand_is_followed(clock: VirtualClock) -> None:
+    """LC2.1.1's fan-out without LCEL: submit, then as_completed, then result()."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    model = {name: FakeChatModel(name, latency=s) for name, s in [("a", 1), ("b", 2.5)]}
+    start = clock.now()
+    order: list[float] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {pool.submit(m.invoke, "hi"): name for name, m in model.items()}
+        for future in as_completed(futures):
+            future.result()
+            order.append(clock.now() - start)
+    assert order == [1.0, 2.5]
+
+
+def test_asyncio_to_thread_is_refused(clock: VirtualClock) -> None:
+    """asyncio's default pool is not followed: a run started there is refused."""
 
     async def main() -> Any:
         return await asyncio.to_thread(FakeChatModel("m", latency=1).invoke, "hi")

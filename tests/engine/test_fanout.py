@@ -211,6 +211,53 @@ def test_calls_see_the_callers_context_variables() -> None:
     assert join.wait() == ["req-42"] * 4
 
 
+def test_calls_on_one_worker_each_get_their_own_copy_of_the_context() -> None:
+    """One worker runs every call when window=1 (or when threads are scarce): a value one
+    call sets must not leak into the next, as it does not on separate threads."""
+    import contextvars
+
+    request = contextvars.ContextVar("request", default="none")
+    request.set("req")
+
+    def tag(branch: str) -> str:
+        request.set(f"{request.get()}/{branch}")
+        return request.get()
+
+    calls = [lambda b=b: tag(b) for b in "abc"]
+    assert fan_out(calls, CancelScope(), skip=no_skip, window=1).wait() == [
+        "req/a",
+        "req/b",
+        "req/c",
+    ]
+    assert request.get() == "req"
+
+
+def test_runnable_parallel_branches_keep_their_context_like_langchain() -> None:
+    """The LC2.1.6 contextvars check, with one branch at a time: on a busy machine one
+    thread ran two branches and the second saw the first's value."""
+    import contextvars
+
+    from langchain_core.runnables import RunnableParallel as LcParallel
+
+    from chainlab import RunnableParallel
+
+    request = contextvars.ContextVar("request", default="none")
+    request.set("req")
+
+    def tag(branch: str) -> Any:
+        def run(_: Any) -> str:
+            request.set(f"{request.get()}/{branch}")
+            return request.get()
+
+        return run
+
+    want = {b: f"req/{b}" for b in "abc"}
+    for parallel in (RunnableParallel, LcParallel):
+        chain = parallel({b: tag(b) for b in "abc"})
+        assert chain.invoke("x", config={"max_concurrency": 1}) == want, parallel
+    assert request.get() == "req"
+
+
 # -- afan_out ------------------------------------------------------------------------------
 
 

@@ -143,7 +143,10 @@ class Waiting:
     __slots__ = ("activity", "clock", "loop")
 
     def __init__(
-        self, clock: VirtualClock, activity: Activity, loop: asyncio.AbstractEventLoop | None
+        self,
+        clock: VirtualClock,
+        activity: Activity | None,
+        loop: asyncio.AbstractEventLoop | None,
     ) -> None:
         self.clock = clock
         self.activity = activity
@@ -152,7 +155,8 @@ class Waiting:
     def end(self) -> None:
         clock = self.clock
         with clock._lock:
-            clock._change(self.activity, _remove_block)
+            if self.activity is not None:
+                clock._change(self.activity, _remove_block)
             if self.loop is not None:
                 clock._blocked_loops[self.loop] -= 1
 
@@ -163,12 +167,17 @@ def start_waiting(*, awaits: bool = False, clock: VirtualClock | None = None) ->
     awaits it, so its loop goes on running other tasks (else a wait on a loop's
     thread blocks that loop). ``clock``: the one waited on (default: the current one)."""
     clock = clock or current_clock()
-    activity = current_activity(clock) if clock is not None else None
-    if clock is None or activity is None:
+    if clock is None:
         return None
+    activity = current_activity(clock)
     loop = None if awaits else asyncio._get_running_loop()
+    if activity is None and loop is None:
+        return None  # nothing counted waits here
+    # (no activity but a loop's thread: a top-level sync call in a Jupyter cell; the loop
+    # is blocked meanwhile, so the clock must not wait for its ready callbacks)
     with clock._lock:
-        clock._change(activity, _add_block)
+        if activity is not None:
+            clock._change(activity, _add_block)
         if loop is not None:
             clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
     return Waiting(clock, activity, loop)

@@ -1,21 +1,25 @@
-"""langchain_core's thread pools on a virtual clock: each call counted, each wait too.
+"""Thread pools on a virtual clock: each call counted, each wait too.
 
 A virtual clock jumps when nothing it knows of is busy, so it must see every thread
 that could still start a simulated delay (:mod:`chainlab.engine.clock`). chainlab's
 own pool tells it; langchain_core runs branches, batch items and the sync code under
-``ainvoke`` on ``ThreadPoolExecutor`` s of its own. Once a virtual clock is in use,
-this module counts those as chainlab's pool jobs are counted:
+``ainvoke`` on ``ThreadPoolExecutor`` s of its own, and a lesson may make one by hand.
+Every ``ThreadPoolExecutor`` made while a virtual clock is in use is counted as
+chainlab's pool jobs are:
 
-* a submitted call is busy from its submission until its future is done and every
+* a submitted call is busy from its submission (or, when every worker is taken, from
+  the moment a worker is free for it) until its future is done and every
   done-callback has run (so an event loop it wakes has been told first);
 * the thread that submits is busy, except while it waits for the futures
-  (``Future.result``, ``concurrent.futures.wait``, the executor's shutdown); a call
-  that ends such a wait makes the waiter busy again *before* it stops being busy
-  itself, so the clock can never jump between the two.
+  (``Future.result``, ``concurrent.futures.wait`` / ``as_completed``, the executor's
+  shutdown); a call that ends such a wait makes the waiter busy again *before* it
+  stops being busy itself, so the clock can never jump between the two.
 
-langchain_core's code runs unchanged; on the real clock each hook costs one check.
-Only its executors are followed: a thread started some other way (``asyncio.to_thread``,
-a ``ThreadPoolExecutor`` of your own) is still refused (``clock_hooks.check_thread``).
+The pools' code runs unchanged; on the real clock each hook costs one check. Not
+followed: asyncio's default pool (``asyncio.to_thread``, ``run_in_executor(None)``:
+refused by ``clock_hooks.check_thread``; langchain_core's own ``run_in_executor`` is
+given a followed pool), a pool made before the virtual clock, and a pool that is never
+shut down keeps its submitter counted busy (use ``with ThreadPoolExecutor() as pool:``).
 """
 
 from __future__ import annotations
@@ -54,7 +58,6 @@ from chainlab.engine.clock_hooks import (
 )
 
 CONFIG = "langchain_core.runnables.config"  # ContextThreadPoolExecutor, run_in_executor
-BASE = "langchain_core.runnables.base"  # imports config, and concurrent.futures.wait
 
 
 # -- waits ----------------------------------------------------------------------------
@@ -294,24 +297,35 @@ def submit_counted(
     return future
 
 
-# -- langchain_core -------------------------------------------------------------------
+# -- the patches ----------------------------------------------------------------------
 
-_installed: list[ModuleType] = []  # langchain_core's config module, once patched
+_lock = threading.RLock()
+_patched: list[str] = []  # "futures", then "langchain_core", once each
+_default_pool: list[cf.ThreadPoolExecutor] = []
 
 
-def _patch(config: ModuleType, base: ModuleType) -> None:
-    pool_class = config.ContextThreadPoolExecutor
-    submit, shutdown = pool_class.submit, pool_class.shutdown
-    wait, run_in_executor = base.wait, config.run_in_executor
+def _patch_futures() -> None:
+    """Follow every ThreadPoolExecutor made while a virtual clock is in use (not
+    asyncio's default one: a task awaits its calls, see :func:`_patch_langchain`), and
+    count the waits of ``concurrent.futures.wait`` / ``as_completed`` on their futures."""
+    pool = cf.ThreadPoolExecutor
+    init, submit, shutdown = pool.__init__, pool.submit, pool.shutdown
+    install_waiters = cf._base._create_and_install_waiters  # type: ignore[attr-defined]
 
-    def counted_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def followed_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._chainlab_followed = current_clock() is not None and not str(
+            getattr(self, "_thread_name_prefix", "")
+        ).startswith("asyncio")
+
+    def followed_submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         clock = current_clock()
-        if clock is None:
+        if clock is None or not getattr(self, "_chainlab_followed", False):
             return submit(self, fn, *args, **kwargs)
-        awaited = self is _default_pool[0] if _default_pool else False
+        awaited = bool(_default_pool) and self is _default_pool[0]
         return submit_counted(self, clock, submit, partial(fn, *args, **kwargs), awaited=awaited)
 
-    def counted_shutdown(self: Any, wait: bool = True, **kwargs: Any) -> None:
+    def followed_shutdown(self: Any, wait: bool = True, **kwargs: Any) -> None:
         calls: _Calls | None = getattr(self, "_chainlab_calls", None)
         if calls is None:
             return shutdown(self, wait, **kwargs)
@@ -322,69 +336,86 @@ def _patch(config: ModuleType, base: ModuleType) -> None:
         finally:
             calls.close()
 
-    def counted_wait(
-        fs: Any, timeout: float | None = None, return_when: str = cf.ALL_COMPLETED
-    ) -> Any:
-        futures = list(fs)
-        with _waiting_for(futures, _ready_rule(futures, return_when)):
-            return wait(fs, timeout, return_when)
+    def counted_waiters(fs: Any, return_when: str) -> Any:
+        waiter = install_waiters(fs, return_when)
+        if any(isinstance(f, CountedFuture) for f in fs):
+            waiter.event = _CountedEvent(list(fs))
+        return waiter
 
-    async def counted_run_in_executor(
+    pool.__init__ = followed_init  # type: ignore[method-assign]
+    pool.submit = followed_submit  # type: ignore[method-assign]
+    pool.shutdown = followed_shutdown  # type: ignore[method-assign]
+    cf._base._create_and_install_waiters = counted_waiters  # type: ignore[attr-defined]
+
+
+class _CountedEvent(threading.Event):
+    """The event ``concurrent.futures.wait`` / ``as_completed`` block on, counted."""
+
+    def __init__(self, futures: list[cf.Future[Any]]) -> None:
+        super().__init__()
+        self._futures = futures
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _waiting_for(self._futures, self.is_set):
+            return super().wait(timeout)
+
+
+def _patch_langchain(config: ModuleType) -> None:
+    """langchain_core's ``run_in_executor(None, ...)`` (sync code under ``ainvoke``) goes
+    to asyncio's default pool, which is not followed: give it a followed one, like it
+    (at most min(32, CPUs + 4) threads), whose calls the awaiting task is the parent of."""
+    run_in_executor = config.run_in_executor
+
+    async def followed_run_in_executor(
         executor_or_config: Any, func: Any, *args: Any, **kwargs: Any
     ) -> Any:
         if current_clock() is not None and (
             executor_or_config is None or isinstance(executor_or_config, dict)
         ):
-            executor_or_config = _default(pool_class)  # asyncio's default pool is not followed
+            executor_or_config = _default(config.ContextThreadPoolExecutor)
         return await run_in_executor(executor_or_config, func, *args, **kwargs)
 
-    pool_class.submit, pool_class.shutdown = counted_submit, counted_shutdown
-    base.wait = counted_wait  # type: ignore[attr-defined]
     for module in list(sys.modules.values()):  # every module that imported it by name
         if (
             module is not None
             and module.__name__.startswith("langchain_core")
             and getattr(module, "run_in_executor", None) is run_in_executor
         ):
-            module.run_in_executor = counted_run_in_executor  # type: ignore[attr-defined]
+            module.run_in_executor = followed_run_in_executor  # type: ignore[attr-defined]
 
 
-_default_pool: list[cf.Executor] = []
-
-
-def _default(pool_class: type[cf.ThreadPoolExecutor]) -> cf.Executor:
-    """The pool langchain_core's ``run_in_executor(None, ...)`` uses on a virtual clock:
-    like asyncio's default one (at most min(32, CPUs + 4) threads), but followed."""
-    if not _default_pool:
-        workers = min(32, (os.cpu_count() or 1) + 4)
-        _default_pool.append(pool_class(max_workers=workers, thread_name_prefix="lc-default"))
-    return _default_pool[0]
-
-
-def follow_langchain() -> None:
-    """Count langchain_core's executors on virtual clocks: now if it is imported, else
-    as soon as it is (called when a virtual clock is first used)."""
+def _default(pool_class: type[cf.ThreadPoolExecutor]) -> cf.ThreadPoolExecutor:
     with _lock:
-        if _installed:
+        if not _default_pool:
+            workers = min(32, (os.cpu_count() or 1) + 4)
+            _default_pool.append(pool_class(max_workers=workers, thread_name_prefix="lc-default"))
+        _default_pool[0]._chainlab_followed = True  # type: ignore[attr-defined]
+        return _default_pool[0]
+
+
+def follow_threads() -> None:
+    """Count thread pools on virtual clocks from now on, langchain_core's included (now
+    if it is imported, else as soon as it is). Called when a virtual clock is first used."""
+    with _lock:
+        if "futures" not in _patched:
+            _patch_futures()
+            _patched.append("futures")
+        if "langchain_core" in _patched:
             return
-        base = sys.modules.get(BASE)
-        if base is None or not hasattr(base, "RunnableParallel"):  # not (fully) imported yet
+        config = sys.modules.get(CONFIG)
+        if config is None or not hasattr(config, "run_in_executor"):  # not (fully) imported
             if not any(isinstance(f, _AfterImport) for f in sys.meta_path):
                 sys.meta_path.insert(0, _AfterImport())
             return
-        config = importlib.import_module(CONFIG)
-        _patch(config, base)
-        _installed.append(config)
-
-
-_lock = threading.RLock()
+        _patch_langchain(config)
+        _patched.append("langchain_core")
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Follows langchain_core's executors right after its runnables are first imported."""
+    """Follows langchain_core's ``run_in_executor`` right after its module is imported."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != BASE:
+        if name != CONFIG:
             return None
         sys.meta_path.remove(self)
         spec = importlib.machinery.PathFinder.find_spec(name, path)
@@ -394,12 +425,12 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_and_follow(module: ModuleType) -> None:
             exec_module(module)
-            follow_langchain()
+            follow_threads()
 
         spec.loader.exec_module = exec_and_follow  # type: ignore[method-assign]
         return spec
 
 
-on_virtual_clock(follow_langchain)
+on_virtual_clock(follow_threads)
 if os.environ.get("CHAINLAB_CLOCK", "").strip().lower() == "virtual":
-    follow_langchain()  # before the first run: langchain_core may be imported first
+    follow_threads()  # before the first run: langchain_core may be imported first

@@ -206,8 +206,8 @@ class Join:
                 self.finish(index, None, Cancelled("not started: the fan-out was cancelled"))
                 continue
             _here.call = (self, index)  # fan-outs this call starts report their progress
-            try:
-                value = calls[index]()
+            try:  # each call in its own copy of the caller's context, as on its own thread
+                value = contextvars.copy_context().run(calls[index])
             except BaseException as exc:
                 self.finish(index, None, exc)
             else:
