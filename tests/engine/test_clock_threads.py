@@ -221,3 +221,25 @@ def test_many_runs_leave_no_thread_and_no_busy_count(clock: VirtualClock) -> Non
         assert timed(clock, lambda: chain.invoke(0))[1] == 2.0
     assert clock.busy == 0
     assert threading.active_count() <= before + 2
+
+
+def test_a_sleep_on_an_event_loops_thread_blocks_the_loop_and_jumps(clock: VirtualClock) -> None:
+    # Jupyter runs a cell on its event loop's thread: a sync call there (a LangChain
+    # retriever's invoke, chainlab.sleep) must not wait for the loop it blocks.
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(clock.now())
+            await chainlab.asleep(0.1)
+
+    async def cell() -> float:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)  # the ticker takes its first tick
+        _, took = timed(clock, lambda: lc.RunnableParallel(a=nap(1), b=nap(2)).invoke(0))
+        _, alone = timed(clock, lambda: chainlab.sleep(0.5))
+        task.cancel()
+        assert len(ticks) == 1  # the loop was blocked: no tick ran meanwhile
+        return took + alone
+
+    assert asyncio.run(cell()) == 2.5

@@ -309,3 +309,83 @@ def test_a_thread_of_ones_own_is_refused_on_the_virtual_clock(clock: VirtualCloc
     thread.join(30)
     assert len(errors) == 1
     assert "'mine'" in str(errors[0])
+
+
+def naps(**seconds: float) -> RunnableParallel:
+    def nap(s: float) -> Any:
+        return RunnableLambda(lambda _x: chainlab.sleep(s) or s, name=f"nap{s}")
+
+    return RunnableParallel({key: nap(s) for key, s in seconds.items()})
+
+
+def test_stream_yields_each_branch_when_it_ends(clock: VirtualClock) -> None:
+    start = clock.now()
+    got = [
+        (next(iter(chunk)), round(clock.now() - start, 9))
+        for chunk in naps(a=1.2, b=0.8, c=0.4).stream(0)
+    ]
+    assert got == [("c", 0.4), ("b", 0.8), ("a", 1.2)]
+
+
+def test_a_slow_stream_reader_sleeps_on_the_clock_too(clock: VirtualClock) -> None:
+    """The reader's own sleep between chunks is on the clock: b and a are done while
+    it sleeps and wait for it."""
+    start, got = clock.now(), []
+    for chunk in naps(a=1.2, b=0.8, c=0.4).stream(0):
+        got.append((next(iter(chunk)), round(clock.now() - start, 9)))
+        chainlab.sleep(0.5)
+    assert got == [("c", 0.4), ("b", 0.9), ("a", 1.4)]
+
+
+def test_a_stream_left_early_cancels_and_the_clock_goes_on(clock: VirtualClock) -> None:
+    start = clock.now()
+    for chunk in naps(a=5, c=0.4).stream(0):
+        assert chunk == {"c": 0.4}
+        break
+    assert elapsed(clock, lambda: chainlab.sleep(1)) == 1.0
+    assert round(clock.now() - start, 9) == 1.4  # a's 5 s never ran out
+
+
+def test_astream_yields_each_branch_when_it_ends(clock: VirtualClock) -> None:
+    async def read() -> list[tuple[str, float]]:
+        start = clock.now()
+        return [
+            (next(iter(chunk)), round(clock.now() - start, 9))
+            async for chunk in naps(a=1.2, b=0.8, c=0.4).astream(0)
+        ]
+
+    assert asyncio.run(read()) == [("c", 0.4), ("b", 0.8), ("a", 1.2)]
+
+
+def test_a_branch_error_says_how_long_the_branch_took_on_the_clock(
+    clock: VirtualClock, drive: Driver
+) -> None:
+    def fails(_x: Any) -> None:
+        chainlab.sleep(0.2)
+        raise ValueError("no")
+
+    chain = RunnableParallel(bad=RunnableLambda(fails), slow=naps(s=0.5)).with_partial_results()
+    out = drive(chain, 0)
+    assert out["slow"] == {"s": 0.5}
+    assert out["bad"].elapsed == pytest.approx(0.2, abs=1e-9)
+
+
+def test_an_uncancellable_sleep_runs_to_its_end_after_the_run_is_cancelled(
+    clock: VirtualClock,
+) -> None:
+    ended: list[float] = []
+
+    def stubborn(_x: Any) -> None:
+        chainlab.sleep(1.0, cancellable=False)  # like time.sleep: nothing interrupts it
+        ended.append(clock.now())
+
+    def fails(_x: Any) -> None:
+        chainlab.sleep(0.2)
+        raise ValueError("no")
+
+    start = clock.now()
+    with pytest.raises(ValueError):
+        RunnableParallel(s=RunnableLambda(stubborn), f=RunnableLambda(fails)).invoke(0)
+    assert round(clock.now() - start, 9) in (0.2, 1.0)  # raised at the failure (0.2 s)...
+    chainlab.sleep(2)  # (code outside a run does not hold the clock: it may be at 1.0)
+    assert [round(t - start, 9) for t in ended] == [1.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
@@ -27,3 +28,16 @@ def exercise_starter(path: Path, name: str) -> str:
     ]
     assert len(cells) == 1, f"{path.name}: {len(cells)} exercise cells named {name!r}"
     return cells[0].source
+
+
+CPU_LESSONS = {"LC2.1.7-performance-optimization.ipynb"}  # CPU work: real time only
+SUITE_TIME_SCALE = 0.2  # the real-clock runs, scaled down
+
+
+def clock_for(path: Path) -> dict[str, Any]:
+    """How the suite runs a notebook: a lesson of simulated waits on the virtual clock
+    (its figures exact, whatever the machine's load); the CPU lesson and the demos on
+    the real clock, scaled down (``test_notebooks`` runs every lesson on it too)."""
+    if path.name.startswith("LC") and path.name not in CPU_LESSONS:
+        return {"clock": "virtual"}
+    return {"time_scale": SUITE_TIME_SCALE}

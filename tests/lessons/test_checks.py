@@ -285,3 +285,37 @@ def test_inside_ipython_values_become_json_friendly(shell: InteractiveShell) -> 
     assert captured.outputs[2].data["text/plain"] == "[hint] **ex**: try again"
     assert captured.stdout == ""  # nothing printed: displayed instead
     json.dumps(records)
+
+
+# -- the virtual clock: exact figures, real-time-only facts ---------------------------
+
+
+def test_exact_is_judged_to_a_millionth_on_the_virtual_clock() -> None:
+    import chainlab
+
+    with chainlab.virtual_clock():
+        assert result_check("speedup", 2.0000000001, between=(1.5, 2.5), exact=2.0).passed
+        missed = result_check("speedup", 1.98, between=(1.5, 2.5), exact=2.0)
+    assert not missed.passed  # within the wide bounds, yet not the structure's figure
+    assert missed.bounds == (2.0, 2.0)
+    assert "exactly 2 on the virtual clock" in missed.message
+
+
+def test_exact_leaves_the_real_clock_to_the_wide_bounds() -> None:
+    check = result_check("speedup", 1.98, between=(1.5, 2.5), exact=2.0)
+    assert check.passed
+    assert check.bounds == (1.5, 2.5)
+    assert not result_check("speedup", 2.6, between=(1.5, 2.5), exact=2.0).passed
+
+
+def test_a_real_clock_fact_is_not_measured_on_the_virtual_clock(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import chainlab
+
+    with chainlab.virtual_clock():
+        check = result_check("stalls", 0, equals=1, real_clock=True)
+    assert check.passed  # never a failure: the virtual clock cannot show it...
+    assert check.extra == {"not_measured": "virtual clock"}  # ...and says so
+    assert "[not measured] **stalls**" in capsys.readouterr().out
+    assert not result_check("stalls", 0, equals=1, real_clock=True).passed  # real: judged

@@ -23,6 +23,7 @@ from chainlab.lessons.exercises import exercises, lesson_id_of
 from chainlab.lessons.runner import execute_notebook
 from chainlab.lessons.solutions import is_second_edition
 from chainlab.lessons.swap import CHAINLAB_ONLY, is_chainlab_only, swap_imports, to_langchain
+from tests.lessons.helpers import clock_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -31,11 +32,10 @@ DEMOS = [
     ROOT / "notebooks" / name
     for name in ("tour.ipynb", "rag-fan-out.ipynb", "research-agent.ipynb")
 ]
-SWAP_TIME_SCALE = 0.2
 
 # what only chainlab has: a cell using any of these must be tagged chainlab-only
 CHAINLAB_ONLY_API = re.compile(
-    r"chainlab\.(show|compare|acompare|record|cancelled|sleep|asleep|abandoned_calls|listen)\b"
+    r"chainlab\.(show|compare|acompare|record|cancelled|abandoned_calls|listen)\b"
     r"|^%%?chain|with_timeout|with_partial_results|with_error_group|BranchError"
     r"|\.recording\b|\.comparison\b|cancelled_calls|[\"']executor[\"']",
     re.MULTILINE,
@@ -181,7 +181,7 @@ def test_notebook_runs_on_langchain_core(path: Path) -> None:
     run = execute_notebook(
         path,
         solutions=second_edition,  # the solutions put in, on langchain_core
-        time_scale=SWAP_TIME_SCALE,
+        **clock_for(path),  # langchain_core's threads are followed on the virtual clock
         timeout=120,
         transform=with_census,
         store_widget_state=False,

@@ -19,10 +19,18 @@ import pytest
 from chainlab.lessons.exercises import all_exercises, exercises, lesson_id_of, quiz_questions
 from chainlab.lessons.runner import execute_notebook, runs_alone
 from chainlab.lessons.solutions import exercise_cells, is_second_edition
+from tests.lessons.helpers import CPU_LESSONS, clock_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
 CI_TIME_SCALE = 0.2
+
+
+def is_exact(check: Any) -> bool:
+    """A check judged exactly (``exact=`` on a virtual clock): its bounds are one figure."""
+    return check.bounds is not None and check.bounds[0] == check.bounds[1] is not None
+
+
 MAX_MARKDOWN_WORDS = 180
 CHECK_LINE = re.compile(r"""^lessons\.check\((["'])(?P<name>[^"']+)\1, *\w[\w.]*\);?$""")
 
@@ -104,13 +112,22 @@ def test_notebook_shape(path: Path) -> None:
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", params(LESSONS), ids=lambda p: p.name)
 def test_solutions_pass(path: Path) -> None:
-    """The suite's solution run: every exercise's solution in place, every check passes."""
+    """The suite's solution run: every exercise's solution in place, every check passes.
+
+    A lesson of simulated waits runs on the virtual clock: its figures are exact there
+    (a check with ``exact=`` must hit its figure to a millionth), and no busy machine
+    can move them. ``test_notebooks`` runs every lesson on the real clock as well."""
     converted(path)
-    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, solutions=True)
+    run = execute_notebook(path, timeout=120, solutions=True, **clock_for(path))
     assert run.error is None, f"{path.name} with solutions: {run.error}"
     assert not run.failures, f"{path.name} with solutions: " + "; ".join(
         f"{c.name}: {c.message}" for c in run.failures
     )
+    exact = [c for c in run.checks if c.kind == "result" and is_exact(c)]
+    if path.name not in CPU_LESSONS:
+        assert exact, f"{path.name}: no timing figure judged exactly on the virtual clock"
+    for check in exact:
+        assert check.value == pytest.approx(check.bounds[0], rel=1e-6, abs=1e-9), check
     ran = {c.name for c in run.checks if c.kind == "exercise"}
     assert ran == set(exercises(lesson_id_of(path))), f"{path.name}: checks ran for {ran}"
     texts = [

@@ -166,12 +166,20 @@ def cancelled() -> bool:
     return scope is not None and scope.cancelled
 
 
-def sleep(seconds: float) -> None:
+def sleep(seconds: float, *, cancellable: bool = True) -> None:
     """``time.sleep`` that raises :class:`Cancelled` early when the run is cancelled.
 
-    On a virtual clock (:mod:`chainlab.engine.clock`) it waits virtual seconds."""
+    On a virtual clock (:mod:`chainlab.engine.clock`) it waits virtual seconds.
+    ``cancellable=False``: a wait nothing interrupts, like ``time.sleep`` (blocking
+    I/O that never checks :func:`cancelled`), yet on the virtual clock too."""
     scope = current_scope()
-    if scope is None:
+    if not cancellable:
+        clock = clock_here()
+        if clock is None:
+            time.sleep(seconds)
+        else:
+            clock.sleep(seconds)
+    elif scope is None:
         clock = _hooks.current_clock()
         if clock is not None:
             clock.sleep(seconds)

@@ -169,14 +169,24 @@ class VirtualClock:
         cancelled: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Wait ``seconds`` of virtual time in this thread; False if ``cancelled()``
-        became true first (``cond`` is notified on cancellation and on the deadline)."""
+        became true first (``cond`` is notified on cancellation and on the deadline).
+        On an event loop's thread the loop is blocked meanwhile, as by ``time.sleep``:
+        its tasks wait, and the clock does not wait for them."""
         cond = cond or threading.Condition()
-        sleeper = self._add(seconds, current_activity(self), lambda: _notify(cond), cancelled)
+        loop = asyncio._get_running_loop()
+        sleeper = self._add(
+            seconds, current_activity(self), lambda: _notify(cond), cancelled, blocks=loop
+        )
         if sleeper is None:
             return not cancelled()
-        with cond:
-            while not sleeper.fired and not cancelled():
-                cond.wait()
+        try:
+            with cond:
+                while not sleeper.fired and not cancelled():
+                    cond.wait()
+        finally:
+            if loop is not None:
+                with self._lock:
+                    self._blocked_loops[loop] -= 1
         if not sleeper.fired:
             self._drop(sleeper)
         return sleeper.fired and not cancelled()
@@ -223,11 +233,16 @@ class VirtualClock:
         activity: Activity | None,
         wake: Callable[[], None],
         cancelled: Callable[[], bool],
+        blocks: asyncio.AbstractEventLoop | None = None,
     ) -> _Sleeper | None:
+        """Add a sleeper (None if there is nothing to wait for); ``blocks``: the loop
+        whose thread waits in it, blocked from now on (the caller unblocks it)."""
         fired = []
         with self._lock:
             if seconds <= 0 or cancelled():
                 return None
+            if blocks is not None:
+                self._blocked_loops[blocks] = self._blocked_loops.get(blocks, 0) + 1
             sleeper = _Sleeper(self._now + round(seconds * 1e9), activity, wake, cancelled)
             sleeper.clock = None if activity is not None else self
             heapq.heappush(self._heap, (sleeper.deadline, next(self._seq), sleeper))
@@ -426,4 +441,20 @@ def current_activity(clock: VirtualClock) -> Activity | None:
     job = _job_of(clock)
     if job is not None and _thread.depth == 0:
         return job
-    return _holder.get()
+    held = _holder.get()
+    if held is None:  # code the node's context does not reach (a copied context)
+        for owner, activity in reversed(submitters()):
+            if owner is clock:
+                return activity
+    return held
+
+
+def submitters() -> list[tuple[VirtualClock, Activity]]:
+    """This thread's counted submitters (``clock_threads``): a thread that submitted
+    to a followed executor is in charge of its own code until the executor shuts
+    down, in whatever context that code runs (langchain_core runs each step of a
+    stream in a copy of the context)."""
+    found: list[tuple[VirtualClock, Activity]] | None = getattr(_thread, "submitters", None)
+    if found is None:
+        found = _thread.submitters = []
+    return found

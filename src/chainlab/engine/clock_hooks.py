@@ -14,8 +14,8 @@ import inspect
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 from chainlab.engine.clock import (
     Activity,
@@ -29,12 +29,17 @@ from chainlab.engine.clock import (
     current_activity,
 )
 
+T = TypeVar("T")
+
 ENV_VAR = "CHAINLAB_CLOCK"
 CHOICES = ("real", "virtual")
 
 
 Entered = tuple[
-    Activity, "contextvars.Token[Activity | None]", bool, "asyncio.AbstractEventLoop | None"
+    Activity,
+    "contextvars.Token[Activity | None] | None",
+    bool,
+    "asyncio.AbstractEventLoop | None",
 ]
 
 
@@ -64,13 +69,34 @@ def enter_node(clock: VirtualClock, *, sync: bool = False) -> Entered:
 
 def exit_node(clock: VirtualClock, entered: Entered) -> None:
     activity, token, in_job, blocked = entered
-    _holder.reset(token)
+    if token is not None:
+        _holder.reset(token)
     if in_job:
         _thread.depth -= 1
     if blocked is not None:
         with clock._lock:
             clock._blocked_loops[blocked] -= 1
     clock.exit(activity)
+
+
+def counted_chunks(clock: VirtualClock, chunks: Iterator[T]) -> Iterator[T]:
+    """A top-level stream on ``clock``: its consumer counts as one node from the first
+    chunk asked for to the stream's end, as ``call_node`` counts an invoke. It is busy
+    while it runs, between chunks too (else the clock would jump past the code that
+    reads a chunk), and waits, not busy, while the stream waits for its branches or it
+    sleeps (``chainlab.sleep`` between chunks is the node's own sleep). A stream left
+    open holds the clock until it is closed: close it (or let a ``for`` loop end)."""
+    entered = enter_node(clock, sync=True)
+    try:
+        yield from chunks
+    finally:
+        activity, token, in_job, blocked = entered
+        try:
+            if token is not None:
+                _holder.reset(token)
+        except ValueError:  # closed from another context (another cell, the collector)
+            pass
+        exit_node(clock, (activity, None, in_job, blocked))
 
 
 # -- which clock ---------------------------------------------------------------------

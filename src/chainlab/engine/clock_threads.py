@@ -45,6 +45,7 @@ from chainlab.engine.clock import (
     _remove_block,
     _thread,
     current_activity,
+    submitters,
 )
 from chainlab.engine.clock_hooks import (
     Entered,
@@ -138,11 +139,24 @@ class _Calls:
     """One executor's counted calls: how many are not done, which wait for a worker,
     and who waits for them all."""
 
-    __slots__ = ("caller", "clock", "lock", "occupied", "queued", "running", "waits", "workers")
+    __slots__ = (
+        "caller",
+        "clock",
+        "lock",
+        "occupied",
+        "owner",
+        "queued",
+        "running",
+        "waits",
+        "workers",
+    )
 
     def __init__(self, clock: VirtualClock, caller: Entered | None, workers: int) -> None:
         self.clock = clock
         self.caller = caller  # the submitting thread's activity, when made here
+        self.owner = submitters()  # ... in charge of that thread's code meanwhile
+        if caller is not None:
+            self.owner.append((clock, caller[0]))
         self.workers = workers
         self.lock = threading.Lock()
         self.running = 0  # calls submitted and not done
@@ -188,6 +202,7 @@ class _Calls:
         """The executor is shut down: its caller stops being counted."""
         caller, self.caller = self.caller, None
         if caller is not None:
+            self.owner.remove((self.clock, caller[0]))
             try:
                 exit_node(self.clock, caller)
             except ValueError:  # shut down from another context than the one that submitted

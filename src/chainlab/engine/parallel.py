@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, closing
 from queue import Empty, SimpleQueue
@@ -179,7 +178,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                 join.wake()  # the waiting caller takes the chunk (or helps run calls)
 
         def pump(i: int) -> None:
-            start = time.perf_counter()
+            start = _seconds(frames[i])
             try:
                 with closing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
                     for chunk in chunks:
@@ -190,7 +189,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                 if not partial:
                     put((i, None, exc, True))
                     raise
-                failed = BranchError(keys[i], frames[i].path, exc, time.perf_counter() - start)
+                failed = BranchError(keys[i], frames[i].path, exc, _seconds(frames[i]) - start)
                 put((i, failed, None, False))
             except BaseException as exc:
                 put((i, None, exc, True))
@@ -251,7 +250,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
         partial = self.on_error == "partial"
 
         async def pump(i: int) -> None:
-            start = time.perf_counter()
+            start = _seconds(frames[i])
             try:
                 async with aclosing(streams(steps[i], frames[i])) as chunks:  # type: ignore[type-var]
                     async for chunk in chunks:
@@ -260,7 +259,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                 if not partial:
                     queue.put_nowait((i, None, exc, True))
                     raise
-                failed = BranchError(keys[i], frames[i].path, exc, time.perf_counter() - start)
+                failed = BranchError(keys[i], frames[i].path, exc, _seconds(frames[i]) - start)
                 queue.put_nowait((i, failed, None, False))
             except BaseException as exc:
                 queue.put_nowait((i, None, exc, True))
@@ -300,28 +299,33 @@ def key_list(keys: Mapping[str, Any], shown: int = 8) -> str:
     return ",".join([*names[:3], "…", names[-1]])
 
 
+def _seconds(frame: Frame) -> float:
+    """Now on the run's clock (virtual or real), in seconds: how long a branch took."""
+    return _clock.now_ns(frame.run.clock) / 1e9
+
+
 def _or_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
     """Run a branch of a partial-results parallel: a failure becomes its BranchError
     (a ``CancelledError`` the branch raised itself too); ``SystemExit``,
     ``KeyboardInterrupt`` and other fatal ``BaseException`` s propagate."""
-    start = time.perf_counter()
+    start = _seconds(frame)
     try:
         return call_node(step, input, frame)
     except (Exception, asyncio.CancelledError) as exc:
-        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
+        return BranchError(frame.segment, frame.path, exc, _seconds(frame) - start)
 
 
 async def _aor_branch_error(step: Runnable[Any, Any], input: Any, frame: Frame) -> Any:
-    start = time.perf_counter()
+    start = _seconds(frame)
     try:
         return await acall_node(step, input, frame)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()
         if task is not None and task.cancelling():  # this branch was cancelled: not a result
             raise
-        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
+        return BranchError(frame.segment, frame.path, exc, _seconds(frame) - start)
     except Exception as exc:
-        return BranchError(frame.segment, frame.path, exc, time.perf_counter() - start)
+        return BranchError(frame.segment, frame.path, exc, _seconds(frame) - start)
 
 
 RunnableMap = RunnableParallel

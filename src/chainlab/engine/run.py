@@ -306,8 +306,9 @@ class RootRun:
 def watched_run(frame: Frame, mode: str, chunks: Iterator[T]) -> Iterator[T]:
     """Yield a top-level run's chunks between its run hooks (a consumer closing the
     stream early ends the run ``cancelled``)."""
+    clock = frame.run.clock
     with RootRun(frame, mode):
-        yield from chunks
+        yield from chunks if clock is None else _clock.counted_chunks(clock, chunks)
 
 
 async def awatched_run(

@@ -51,6 +51,8 @@ def format_value(value: Any, unit: str = "", *, exact: bool = False) -> str:
 def _emit(check: Check) -> Check:
     # text marks, not emoji: an emoji renders as an empty box where no emoji font is
     icon = "[ok]" if check.passed else ("[hint]" if check.kind == "exercise" else "[fail]")
+    if check.extra.get("not_measured"):
+        icon = "[not measured]"
     text = f"{icon} **{check.name}**: {check.message}"
     record = asdict(check)
     record["value"] = _jsonable(check.value)
@@ -80,6 +82,8 @@ def result_check(
     *,
     between: tuple[float | None, float | None] | None = None,
     equals: Any = None,
+    exact: float | None = None,
+    real_clock: bool = False,
     key_figure: bool = False,
     unit: str = "",
     explain: str = "",
@@ -89,7 +93,32 @@ def result_check(
     ``between=(low, high)`` bounds a number (either side may be None); ``equals``
     compares exactly. ``key_figure=True`` marks the number ``chainlab lessons``
     prints in its summary table.
+
+    On a virtual clock (``CHAINLAB_CLOCK=virtual``) simulated time is exact:
+    ``exact=x`` is then the figure the chain's structure gives (``2.0`` for a 2x
+    speedup), judged to a millionth instead of ``between``. ``real_clock=True``
+    marks a fact only real time can show (CPU work, a loop blocked by
+    ``time.sleep``): on a virtual clock it is recorded as not measured, never as
+    passed or failed.
     """
+    if _on_virtual_clock():
+        if real_clock:
+            return _emit(_not_measured(name, value, between, key_figure, unit))
+        if exact is not None:
+            between = None
+            passed = isinstance(value, int | float) and math.isclose(
+                value, exact, rel_tol=1e-6, abs_tol=1e-9
+            )
+            return _judged(
+                name,
+                value,
+                passed,
+                (exact, exact),
+                key_figure,
+                unit,
+                explain,
+                want=f"exactly {exact:g} on the virtual clock",
+            )
     passed = True
     if between is not None:
         low, high = between
@@ -101,15 +130,50 @@ def result_check(
         )
     if equals is not None:
         passed = passed and value == equals
+    want = _wanted(between, equals)
+    return _judged(name, value, passed, between, key_figure, unit, explain, want=want)
+
+
+def _judged(
+    name: str,
+    value: Any,
+    passed: bool,
+    bounds: tuple[float | None, float | None] | None,
+    key_figure: bool,
+    unit: str,
+    explain: str,
+    *,
+    want: str,
+) -> Check:
     shown = format_value(value, unit)
     if passed:
         message = f"{shown}" + (f" ({explain})" if explain else "")
     else:
-        want = _wanted(between, equals)
         message = f"{shown} is outside the expected range ({want}). " + (
             "If your machine is very busy, run the lesson again."
         )
-    return _emit(Check(name, "result", passed, message, value, between, key_figure, unit=unit))
+    return _emit(Check(name, "result", passed, message, value, bounds, key_figure, unit=unit))
+
+
+def _not_measured(
+    name: str,
+    value: Any,
+    bounds: tuple[float | None, float | None] | None,
+    key_figure: bool,
+    unit: str,
+) -> Check:
+    message = (
+        f"{format_value(value, unit)}: not measured on the virtual clock (real time "
+        "shows this; run the lesson on the real clock)"
+    )
+    extra = {"not_measured": "virtual clock"}
+    return Check(name, "result", True, message, value, bounds, key_figure, extra, unit)
+
+
+def _on_virtual_clock() -> bool:
+    from chainlab.engine.clock_hooks import current_clock
+
+    return current_clock() is not None
 
 
 def _wanted(between: tuple[float | None, float | None] | None, equals: Any) -> str:

@@ -140,10 +140,10 @@ class virtual_clock:  # lower case: used like a function, as set_time_scale
 
     CPU-bound work is real work: the clock does not jump while a leaf computes, and
     the computing takes no virtual time (measure it on the real clock). The clock
-    follows the main thread, this block's thread and chainlab's own threads; a run
-    started on another thread (langchain_core's ``RunnableParallel.invoke`` runs its
-    branches on a ``ThreadPoolExecutor``) raises ``RuntimeError`` naming it, since the
-    clock could not see it start. langchain_core's ``ainvoke`` (one event loop) is exact.
+    follows the main thread, this block's thread, chainlab's own threads and every
+    ``ThreadPoolExecutor`` made while it is in use (langchain_core's included: see
+    :mod:`chainlab.engine.clock_threads`); a run started on another thread raises
+    ``RuntimeError`` naming it, since the clock could not see it start.
 
     Raises:
         RuntimeError: inside a run already on the real clock (enter the block before

@@ -28,7 +28,6 @@ This module imports langchain_core: chainlab loads it only when langchain_core i
 from __future__ import annotations
 
 import threading
-import time
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
@@ -46,6 +45,7 @@ from chainlab.engine import (
     preview,
     task_lane,
 )
+from chainlab.engine import clock_hooks as _clock
 from chainlab.trace.concurrency import LangChainPool
 
 _KIND_OF = {
@@ -170,7 +170,7 @@ class SpanBridge(BaseCallbackHandler):
             name=name,
             kind=kind,
             lane=task_lane(),
-            start_ns=time.perf_counter_ns(),
+            start_ns=_clock.now_ns(),
             input_preview=preview(brief(inputs)),
             tags=tuple(t for t in tags or () if not t.startswith(("map:key:", "seq:step:"))),
         )
@@ -191,7 +191,7 @@ class SpanBridge(BaseCallbackHandler):
         if opened is None:
             return
         span, tracer = opened.span, opened.tracer
-        span.end_ns = time.perf_counter_ns()
+        span.end_ns = _clock.now_ns()
         if not opened.children and span.kind == "chain":
             span.kind = "leaf"  # nothing ran inside it: this is where work happened
         if error is None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chainlab.engine import now
 from chainlab.lessons.exercises import Exercise, Question
 
 REVIEW = "The battery lasts two days, the screen is sharp, but the speaker is tinny."
@@ -20,9 +20,9 @@ def _timed(runnable: Any, value: Any) -> tuple[Any, float]:
     assert hasattr(runnable, "invoke"), (
         f"expected a runnable (something with .invoke), got {type(runnable).__name__}"
     )
-    start = time.perf_counter()
+    start = now()
     out = runnable.invoke(value)
-    return out, time.perf_counter() - start
+    return out, now() - start
 
 
 def check_review_analysis(build: Any) -> None:
@@ -51,9 +51,9 @@ def check_by_hand(analyse: Any) -> None:
     except (OSError, TypeError):  # no source to read: judge by the result only
         source = ""
     assert "RunnableParallel" not in source, "do it by hand: no RunnableParallel this time"
-    start = time.perf_counter()
+    start = now()
     out = analyse(REVIEW)
-    took = time.perf_counter() - start
+    took = now() - start
     assert isinstance(out, dict), f"expected a dict, got {type(out).__name__}"
     expected = {
         "sentiment": "mostly positive",

@@ -6,10 +6,10 @@ or langchain_core's in the swapped lesson (:mod:`chainlab.lessons.exercises.libr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from chainlab.engine import now
 from chainlab.lessons.exercises import Exercise, Question
 from chainlab.lessons.exercises.library import Library, library_of
 from chainlab.sim.timescale import time_scale
@@ -64,13 +64,13 @@ def check_first_k(first_k: Callable[..., list[int]]) -> None:
 
     def lookup(seconds: float) -> float:
         _wait(seconds)
-        finished.append((delays.index(seconds), time.perf_counter()))
+        finished.append((delays.index(seconds), now()))
         return seconds
 
     chain = library.runnables.RunnableLambda(lookup)
-    start = time.perf_counter()
+    start = now()
     got = first_k(chain, delays, 2)
-    took = (time.perf_counter() - start) / time_scale()
+    took = (now() - start) / time_scale()
     assert finished, f"on {library.name}: no lookup ran; call the chain on the inputs"
     order = [index for index, _ in finished]
     assert _same_finish_order(got, finished), (

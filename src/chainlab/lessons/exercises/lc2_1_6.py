@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import functools
 import inspect
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from chainlab.engine import RunnableLambda, now, sleep
 from chainlab.lessons.exercises import Exercise, Question
 from chainlab.lessons.exercises.library import library_of
 from chainlab.sim.timescale import time_scale
-from chainlab.trace.runs import run_on_fresh_loop
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Await ``make()`` from sync code, also in Jupyter, whose loop is already running:
+    as the ``async def`` leaf of a chainlab run, on chainlab's private event loop, a
+    thread the virtual clock follows (``trace.runs.run_on_fresh_loop``'s is not)."""
+
+    async def leaf(_input: Any) -> Any:
+        return await make()
+
+    runnable: Any = RunnableLambda(leaf)
+    return runnable.invoke(None)
 
 
 def check_answer_all(answer_all: Callable[..., list[Any]]) -> None:
@@ -36,9 +47,9 @@ def check_fetch_async(fetch_async: Callable[..., Any]) -> None:
     assert inspect.iscoroutinefunction(fetch_async), "fetch_async must be an async def function"
     library, runnables, _sim = library_of(fetch_async)
     fetch_all = runnables.RunnableLambda(fetch_async).map()
-    start = time.perf_counter()
-    names = run_on_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
-    took = (time.perf_counter() - start) / time_scale()
+    start = now()
+    names = run_async(functools.partial(fetch_all.ainvoke, list(range(200))))
+    took = (now() - start) / time_scale()
     assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
     assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
     # one after another: 60 s; at once: about 0.3 s
@@ -50,7 +61,7 @@ def check_word_count(word_count_class: type) -> None:
 
     def branch(counter: Any) -> Callable[[str], int]:
         def work(text: str) -> int:
-            time.sleep(0.3 * scale)  # the slow part: a model call, outside any lock
+            sleep(0.3 * scale)  # the slow part: a model call, outside any lock
             counter.add(len(text.split()))
             return len(text.split())
 
@@ -61,9 +72,9 @@ def check_word_count(word_count_class: type) -> None:
     fan = runnables.RunnableParallel(
         {f"b{i}": runnables.RunnableLambda(branch(counter)) for i in range(8)}
     )
-    start = time.perf_counter()
+    start = now()
     fan.invoke("three words here", config={"max_concurrency": 8})
-    took = (time.perf_counter() - start) / scale
+    took = (now() - start) / scale
     assert counter.total == 24, (
         f"on {library}: 8 branches added 3 words each, the total is {counter.total}, not 24: "
         "updates were lost"
@@ -89,12 +100,13 @@ def answer_all(model, prompts):
     "no threads for 200 lookups": Exercise(
         check=check_fetch_async,
         hints=(
-            "time.sleep holds the thread; an async function should hand it back while it waits.",
-            "await asyncio.sleep(0.3 * S), then return threading.current_thread().name",
+            "chainlab.sleep, like time.sleep, holds the thread; an async function should hand it "
+            "back while it waits.",
+            "await chainlab.asleep(0.3 * S), then return threading.current_thread().name",
         ),
         solution="""\
 async def fetch_async(key):
-    await asyncio.sleep(0.3 * S)
+    await chainlab.asleep(0.3 * S)
     return threading.current_thread().name
 """,
     ),
