@@ -389,3 +389,32 @@ def test_an_uncancellable_sleep_runs_to_its_end_after_the_run_is_cancelled(
     assert round(clock.now() - start, 9) in (0.2, 1.0)  # raised at the failure (0.2 s)...
     chainlab.sleep(2)  # (code outside a run does not hold the clock: it may be at 1.0)
     assert [round(t - start, 9) for t in ended] == [1.0]
+
+
+def test_a_sync_sleep_in_an_async_branch_blocks_the_loop_and_its_siblings_wait(
+    clock: VirtualClock,
+) -> None:
+    """The LC2.1.6 mistake on the virtual clock: a blocking call inside ``async def``.
+    The sibling's task cannot start while the loop's thread sleeps (0.3 s), then takes
+    its own 0.4 s: 0.7 s, as on the real clock (and no hang)."""
+
+    async def blocking(x: int) -> int:
+        chainlab.sleep(0.3)  # blocks the event loop, like time.sleep
+        return x
+
+    async def polite(x: int) -> int:
+        await chainlab.asleep(0.4)
+        return x
+
+    chain = RunnableParallel(blocking=blocking, polite=polite)
+    took = elapsed(clock, lambda: asyncio.run(chain.ainvoke(1)))
+    assert took == 0.7
+
+
+def test_compare_with_ainvoke_runs_on_the_virtual_clock(clock: VirtualClock) -> None:
+    async def nap(x: int) -> int:
+        await chainlab.asleep(0.3)
+        return x
+
+    cmp = chainlab.compare(RunnableParallel(a=nap, b=nap), 1, driver="ainvoke")
+    assert round(cmp.speedup, 9) == 2.0

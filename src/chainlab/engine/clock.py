@@ -113,6 +113,9 @@ class VirtualClock:
         self._blocked_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = (
             weakref.WeakKeyDictionary()
         )  # loop -> sync waits blocking its thread
+        self._unstarted: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[Activity]] = (
+            weakref.WeakKeyDictionary()
+        )  # loop -> tasks handed to it that have not taken their first step
         self.jumps = 0
         self.owners: set[int] = set()  # threads (idents) that entered a virtual_clock() block
 
@@ -186,7 +189,7 @@ class VirtualClock:
         finally:
             if loop is not None:
                 with self._lock:
-                    self._blocked_loops[loop] -= 1
+                    self.unblock_loop(loop)
         if not sleeper.fired:
             self._drop(sleeper)
         return sleeper.fired and not cancelled()
@@ -242,7 +245,7 @@ class VirtualClock:
             if seconds <= 0 or cancelled():
                 return None
             if blocks is not None:
-                self._blocked_loops[blocks] = self._blocked_loops.get(blocks, 0) + 1
+                self.block_loop(blocks)
             sleeper = _Sleeper(self._now + round(seconds * 1e9), activity, wake, cancelled)
             sleeper.clock = None if activity is not None else self
             heapq.heappush(self._heap, (sleeper.deadline, next(self._seq), sleeper))
@@ -298,6 +301,42 @@ class VirtualClock:
             if not sleeper.fired:
                 self._fire(sleeper, fired)
         return fired
+
+    # -- event loops -------------------------------------------------------------------
+
+    def block_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(Under the lock.) ``loop``'s thread waits in sync code: the tasks handed to the
+        loop cannot take their first step meanwhile, so the clock does not wait for them."""
+        blocked = self._blocked_loops.get(loop, 0)
+        self._blocked_loops[loop] = blocked + 1
+        if blocked == 0:
+            for activity in self._unstarted.get(loop, ()):
+                self._change(activity, _add_block)
+
+    def unblock_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(Under the lock.) The sync wait on ``loop``'s thread is over."""
+        blocked = self._blocked_loops[loop] - 1
+        self._blocked_loops[loop] = blocked
+        if blocked == 0:
+            for activity in self._unstarted.get(loop, ()):
+                self._change(activity, _remove_block)
+
+    def handed_to(self, loop: asyncio.AbstractEventLoop, activity: Activity) -> None:
+        """A task's activity, busy from its hand-over to ``loop`` until its first step
+        (:meth:`started`), except while the loop is blocked."""
+        with self._lock:
+            self._unstarted.setdefault(loop, set()).add(activity)
+            if self._blocked_loops.get(loop):
+                self._change(activity, _add_block)
+
+    def started(self, loop: asyncio.AbstractEventLoop, activity: Activity) -> None:
+        """The task took its first step (or will never take one)."""
+        with self._lock:
+            waiting = self._unstarted.get(loop)
+            if waiting is not None and activity in waiting:
+                waiting.discard(activity)
+                if self._blocked_loops.get(loop):
+                    self._change(activity, _remove_block)
 
     def watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Tasks run on ``loop``: a task created but not started yet is busy too."""

@@ -60,7 +60,7 @@ def enter_node(clock: VirtualClock, *, sync: bool = False) -> Entered:
     blocked = loop if sync and loop is not None else None
     with clock._lock:
         if blocked is not None:
-            clock._blocked_loops[blocked] = clock._blocked_loops.get(blocked, 0) + 1
+            clock.block_loop(blocked)
     activity = clock.enter(current_activity(clock))
     if job is not None:
         _thread.depth += 1
@@ -75,7 +75,7 @@ def exit_node(clock: VirtualClock, entered: Entered) -> None:
         _thread.depth -= 1
     if blocked is not None:
         with clock._lock:
-            clock._blocked_loops[blocked] -= 1
+            clock.unblock_loop(blocked)
     clock.exit(activity)
 
 
@@ -184,7 +184,7 @@ class Waiting:
             if self.activity is not None:
                 clock._change(self.activity, _remove_block)
             if self.loop is not None:
-                clock._blocked_loops[self.loop] -= 1
+                clock.unblock_loop(self.loop)
 
 
 def start_waiting(*, awaits: bool = False, clock: VirtualClock | None = None) -> Waiting | None:
@@ -205,7 +205,7 @@ def start_waiting(*, awaits: bool = False, clock: VirtualClock | None = None) ->
         if activity is not None:
             clock._change(activity, _add_block)
         if loop is not None:
-            clock._blocked_loops[loop] = clock._blocked_loops.get(loop, 0) + 1
+            clock.block_loop(loop)
     return Waiting(clock, activity, loop)
 
 
@@ -281,7 +281,11 @@ class Busy:
 
 
 def counted(
-    coro: Coroutine[Any, Any, Any], clock: VirtualClock | None = None, *, blocking: bool = False
+    coro: Coroutine[Any, Any, Any],
+    clock: VirtualClock | None = None,
+    *,
+    blocking: bool = False,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> tuple[Coroutine[Any, Any, Any], Callable[[Any], None] | None]:
     """``coro``, counted on a virtual clock from *now*, the hand-over, until it ends.
 
@@ -292,13 +296,16 @@ def counted(
     step as its parent goes on. Also returns ``end``: call it when the task or future is
     done (a task cancelled before its first step never runs the coroutine).
     ``blocking``: this thread waits synchronously for it (on a loop's thread, that loop
-    is blocked meanwhile).
+    is blocked meanwhile). ``loop``: the loop the task is handed to; while that loop's
+    thread waits in sync code the task cannot start, and the clock does not wait for it.
     """
     clock = clock or current_clock()
     if clock is None:
         return coro, None
     waiting = start_waiting() if blocking and asyncio._get_running_loop() is not None else None
     activity = clock.enter(current_activity(clock))
+    if loop is not None:
+        clock.handed_to(loop, activity)
     ended = False
 
     def end(_: Any = None) -> None:
@@ -306,6 +313,8 @@ def counted(
         if ended:
             return
         ended = True
+        if loop is not None:
+            clock.started(loop, activity)  # (never started: it will not)
         for unstarted in (wrapper, coro):  # never ran: no "never awaited" warning
             if inspect.getcoroutinestate(unstarted) == inspect.CORO_CREATED:
                 unstarted.close()
@@ -314,6 +323,8 @@ def counted(
         clock.exit(activity)
 
     async def run() -> Any:
+        if loop is not None:
+            clock.started(loop, activity)
         token = _holder.set(activity)
         try:
             return await coro
@@ -327,7 +338,7 @@ def counted(
 
 def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
     """``loop.create_task(coro)``, counted on a virtual clock from now (:func:`counted`)."""
-    coro, end = counted(coro)
+    coro, end = counted(coro, loop=loop)
     task = loop.create_task(coro)
     if end is not None:
         task.add_done_callback(end)

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from chainlab.engine.clock_hooks import start_waiting
+
 if TYPE_CHECKING:
     from chainlab.trace.recording import Recording
 
@@ -29,8 +31,15 @@ def run_on_fresh_loop(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
             box["error"] = exc
 
     thread = threading.Thread(target=main, name="chainlab-compare")
-    thread.start()
-    thread.join()
+    thread.chainlab_followed = True  # type: ignore[attr-defined]  # a virtual clock may
+    # follow it: the caller waits for it, counted as waiting (its loop, if any, blocked)
+    waiting = start_waiting()
+    try:
+        thread.start()
+        thread.join()
+    finally:
+        if waiting is not None:
+            waiting.end()
     if "error" in box:
         raise box["error"]
     return box["value"]
