@@ -23,7 +23,6 @@ from tests.lessons.helpers import CPU_LESSONS, clock_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
-CI_TIME_SCALE = 0.2
 
 
 def is_exact(check: Any) -> bool:

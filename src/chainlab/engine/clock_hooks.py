@@ -70,7 +70,10 @@ def enter_node(clock: VirtualClock, *, sync: bool = False) -> Entered:
 def exit_node(clock: VirtualClock, entered: Entered) -> None:
     activity, token, in_job, blocked = entered
     if token is not None:
-        _holder.reset(token)
+        try:
+            _holder.reset(token)
+        except ValueError:  # ended from another context (another cell, the collector)
+            pass
     if in_job:
         _thread.depth -= 1
     if blocked is not None:
@@ -90,13 +93,7 @@ def counted_chunks(clock: VirtualClock, chunks: Iterator[T]) -> Iterator[T]:
     try:
         yield from chunks
     finally:
-        activity, token, in_job, blocked = entered
-        try:
-            if token is not None:
-                _holder.reset(token)
-        except ValueError:  # closed from another context (another cell, the collector)
-            pass
-        exit_node(clock, (activity, None, in_job, blocked))
+        exit_node(clock, entered)
 
 
 # -- which clock ---------------------------------------------------------------------

@@ -203,10 +203,7 @@ class _Calls:
         caller, self.caller = self.caller, None
         if caller is not None:
             self.owner.remove((self.clock, caller[0]))
-            try:
-                exit_node(self.clock, caller)
-            except ValueError:  # shut down from another context than the one that submitted
-                self.clock.exit(caller[0])
+            exit_node(self.clock, caller)  # (maybe shut down from another context)
 
 
 def _block(clock: VirtualClock, activity: Activity, by: int) -> None:

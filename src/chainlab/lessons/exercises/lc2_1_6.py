@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
-from chainlab.engine import RunnableLambda, now, sleep
+from chainlab.engine import now, sleep
 from chainlab.lessons.exercises import Exercise, Question
 from chainlab.lessons.exercises.library import library_of
 from chainlab.sim.timescale import time_scale
-
-
-def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Await ``make()`` from sync code, also in Jupyter, whose loop is already running:
-    as the ``async def`` leaf of a chainlab run, on chainlab's private event loop, a
-    thread the virtual clock follows (``trace.runs.run_on_fresh_loop``'s is not)."""
-
-    async def leaf(_input: Any) -> Any:
-        return await make()
-
-    runnable: Any = RunnableLambda(leaf)
-    return runnable.invoke(None)
+from chainlab.trace.runs import run_on_fresh_loop
 
 
 def check_answer_all(answer_all: Callable[..., list[Any]]) -> None:
@@ -48,7 +37,7 @@ def check_fetch_async(fetch_async: Callable[..., Any]) -> None:
     library, runnables, _sim = library_of(fetch_async)
     fetch_all = runnables.RunnableLambda(fetch_async).map()
     start = now()
-    names = run_async(functools.partial(fetch_all.ainvoke, list(range(200))))
+    names = run_on_fresh_loop(functools.partial(fetch_all.ainvoke, list(range(200))))
     took = (now() - start) / time_scale()
     assert len(names) == 200, f"on {library}: expected 200 results, got {len(names)}"
     assert len(set(names)) == 1, f"on {library}: the lookups ran on {len(set(names))} threads"
