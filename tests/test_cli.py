@@ -174,6 +174,36 @@ def test_a_lesson_kernel_on_the_virtual_clock_reports_exact_times(tmp_path: Path
         runner.execute_notebook(tmp_path / "LC9.2.1-virtual.ipynb", clock="mock")
 
 
+@pytest.mark.notebook
+def test_a_notebook_of_real_work_runs_on_the_real_clock_and_the_table_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The virtual clock cannot see CPU or ``time.sleep``: a notebook that says so in
+    its metadata runs on the real clock even when the virtual one is asked for."""
+    probe = (
+        "from chainlab.engine.clock_hooks import current_clock\n"
+        "result_check('clock', type(current_clock()).__name__, equals=EXPECTED)"
+    )
+    simulated = write_notebook(
+        tmp_path / "LC9.3.1-simulated.ipynb", IMPORTS, "EXPECTED = 'VirtualClock'\n" + probe
+    )
+    real = write_notebook(
+        tmp_path / "LC9.3.2-real-work.ipynb", IMPORTS, "EXPECTED = 'NoneType'\n" + probe
+    )
+    nb = nbformat.read(real, as_version=4)
+    nb.metadata["chainlab"] = {"clock": "real"}
+    nbformat.write(nb, real)
+    assert runner.measures_real_work(nb)
+    runs = runner.execute_all([simulated, real], clock="virtual", timeout=60)
+    assert [(r.ok, r.clock) for r in runs] == [(True, "virtual"), (True, "real")], [
+        r.error or r.failures for r in runs
+    ]
+    assert cli.main(["lessons", "--dir", str(tmp_path), "--clock", "virtual"]) == 0
+    rows = table(capsys.readouterr().out)
+    note = "on the real clock: it measures real work"
+    assert [note in " ".join(rows[name]) for name in rows] == [False, True], rows
+
+
 def test_without_time_scale_the_kernels_inherit_the_environment(
     lessons_dir: Path, recorded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -174,12 +174,15 @@ def lessons(args: argparse.Namespace) -> int:
         paths, jobs=args.jobs, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout
     )
     width = max(len(p.stem) for p in paths)
+    asked = args.clock or os.environ.get("CHAINLAB_CLOCK", "").strip().lower()
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:
         figure = run.key_figure
         shown = f"{figure.name} = {figure.shown_value}" if figure else ""
         status = "ok" if run.ok else "FAILED"
         print(f"{run.path.stem:<{width}}  {status:<6}  {run.seconds:7.1f}  {shown}")
+        if run.clock == "real" and asked == "virtual":
+            print(f"{'':<{width}}  on the real clock: it measures real work")
         if run.error:
             print(f"{'':<{width}}  error: {run.error}")
         for check in run.failures:  # failed result checks and hidden solutions

@@ -177,6 +177,40 @@ def test_asleep_unregisters_after_a_normal_wake_up() -> None:
     assert not scope.cancelled
 
 
+def test_until_cancelled_ends_when_a_scope_above_is_cancelled_from_another_thread() -> None:
+    root = CancelScope()
+    with LoopThread("loop-a") as a:
+        watch = a.submit(root.child().until_cancelled())
+        assert wait_until(lambda: len(root._async_sleepers) == 1)
+        assert not watch.done()
+        root.cancel()
+        assert watch.result(5) is None  # returns: the watcher decides what to raise
+    assert root._async_sleepers == set()
+
+
+def test_until_cancelled_in_a_cancelled_scope_returns_at_once() -> None:
+    scope = CancelScope()
+    scope.cancel()
+    asyncio.run(asyncio.wait_for(scope.until_cancelled(), 5))
+    assert scope._async_sleepers == set()
+
+
+def test_until_cancelled_is_no_sleep_a_virtual_clock_can_end(virtual: Any) -> None:
+    """Beside real I/O (a kernel starting), a watch must not count as a simulated
+    delay: a week-long clock sleep there was jumped over at once, which cancelled the
+    I/O (the workflow demo's NotebookTask on the virtual clock)."""
+    scope = CancelScope()
+
+    async def race() -> str:
+        watch = asyncio.ensure_future(scope.until_cancelled())
+        real_io = asyncio.ensure_future(asyncio.sleep(0.2))  # invisible to the clock
+        done, _ = await asyncio.wait({watch, real_io}, return_when=asyncio.FIRST_COMPLETED)
+        watch.cancel()
+        return "io" if real_io in done else "watch"
+
+    assert asyncio.run(race()) == "io"
+
+
 # -- the public helpers, outside and inside a run ------------------------------------------
 
 

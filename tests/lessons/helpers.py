@@ -8,6 +8,8 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
+from chainlab.lessons.runner import measures_real_work
+
 
 def write_notebook(path: Path, *cells: str | tuple[str, list[str]]) -> Path:
     """A notebook of code cells; a ``(source, tags)`` pair is a tagged cell."""
@@ -30,14 +32,19 @@ def exercise_starter(path: Path, name: str) -> str:
     return cells[0].source
 
 
-CPU_LESSONS = {"LC2.1.7-performance-optimization.ipynb"}  # CPU work: real time only
 SUITE_TIME_SCALE = 0.2  # the real-clock runs, scaled down
+
+
+def real_work(path: Path) -> bool:
+    """A notebook that times real work (its metadata says ``"clock": "real"``)."""
+    return measures_real_work(nbformat.read(path, as_version=4))
 
 
 def clock_for(path: Path) -> dict[str, Any]:
     """How the suite runs a notebook: a lesson of simulated waits on the virtual clock
-    (its figures exact, whatever the machine's load); the CPU lesson and the demos on
-    the real clock, scaled down (``test_notebooks`` runs every lesson on it too)."""
-    if path.name.startswith("LC") and path.name not in CPU_LESSONS:
+    (its figures exact, whatever the machine's load); a notebook of real work (CPU, in
+    LC2.1.7) and the demos on the real clock, scaled down (``test_notebooks`` runs every
+    lesson on it too)."""
+    if path.name.startswith("LC") and not real_work(path):
         return {"clock": "virtual"}
     return {"time_scale": SUITE_TIME_SCALE}

@@ -19,7 +19,7 @@ import pytest
 from chainlab.lessons.exercises import all_exercises, exercises, lesson_id_of, quiz_questions
 from chainlab.lessons.runner import execute_notebook, runs_alone
 from chainlab.lessons.solutions import exercise_cells, is_second_edition
-from tests.lessons.helpers import CPU_LESSONS, clock_for
+from tests.lessons.helpers import clock_for, real_work
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -123,7 +123,7 @@ def test_solutions_pass(path: Path) -> None:
         f"{c.name}: {c.message}" for c in run.failures
     )
     exact = [c for c in run.checks if c.kind == "result" and is_exact(c)]
-    if path.name not in CPU_LESSONS:
+    if not real_work(path):
         assert exact, f"{path.name}: no timing figure judged exactly on the virtual clock"
     for check in exact:
         assert check.value == pytest.approx(check.bounds[0], rel=1e-6, abs=1e-9), check

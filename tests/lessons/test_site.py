@@ -15,7 +15,7 @@ import pytest
 
 from chainlab.lessons.course import Course
 from chainlab.lessons.site import build_site
-from tests.lessons.helpers import write_notebook
+from tests.lessons.helpers import real_work, write_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC*.ipynb"))
@@ -80,11 +80,13 @@ def test_a_small_course_becomes_pages_and_an_index(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.xdist_group("docs")
 def test_dev_docs_builds_every_lesson_with_its_pictures(tmp_path: Path) -> None:
-    """What ``./dev docs`` runs (at the CI time scale), end to end."""
+    """What ``./dev docs --clock virtual`` runs, end to end: the simulated waits take no
+    real time; the notebooks of real work run on the real clock, at the CI time scale."""
     out = tmp_path / "site"
     env = {**os.environ, "CHAINLAB_TIME_SCALE": CI_TIME_SCALE}
+    command = ["-m", "chainlab.lessons.site", "--out", str(out), "--jobs", "2"]
     done = subprocess.run(
-        [sys.executable, "-m", "chainlab.lessons.site", "--out", str(out), "--jobs", "2"],
+        [sys.executable, *command, "--clock", "virtual"],
         capture_output=True,
         text=True,
         env=env,
@@ -119,4 +121,14 @@ def test_dev_docs_builds_every_lesson_with_its_pictures(tmp_path: Path) -> None:
     for path in DEMOS:
         assert (out / "notebooks" / f"{path.stem}.html").is_file()
         assert f'href="notebooks/{path.stem}.html"' in index
+    clocks = {
+        line.split()[0]: line.split()[3] for line in done.stdout.splitlines() if "pictures" in line
+    }
+    assert clocks == {
+        ("notebooks/" if path in DEMOS else "") + f"{path.stem}.html": (
+            "real" if real_work(path) else "virtual"
+        )
+        for path in LESSONS + DEMOS
+    }
+    assert set(clocks.values()) == {"real", "virtual"}
     assert f"wrote {len(LESSONS) + len(DEMOS)} pages" in done.stdout

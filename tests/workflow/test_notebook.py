@@ -52,3 +52,30 @@ def test_a_missing_return_is_reported():
     assert isinstance(result.error, ReturnsError)
     assert "undefined_name" in str(result.error)
     assert result.steps["scale"].status == "fail"
+
+
+def test_notebook_tasks_run_on_the_virtual_clock(virtual):
+    """A kernel's start is real I/O the clock cannot see: the task's watch for
+    cancellation must not be a clock sleep the clock jumps over (it was: the kernel's
+    start was cancelled, CancelledError in every NotebookTask under CHAINLAB_CLOCK)."""
+    from chainlab.workflow import Parallel
+
+    def branch():
+        return NotebookTask(notebook=NOTEBOOK, name="scale").as_pipeline()
+
+    both = Pipeline(steps=[Parallel(name="both", branches={"a": branch(), "b": branch()})])
+    result = both.execute({"x": 2})
+    assert result.status == "success", result.error
+    assert [result.steps[f"both/{b}/scale"].status for b in "ab"] == ["success", "success"]
+
+
+def test_parallel_notebook_tasks_after_one_in_this_thread():
+    """jupyter_core's run_sync keeps its loop in a context variable: after a
+    NotebookTask in this thread, two branches (each in a copy of this context) shared
+    that loop, "This event loop is already running". Each task now has a loop of its own."""
+    from chainlab.workflow import Parallel
+
+    assert Pipeline(steps=[NotebookTask(notebook=NOTEBOOK)]).execute().status == "success"
+    branches = {b: NotebookTask(notebook=NOTEBOOK, name="scale").as_pipeline() for b in "ab"}
+    result = Pipeline(steps=[Parallel(name="both", branches=branches)]).execute({"x": 3})
+    assert result.status == "success", result.error

@@ -138,6 +138,22 @@ class CancelScope:
                     self._async_sleepers.discard(entry)
         raise Cancelled("the run was cancelled")
 
+    async def until_cancelled(self) -> None:
+        """Wait, on no clock, until the scope is cancelled (a watch beside real I/O:
+        a virtual clock never ends it by jumping ahead)."""
+        loop = asyncio.get_running_loop()
+        while not self.cancelled:
+            future: asyncio.Future[None] = loop.create_future()
+            entry = (loop, future)
+            with self._waiters:
+                self._async_sleepers.add(entry)
+            try:
+                if not self.cancelled:  # cancelled before we were listed: no wake comes
+                    await future
+            finally:
+                with self._waiters:
+                    self._async_sleepers.discard(entry)
+
 
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():

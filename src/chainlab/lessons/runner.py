@@ -26,6 +26,9 @@ class LessonRun:
     error: str | None = None
     notebook: Any = None
     solutions: bool = False
+    clock: str = "real"
+    """The clock the kernel ran on: ``virtual`` only if asked for and the notebook
+    does not measure real work (:func:`measures_real_work`)."""
 
     @property
     def failures(self) -> list[Check]:
@@ -80,6 +83,13 @@ def runs_alone(path: str | os.PathLike[str]) -> bool:
     return bool(nb.metadata.get("chainlab", {}).get("run_alone", False))
 
 
+def measures_real_work(nb: Any) -> bool:
+    """Whether a notebook times real work (CPU, subprocesses, ``time.sleep``), which a
+    virtual clock cannot see: its metadata says ``"chainlab": {"clock": "real"}``.
+    Such a notebook runs on the real clock even when the virtual one is asked for."""
+    return nb.metadata.get("chainlab", {}).get("clock") == "real"
+
+
 def default_lessons_dir() -> Path:
     """The installed lessons: the wheel's package data, else the source checkout's."""
     from chainlab.lessons.course import installed_lessons_dir
@@ -106,7 +116,9 @@ def execute_notebook(
     example :func:`chainlab.lessons.swap.to_langchain`); the run's ``notebook`` is
     the transformed one, executed. ``clock="virtual"`` runs the kernel with
     ``CHAINLAB_CLOCK=virtual`` (the simulated world's time jumps ahead; see
-    :mod:`chainlab.engine.clock`); None: the kernel inherits ``CHAINLAB_CLOCK``.
+    :mod:`chainlab.engine.clock`); None: the kernel inherits ``CHAINLAB_CLOCK``. A
+    notebook that :func:`measures_real_work` runs on the real clock either way; the
+    run's ``clock`` says which one it got.
     """
     import nbclient
     import nbformat
@@ -128,6 +140,10 @@ def execute_notebook(
         env["CHAINLAB_TIME_SCALE"] = str(time_scale)
     if clock is not None:
         env["CHAINLAB_CLOCK"] = check_clock(clock)
+    inherited = os.environ.get("CHAINLAB_CLOCK", "").strip().lower() or "real"
+    ran_on = env.get("CHAINLAB_CLOCK", inherited)  # a bad value: the kernel says so
+    if ran_on == "virtual" and measures_real_work(nb):
+        env["CHAINLAB_CLOCK"] = ran_on = "real"
     if env:
         start_kernel["env"] = {**os.environ, **env}
     client = nbclient.NotebookClient(
@@ -148,7 +164,8 @@ def execute_notebook(
     except Exception as exc:  # kernel died, timeout
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    return LessonRun(path, seconds, collect_checks(nb), error, nb, solutions=solutions)
+    checks = collect_checks(nb)
+    return LessonRun(path, seconds, checks, error, nb, solutions=solutions, clock=ran_on)
 
 
 def execute_all(paths: list[Path], *, jobs: int = 2, **options: Any) -> list[LessonRun]:

@@ -19,7 +19,9 @@ def median_run(recordings: list[Recording]) -> Recording:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def run_on_fresh_loop(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+def run_on_fresh_loop(
+    make: Callable[[], Coroutine[Any, Any, Any]], *, name: str = "chainlab-compare"
+) -> Any:
     """Run a coroutine to completion on a fresh event loop in a helper thread (so it
     works inside Jupyter, whose loop is already running)."""
     box: dict[str, Any] = {}
@@ -30,7 +32,7 @@ def run_on_fresh_loop(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         except BaseException as exc:
             box["error"] = exc
 
-    thread = threading.Thread(target=main, name="chainlab-compare")
+    thread = threading.Thread(target=main, name=name)
     thread.chainlab_followed = True  # type: ignore[attr-defined]  # a virtual clock may
     # follow it: the caller waits for it, counted as waiting (its loop, if any, blocked)
     waiting = start_waiting()

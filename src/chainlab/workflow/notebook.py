@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from chainlab.engine import Cancelled, CancelScope, current_scope
+from chainlab.trace.runs import run_on_fresh_loop
 from chainlab.workflow.errors import NotebookTaskError, ReturnsError
 
 RETURNS_MIME = "application/x-chainlab-returns+json"
@@ -39,7 +40,6 @@ INJECTED_TAG = "injected-parameters"
 RETURNS_TAG = "chainlab-returns"
 INTERRUPT_WAIT = 3.0
 """Seconds an interrupted cell gets to stop before the kernel is shut down under it."""
-_WEEK = 7 * 24 * 3600.0
 
 _READ_BACK = """\
 def __chainlab_returns(names):
@@ -239,7 +239,6 @@ def execute(client: Any, scope: CancelScope | None, owner: str) -> None:
     if scope is None:
         client.execute()
         return
-    from jupyter_core.utils import run_sync
 
     def check(**_: Any) -> None:  # nbclient's hook, before each cell
         if scope.cancelled:
@@ -248,7 +247,15 @@ def execute(client: Any, scope: CancelScope | None, owner: str) -> None:
 
     check()  # do not even start a kernel
     client.on_cell_start = check
-    run_sync(_execute)(client, scope, owner)
+    # a loop of its own, closed after (jupyter_core's run_sync keeps one per context:
+    # two branches started from one context shared it, "This event loop is already
+    # running"); on a thread whose loop runs already (a Jupyter cell), a helper's loop
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_execute(client, scope, owner))
+    else:
+        run_on_fresh_loop(lambda: _execute(client, scope, owner), name=f"chainlab-{owner}")
 
 
 async def _execute(client: Any, scope: CancelScope, owner: str) -> None:
@@ -260,7 +267,7 @@ async def _execute(client: Any, scope: CancelScope, owner: str) -> None:
 
     client.on_cell_execute = executing
     run = asyncio.ensure_future(client.async_execute())
-    watch = asyncio.ensure_future(scope.asleep(_WEEK))  # raises Cancelled on cancellation
+    watch = asyncio.ensure_future(scope.until_cancelled())
     await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
     if not run.done():  # cancelled while the kernel started, or while a cell ran
         client.shutdown_kernel = "immediate"
