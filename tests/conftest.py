@@ -61,6 +61,16 @@ def _no_event_loop_left_running_by_a_module() -> Any:
         pytest.fail(f"a test module left an event loop running in the main thread: {loop!r}")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C raises KeyboardInterrupt in the suite, however it was started: a process
+    started with SIGINT ignored (a background job of a non-interactive shell, ``nohup
+    ./dev test &``) keeps it ignored in Python, and every Ctrl-C test failed there."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def _sigint_handler_left_alone() -> Any:
     """A test must leave Ctrl-C as it found it: a SIGINT handler left behind makes every
