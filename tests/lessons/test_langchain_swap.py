@@ -22,7 +22,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from chainlab.lessons.exercises import exercises, lesson_id_of
 from chainlab.lessons.runner import execute_notebook
 from chainlab.lessons.solutions import is_second_edition
-from chainlab.lessons.swap import CHAINLAB_ONLY, is_chainlab_only, swap_imports, to_langchain
+from chainlab.lessons.swap import (
+    CHAINLAB_ONLY,
+    is_chainlab_only,
+    runnable_names,
+    swap_imports,
+    to_langchain,
+)
 from tests.lessons.helpers import clock_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +75,15 @@ def test_swap_imports_moves_only_the_runnables() -> None:
     )
 
 
+def test_every_swapped_name_imports_from_langchain_core() -> None:
+    names = runnable_names()
+    assert {"Runnable", "RunnableLambda", "RunnableParallel", "RunnablePassthrough"} <= names
+    assert "chain" in names
+    namespace: dict[str, Any] = {}
+    exec(swap_imports(f"from chainlab import {', '.join(sorted(names))}"), namespace)
+    assert all(namespace[n].__module__.startswith("langchain_core.") for n in names)
+
+
 def test_swap_imports_handles_parentheses_aliases_comments_and_indentation() -> None:
     source = (
         "from chainlab import (\n"
@@ -85,16 +100,13 @@ def test_swap_imports_handles_parentheses_aliases_comments_and_indentation() -> 
         "if True:\n    from langchain_core.runnables import Runnable\n"
     )
     assert swap_imports("from chainlab import lessons") == "from chainlab import lessons"
-    for name in (
-        "RunnableMap",
-        "RunnableEach",
-        "RunnableAssign",
-        "RunnablePick",
-        "RunnableSequence",
-    ):
+    for name in ("RunnableMap", "RunnableAssign", "RunnablePick", "RunnableSequence"):
         assert swap_imports(f"from chainlab import {name}") == (
             f"from langchain_core.runnables import {name}"
         )
+    # langchain_core.runnables does not export RunnableEach: the import stays chainlab's
+    # (the hand-written list of names once swapped it into an ImportError)
+    assert swap_imports("from chainlab import RunnableEach") == "from chainlab import RunnableEach"
     untouched = "import chainlab.lessons\nfrom chainlab.simulate import x\n"
     assert swap_imports(untouched) == untouched
     assert swap_imports("from chainlab.sim import (\n    FakeChatModel,\n)") == (

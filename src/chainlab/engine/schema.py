@@ -116,27 +116,60 @@ def check_type(runnable: Any, param: str, value: Any) -> None:
     )
 
 
-def input_type(r: Runnable[Any, Any]) -> Any:
-    """The declared or inferred input type (``Any`` when unknown)."""
-    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
+_UNKNOWN: Any = object()
 
-    custom = getattr(r, "custom_input_type", None)
+
+def _known(r: Runnable[Any, Any], side: str) -> Any:
+    """``r``'s ``side`` type (``"input"`` or ``"output"``) where it is declared
+    (``with_types``), is the type of what ``r`` wraps, or is a function's annotation;
+    else ``_UNKNOWN``."""
+    from chainlab.engine import base, foreign, lambdas, sequence
+
+    custom = getattr(r, f"custom_{side}_type", None)
     if custom is not None:
         return custom
+    same_side = input_type if side == "input" else output_type
     if isinstance(r, base.RunnableBinding):
-        return input_type(r.bound)
+        return same_side(r.bound)
     if isinstance(r, sequence.RunnableSequence):
-        return input_type(r.first)
+        return same_side(r.first if side == "input" else r.last)
     if isinstance(r, foreign.ForeignRunnable):
-        return r.runnable.InputType
+        return getattr(r.runnable, f"{side.title()}Type")
     if isinstance(r, lambdas.RunnableLambda):
-        func = _main(r)
-        try:
-            first = next(iter(inspect.signature(func).parameters.values()), None)
-        except (TypeError, ValueError):
-            first = None
-        if first is not None and first.annotation is not inspect.Parameter.empty:
-            return _resolved(func, first.name, first.annotation)
+        return (_annotated_input if side == "input" else _annotated_output)(_main(r))
+    return _UNKNOWN
+
+
+def _annotated_input(func: Callable[..., Any]) -> Any:
+    try:
+        first = next(iter(inspect.signature(func).parameters.values()), None)
+    except (TypeError, ValueError):
+        return _UNKNOWN
+    if first is None or first.annotation is inspect.Parameter.empty:
+        return _UNKNOWN
+    return _resolved(func, first.name, first.annotation)
+
+
+def _annotated_output(func: Callable[..., Any]) -> Any:
+    try:
+        returns = inspect.signature(func).return_annotation
+    except (TypeError, ValueError):
+        return _UNKNOWN
+    if returns is inspect.Signature.empty:
+        return _UNKNOWN
+    returns = _resolved(func, "return", returns)
+    if typing.get_origin(returns) in (Iterator, AsyncIterator):  # a generator's chunks
+        return (typing.get_args(returns) or (Any,))[0]
+    return returns
+
+
+def input_type(r: Runnable[Any, Any]) -> Any:
+    """The declared or inferred input type (``Any`` when unknown)."""
+    from chainlab.engine import parallel, passthrough
+
+    known = _known(r, "input")
+    if known is not _UNKNOWN:
+        return known
     if isinstance(r, parallel.RunnableParallel):
         types = {input_type(step) for step in r.steps__.values()} - {Any}
         return types.pop() if len(types) == 1 else Any
@@ -147,28 +180,11 @@ def input_type(r: Runnable[Any, Any]) -> Any:
 
 def output_type(r: Runnable[Any, Any]) -> Any:
     """The declared or inferred output type."""
-    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
+    from chainlab.engine import parallel, passthrough
 
-    custom = getattr(r, "custom_output_type", None)
-    if custom is not None:
-        return custom
-    if isinstance(r, base.RunnableBinding):
-        return output_type(r.bound)
-    if isinstance(r, sequence.RunnableSequence):
-        return output_type(r.last)
-    if isinstance(r, foreign.ForeignRunnable):
-        return r.runnable.OutputType
-    if isinstance(r, lambdas.RunnableLambda):
-        func = _main(r)
-        try:
-            returns = inspect.signature(func).return_annotation
-        except (TypeError, ValueError):
-            returns = inspect.Signature.empty
-        if returns is not inspect.Signature.empty:
-            returns = _resolved(func, "return", returns)
-            if typing.get_origin(returns) in (Iterator, AsyncIterator):
-                return (typing.get_args(returns) or (Any,))[0]
-            return returns
+    known = _known(r, "output")
+    if known is not _UNKNOWN:
+        return known
     if isinstance(r, passthrough.RunnablePassthrough):
         return input_type(r)
     if isinstance(r, parallel.RunnableParallel | passthrough.RunnableAssign):
@@ -178,50 +194,63 @@ def output_type(r: Runnable[Any, Any]) -> Any:
 
 def input_schema(r: Runnable[Any, Any]) -> type[Schema]:
     """A pydantic model of what ``r`` takes."""
-    from chainlab.engine import base, foreign, lambdas, parallel, passthrough, sequence
-
-    if getattr(r, "custom_input_type", None) is None:
-        if isinstance(r, base.RunnableBinding):
-            return input_schema(r.bound)
-        if isinstance(r, foreign.ForeignRunnable):
-            return r.runnable.get_input_schema()
-        if isinstance(r, sequence.RunnableSequence):
-            return _sequence_input(r.steps)
-        if isinstance(r, passthrough.RunnableAssign):
-            mapped = input_schema(r.mapper)
-            if not _is_root(mapped):
-                return mapped
-        if isinstance(r, parallel.RunnableParallel):
-            fields = _parallel_input_fields(r)
-            if fields is not None:
-                return model(title(r, "Input"), fields)
-        if isinstance(r, lambdas.RunnableLambda) and input_type(r) is Any:
-            keys = _dict_keys(_main(r))
-            if keys is not None:
-                return model(title(r, "Input"), dict.fromkeys(keys, (Any, ...)))
-    return _root(title(r, "Input"), input_type(r))
+    return _schema(r, "input", _own_input_schema)
 
 
 def output_schema(r: Runnable[Any, Any]) -> type[Schema]:
     """A pydantic model of what ``r`` gives."""
-    from chainlab.engine import base, foreign, parallel, passthrough, sequence
+    return _schema(r, "output", _own_output_schema)
 
-    if getattr(r, "custom_output_type", None) is None:
+
+def _schema(
+    r: Runnable[Any, Any], side: str, own: Callable[[Any], type[Schema] | None]
+) -> type[Schema]:
+    """A declared type gives a root model of it; a binding or a sequence has the schema
+    of what it wraps or chains; else what ``own`` derives, or a root model of the type."""
+    from chainlab.engine import base, foreign, sequence
+
+    if getattr(r, f"custom_{side}_type", None) is None:
         if isinstance(r, base.RunnableBinding):
-            return output_schema(r.bound)
+            return _schema(r.bound, side, own)
         if isinstance(r, foreign.ForeignRunnable):
-            return r.runnable.get_output_schema()
+            schema: type[Schema] = getattr(r.runnable, f"get_{side}_schema")()
+            return schema
         if isinstance(r, sequence.RunnableSequence):
-            return _sequence_output(r.steps)
-        if isinstance(r, parallel.RunnableParallel):
-            fields = {k: (output_type(s), ...) for k, s in r.steps__.items()}
-            return model(title(r, "Output"), fields)
-        if isinstance(r, passthrough.RunnableAssign):
-            given, mapped = input_schema(r.mapper), output_schema(r.mapper)
-            if not _is_root(given):
-                return model("RunnableAssignOutput", {**_fields(given), **_fields(mapped)})
-            return mapped
-    return _root(title(r, "Output"), output_type(r))
+            return (_sequence_input if side == "input" else _sequence_output)(r.steps)
+        derived = own(r)
+        if derived is not None:
+            return derived
+    return _root(title(r, side.title()), (input_type if side == "input" else output_type)(r))
+
+
+def _own_input_schema(r: Runnable[Any, Any]) -> type[Schema] | None:
+    from chainlab.engine import lambdas, parallel, passthrough
+
+    if isinstance(r, passthrough.RunnableAssign):
+        mapped = input_schema(r.mapper)
+        return None if _is_root(mapped) else mapped
+    if isinstance(r, parallel.RunnableParallel):
+        fields = _parallel_input_fields(r)
+        return None if fields is None else model(title(r, "Input"), fields)
+    if isinstance(r, lambdas.RunnableLambda) and input_type(r) is Any:
+        keys = _dict_keys(_main(r))
+        if keys is not None:
+            return model(title(r, "Input"), dict.fromkeys(keys, (Any, ...)))
+    return None
+
+
+def _own_output_schema(r: Runnable[Any, Any]) -> type[Schema] | None:
+    from chainlab.engine import parallel, passthrough
+
+    if isinstance(r, parallel.RunnableParallel):
+        fields = {k: (output_type(s), ...) for k, s in r.steps__.items()}
+        return model(title(r, "Output"), fields)
+    if isinstance(r, passthrough.RunnableAssign):
+        given, mapped = input_schema(r.mapper), output_schema(r.mapper)
+        if not _is_root(given):
+            return model("RunnableAssignOutput", {**_fields(given), **_fields(mapped)})
+        return mapped
+    return None
 
 
 def _sequence_input(steps: list[Runnable[Any, Any]]) -> type[Schema]:

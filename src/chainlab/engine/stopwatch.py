@@ -18,7 +18,6 @@ structure gives 2x); CPU-bound work takes no virtual time there (see
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 from chainlab.engine.clock import VirtualClock
 from chainlab.engine.clock_hooks import current_clock
@@ -67,12 +66,7 @@ class stopwatch:  # lower case: used like a function, as chainlab.virtual_clock
         self._start = _read_ns(self._clock)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._end = _read_ns(self._clock)
 
     @property

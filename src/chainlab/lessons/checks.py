@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 CHECK_MIME = "application/vnd.chainlab.check+json"
@@ -25,6 +25,16 @@ class Check:
     key_figure: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     unit: str = ""
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], **extra: Any) -> Check:
+        """The check a notebook output stored (as :func:`_emit` writes it), with
+        ``extra`` added to its own."""
+        known = {f.name for f in fields(cls)}
+        check = cls(**{key: value for key, value in record.items() if key in known})
+        check.bounds = tuple(check.bounds) if check.bounds else None  # type: ignore[assignment]
+        check.extra = {**check.extra, **extra}
+        return check
 
     def _ipython_display_(self) -> None:
         """Already shown when it was made: a cell ending in a check shows it once."""

@@ -212,18 +212,5 @@ def collect_checks(nb: Any) -> list[Check]:
         for output in cell.get("outputs", []):
             record = output.get("data", {}).get(CHECK_MIME)
             if record:
-                bounds = record.get("bounds")
-                checks.append(
-                    Check(
-                        name=record["name"],
-                        kind=record["kind"],
-                        passed=record["passed"],
-                        message=record["message"],
-                        value=record.get("value"),
-                        bounds=tuple(bounds) if bounds else None,
-                        key_figure=record.get("key_figure", False),
-                        extra={**record.get("extra", {}), "cell_tags": tags},
-                        unit=record.get("unit", ""),
-                    )
-                )
+                checks.append(Check.from_record(record, cell_tags=tags))
     return checks

@@ -12,26 +12,23 @@ runnable of the lesson.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
 CHAINLAB_ONLY = "chainlab-only"
 
-#: names that ``from chainlab import ...`` takes from ``langchain_core.runnables`` instead
-RUNNABLE_NAMES = frozenset(
-    {
-        "Runnable",
-        "RunnableAssign",
-        "RunnableEach",
-        "RunnableLambda",
-        "RunnableMap",
-        "RunnableParallel",
-        "RunnablePassthrough",
-        "RunnablePick",
-        "RunnableSequence",
-        "chain",
-    }
-)
+
+@functools.cache
+def runnable_names() -> frozenset[str]:
+    """The names that ``from chainlab import ...`` takes from ``langchain_core.runnables``
+    instead: every runnable name both export (chainlab's mirror LangChain's)."""
+    import langchain_core.runnables
+
+    from chainlab import engine
+
+    return frozenset(name for name in engine.__all__ if hasattr(langchain_core.runnables, name))
+
 
 # ``from chainlab import a, b`` or ``from chainlab import (a,\n b,\n)``; not chainlab.sim
 _IMPORT = re.compile(r"^([ \t]*)from chainlab import (\([^)]*\)|[^\n]*)", re.MULTILINE)
@@ -51,7 +48,7 @@ def swap_imports(source: str) -> str:
         indent, names = match.group(1), match.group(2)
         names = re.sub(r"#[^\n]*", "", names).strip("() \t\n")
         parts = [" ".join(part.split()) for part in names.split(",") if part.strip()]
-        runnables = [p for p in parts if p.split(" as ")[0].strip() in RUNNABLE_NAMES]
+        runnables = [p for p in parts if p.split(" as ")[0].strip() in runnable_names()]
         others = [p for p in parts if p not in runnables]
         lines = []
         if runnables:

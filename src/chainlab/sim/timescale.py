@@ -43,7 +43,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from types import TracebackType
 
 from chainlab.engine.clock import VirtualClock
 from chainlab.engine.clock_hooks import CHOICES, pop_clock, push_clock
@@ -117,12 +116,7 @@ class set_time_scale:  # lower case: used like a function, as decimal.localconte
     def __enter__(self) -> float:
         return self.scale
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.restore()
 
     def __repr__(self) -> str:
@@ -170,12 +164,7 @@ class virtual_clock:  # lower case: used like a function, as set_time_scale
         self._pushed = True
         return self.clock
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._pushed:
             self._pushed = False
             pop_clock(self.clock)

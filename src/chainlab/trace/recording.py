@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from chainlab.engine import Span, add_listener, remove_listener, view
@@ -86,12 +85,7 @@ class Recording(Insights):
             self._bridge = attach()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         remove_listener(self)
         self.stop_ns = _clock.now_ns()
         self._watch.stop()

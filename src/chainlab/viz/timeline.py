@@ -180,15 +180,23 @@ def plot_recording(
     return fig
 
 
-def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> Figure:
-    """Sequential above parallel on one shared time axis, with the three numbers (or,
-    if a run failed, where it failed: a failed run has no speedup)."""
-    seq, par = cmp.sequential, cmp.parallel
-    rows = [len(layout_lanes(drawn_leaves(r), max_lanes)) for r in (seq, par)]
+def one_above_the_other(
+    upper: Recording, lower: Recording, max_lanes: int
+) -> tuple[Figure, Axes, Axes]:
+    """A figure of two timelines sharing their time axis, each as tall as its lanes."""
+    rows = [len(layout_lanes(drawn_leaves(r), max_lanes)) for r in (upper, lower)]
     fig = new_figure(height=2.2 + 0.3 * sum(rows))
     top, bottom = fig.subplots(
         2, 1, sharex=True, gridspec_kw={"height_ratios": [r + 1.2 for r in rows]}
     )
+    return fig, top, bottom
+
+
+def plot_comparison(cmp: Comparison, *, max_lanes: int = 40, **kwargs: Any) -> Figure:
+    """Sequential above parallel on one shared time axis, with the three numbers (or,
+    if a run failed, where it failed: a failed run has no speedup)."""
+    seq, par = cmp.sequential, cmp.parallel
+    fig, top, bottom = one_above_the_other(seq, par, max_lanes)
     xmax = max(cmp.sequential_s, cmp.parallel_s, 1e-3) * 1.04
     colors = branch_colors([par, seq])
     lanes = plural(cmp.lanes_used, "lane")

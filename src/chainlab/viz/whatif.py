@@ -9,8 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from chainlab.viz.figure import new_figure
-from chainlab.viz.lanes import layout_lanes
-from chainlab.viz.timeline import branch_colors, drawn_leaves, plot_recording
+from chainlab.viz.timeline import branch_colors, one_above_the_other, plot_recording
 
 if TYPE_CHECKING:
     from chainlab.trace.recording import Recording
@@ -68,11 +67,7 @@ def plot_sweep(sweep: Sweep, ax: Axes | None = None) -> Figure:
 
 def plot_replay(measured: Recording, predicted: Recording, *, max_lanes: int = 40) -> Figure:
     """The measured run above its prediction, on one time axis."""
-    rows = [len(layout_lanes(drawn_leaves(r), max_lanes)) for r in (measured, predicted)]
-    fig = new_figure(height=2.2 + 0.3 * sum(rows))
-    top, bottom = fig.subplots(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": [r + 1.2 for r in rows]}
-    )
+    fig, top, bottom = one_above_the_other(measured, predicted, max_lanes)
     xmax = max(measured.wall_s, predicted.wall_s, 1e-3) * 1.04
     colors = branch_colors([measured, predicted])
     measured_title = f"measured{f' ({measured.name})' if measured.name else ''}"

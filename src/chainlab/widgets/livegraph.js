@@ -114,22 +114,22 @@ function hoverText(id, st, ms) {
   return lines.join("\n");
 }
 
+/** A <div> of the given class. */
+function div(className) {
+  const element = document.createElement("div");
+  element.className = className;
+  return element;
+}
+
 function render({ model, el }) {
-  const root = document.createElement("div");
-  root.className = "chainlab-livegraph";
-  const title = document.createElement("div");
-  title.className = "cl-title";
-  const graph = document.createElement("div");
-  graph.className = "cl-graph";
-  const bar = document.createElement("div");
-  bar.className = "cl-progress";
-  const barFill = document.createElement("div");
-  barFill.className = "cl-progress-fill";
+  const root = div("chainlab-livegraph");
+  const title = div("cl-title");
+  const graph = div("cl-graph");
+  const bar = div("cl-progress");
+  const barFill = div("cl-progress-fill");
   bar.append(barFill);
-  const barText = document.createElement("div");
-  barText.className = "cl-progress-text";
-  const legend = document.createElement("div");
-  legend.className = "cl-legend";
+  const barText = div("cl-progress-text");
+  const legend = div("cl-legend");
   for (const s of STATES) {
     const item = document.createElement("span");
     item.className = "cl-legend-item";
@@ -137,12 +137,9 @@ function render({ model, el }) {
     item.textContent = LEGEND[s];
     legend.append(item);
   }
-  const errors = document.createElement("div");
-  errors.className = "cl-errors";
-  const abandoned = document.createElement("div");
-  abandoned.className = "cl-abandoned";
-  const tip = document.createElement("div");
-  tip.className = "cl-tip";
+  const errors = div("cl-errors");
+  const abandoned = div("cl-abandoned");
+  const tip = div("cl-tip");
   tip.style.display = "none";
   root.append(title, graph, bar, barText, legend, errors, abandoned, tip);
   el.append(root);

@@ -82,12 +82,17 @@ class Task(Node):
         **options: Unpack[StepOptions],
     ) -> None:
         super().__init__(name=name, **options)
-        self.returns = _returns(returns, f"{type(self).__name__} {name!r}")
+        self.returns = _returns(returns, self.owner)
         if max_attempts < 1:
             raise WorkflowDefinitionError(
                 f"{name!r}: max_attempts must be >= 1, got {max_attempts}"
             )
         self.max_attempts = max_attempts
+
+    @property
+    def owner(self) -> str:
+        """How messages name the task: ``ShellTask 'fetch'``."""
+        return f"{type(self).__name__} {self.name!r}"
 
     def writes(self) -> frozenset[str]:
         return frozenset(self.returns)
@@ -268,11 +273,7 @@ class ShellTask(Task):
         from chainlab.workflow.shell import run_shell
 
         outcome = run_shell(
-            self.command,
-            params,
-            self.returns,
-            owner=f"ShellTask {self.name!r}",
-            json_returns=self.json_returns,
+            self.command, params, self.returns, owner=self.owner, json_returns=self.json_returns
         )
         ctx.record_output(outcome.stdout)
         if outcome.stdout:
@@ -332,7 +333,7 @@ class NotebookTask(Task):
             self.notebook,
             params,
             self.returns,
-            owner=f"NotebookTask {self.name!r}",
+            owner=self.owner,
             kernel_name=self.kernel_name,
             timeout=self.timeout,
             save_to=save_to,
