@@ -7,6 +7,7 @@ outputs (timings differ between runs and machines).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,30 @@ def test_lessons_measuring_processes_run_alone() -> None:
         assert runs_alone(path) == uses_processes, path.name
 
 
+def on_the_real_clock(path: Path) -> LessonRun:
+    """The lesson on the real clock at the suite's time scale, where a 0.3 s branch is
+    short beside a busy machine's stalls. A figure off its bounds is what a learner on a
+    busy machine sees, and the lesson's own advice holds: run it again. A run whose only
+    failures are measured figures (no error, no failing solution) is run once more, and
+    that run is judged; the exact figures are checked on the virtual clock
+    (``test_solutions_pass``), where no load can move them."""
+    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit)
+    off = [c for c in run.checks if c.kind == "result" and not c.passed]
+    if run.error is None and off and all(c.kind == "result" for c in run.failures):
+        warnings.warn(
+            f"{path.name} ran again on the real clock: "
+            + "; ".join(f"{c.name}: {c.message}" for c in off),
+            stacklevel=2,
+        )
+        run = execute_notebook(
+            path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit
+        )
+    return run
+
+
 @pytest.mark.parametrize("path", [alone_if_needed(p) for p in LESSONS], ids=lambda p: p.name)
 def test_lesson_runs_and_keeps_its_promises(path: Path) -> None:
-    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit)
+    run = on_the_real_clock(path)
     assert_run_ok(run)
     # every figure the lesson showed (timelines, comparisons, dashboards' timelines):
     # no text covers another, none runs off the figure
