@@ -159,6 +159,7 @@ def first_lesson(root: Path) -> str:
 
 def lessons(args: argparse.Namespace) -> int:
     """Execute every lesson headless; print lesson, status, seconds and its key figure."""
+    from chainlab.engine.clock_hooks import asked_clock
     from chainlab.lessons.runner import default_lessons_dir, execute_all, find_lessons
 
     where = Path(args.dir) if args.dir else default_lessons_dir()
@@ -174,7 +175,7 @@ def lessons(args: argparse.Namespace) -> int:
         paths, jobs=args.jobs, time_scale=args.time_scale, clock=args.clock, timeout=args.timeout
     )
     width = max(len(p.stem) for p in paths)
-    asked = args.clock or os.environ.get("CHAINLAB_CLOCK", "").strip().lower()
+    asked = args.clock or asked_clock()
     print(f"{'lesson':<{width}}  status  seconds  key figure")
     for run in runs:
         figure = run.key_figure

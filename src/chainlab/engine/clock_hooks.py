@@ -115,10 +115,15 @@ def _in_use() -> None:
         callback()
 
 
+def asked_clock() -> str:
+    """The clock's name ``CHAINLAB_CLOCK`` gives, normalised (``real`` when unset)."""
+    return os.environ.get(ENV_VAR, "").strip().lower() or "real"
+
+
 def clock_from_env() -> VirtualClock | None:
     """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one."""
-    raw = os.environ.get(ENV_VAR, "").strip().lower()
-    if raw in ("", "real"):
+    raw = asked_clock()
+    if raw == "real":
         return None
     if raw != "virtual":
         raise ValueError(

@@ -123,6 +123,7 @@ def execute_notebook(
     import nbclient
     import nbformat
 
+    from chainlab.engine.clock_hooks import asked_clock
     from chainlab.lessons.exercises import lesson_id_of
     from chainlab.lessons.solutions import with_solutions
 
@@ -140,8 +141,7 @@ def execute_notebook(
         env["CHAINLAB_TIME_SCALE"] = str(time_scale)
     if clock is not None:
         env["CHAINLAB_CLOCK"] = check_clock(clock)
-    inherited = os.environ.get("CHAINLAB_CLOCK", "").strip().lower() or "real"
-    ran_on = env.get("CHAINLAB_CLOCK", inherited)  # a bad value: the kernel says so
+    ran_on = env.get("CHAINLAB_CLOCK") or asked_clock()  # a bad value: the kernel says so
     if ran_on == "virtual" and measures_real_work(nb):
         env["CHAINLAB_CLOCK"] = ran_on = "real"
     if env:
