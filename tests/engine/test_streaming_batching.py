@@ -32,10 +32,15 @@ async def adouble(x: int) -> int:
     return 2 * x
 
 
-def cooperative(seen: Recorder, name: Any, seconds: float = 30) -> Any:
-    """A function that sleeps cooperatively and notes whether it was cancelled."""
+def cooperative(
+    seen: Recorder, name: Any, seconds: float = 30, started: threading.Event | None = None
+) -> Any:
+    """A function that sleeps cooperatively and notes whether it was cancelled
+    (``started`` is set once it runs)."""
 
     def step(x: Any) -> Any:
+        if started is not None:
+            started.set()
         try:
             chainlab.sleep(seconds)
         except chainlab.Cancelled:
@@ -293,11 +298,15 @@ def test_a_failing_head_step_fails_the_stream_before_any_chunk() -> None:
 def test_a_consumer_stopping_early_cancels_the_stream(how: str) -> None:
     col = Collector()
     seen = Recorder()
-    par = RunnableParallel(fast=double, slow=cooperative(seen, "slow"))
+    started = threading.Event()
+    par = RunnableParallel(fast=double, slow=cooperative(seen, "slow", started=started))
 
     async def afirst() -> Any:
         async with contextlib.aclosing(par.astream(1, {"callbacks": [col]})) as chunks:
             first = await anext(chunks)
+            # the slow branch is running in its thread (on a busy machine it may not
+            # have started yet: one cancelled before it starts never runs at all)
+            assert await asyncio.to_thread(started.wait, 10)
         # closing the stream closed every layer under it at once: no task is left over
         assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
         return first
@@ -305,6 +314,7 @@ def test_a_consumer_stopping_early_cancels_the_stream(how: str) -> None:
     if how == "stream":
         with contextlib.closing(par.stream(1, {"callbacks": [col]})) as chunks:
             first = next(chunks)
+            assert started.wait(10)
     else:
         first = asyncio.run(afirst())
     assert first == {"fast": 2}

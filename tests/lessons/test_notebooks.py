@@ -18,6 +18,7 @@ from chainlab.lessons.exercises import lesson_id_of
 from chainlab.lessons.runner import LessonRun, execute_notebook, runs_alone
 from chainlab.lessons.solutions import is_second_edition
 from tests.lessons.figure_audit import audit_report, with_figure_audit
+from tests.lessons.helpers import real_work
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -108,14 +109,14 @@ def test_lessons_measuring_processes_run_alone() -> None:
         assert runs_alone(path) == uses_processes, path.name
 
 
-def on_the_real_clock(path: Path) -> LessonRun:
-    """The lesson on the real clock at the suite's time scale, where a 0.3 s branch is
+def on_the_real_clock(path: Path, transform: Any = with_figure_audit) -> LessonRun:
+    """The notebook on the real clock at the suite's time scale, where a 0.3 s branch is
     short beside a busy machine's stalls. A figure off its bounds is what a learner on a
     busy machine sees, and the lesson's own advice holds: run it again. A run whose only
     failures are measured figures (no error, no failing solution) is run once more, and
     that run is judged; the exact figures are checked on the virtual clock
     (``test_solutions_pass``), where no load can move them."""
-    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit)
+    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=transform)
     off = [c for c in run.checks if c.kind == "result" and not c.passed]
     if run.error is None and off and all(c.kind == "result" for c in run.failures):
         warnings.warn(
@@ -123,9 +124,7 @@ def on_the_real_clock(path: Path) -> LessonRun:
             + "; ".join(f"{c.name}: {c.message}" for c in off),
             stacklevel=2,
         )
-        run = execute_notebook(
-            path, time_scale=CI_TIME_SCALE, timeout=120, transform=with_figure_audit
-        )
+        run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120, transform=transform)
     return run
 
 
@@ -191,5 +190,13 @@ def assert_every_exercise_unsolved(run: LessonRun) -> None:
 
 @pytest.mark.parametrize("path", DEMOS, ids=lambda p: p.name)
 def test_demo_notebook_runs(path: Path) -> None:
-    run = execute_notebook(path, time_scale=CI_TIME_SCALE, timeout=120)
+    """A demo of simulated waits runs on the virtual clock, where its figures are exact
+    and no load can move them; a demo timing real work keeps the real clock, by the
+    lessons' rule (``on_the_real_clock``)."""
+    if real_work(path):
+        run = on_the_real_clock(path, transform=None)
+        assert run.clock == "real"
+    else:
+        run = execute_notebook(path, clock="virtual", time_scale=CI_TIME_SCALE, timeout=120)
+        assert run.clock == "virtual"
     assert_run_ok(run)
