@@ -20,10 +20,12 @@ asyncio tasks (``afanout.py``). One picture of the threads:
 
 * Workers pull indices from a shared counter, so a fast worker drains trivial calls
   alone, and threads follow the calls that really wait: a fan-out starts one worker;
-  while calls are waiting to be taken and no call finished for :data:`TICK` seconds
-  (every worker is blocked: sleeping, on I/O, on its own children), the waiting caller
-  multiplies the workers by four, up to one per call (or ``window``, a concurrency
-  limit).
+  while calls are waiting to be taken and, at two looks :data:`TICK` seconds apart,
+  no running call made progress and the waiter woke on time (every worker is blocked:
+  sleeping, on I/O, on its own children), the waiting caller multiplies the workers
+  by four, up to one per call (or ``window``, a concurrency limit). It grows again only
+  once those workers have arrived: on a busy machine, where threads start late and
+  a whole process pauses now and then, it does not read the pauses as blocked calls.
 * When the pool cannot give a thread (its cap is reached), the waiting caller runs the
   calls itself: structure waiting for its children never starves them, at any cap.
 * Fail fast: the first error wakes the caller at once; the calls nobody has pulled
@@ -262,26 +264,23 @@ class Join:
     def _watch(self, growing: _clock.Busy) -> None:
         seen = self._progress_below()
         tick = TICK
+        suspects = 0  # the calls that looked blocked at the last look
         while True:
             if self._help:
                 growing.end()
                 self._help_here()
                 return
             if self._next + self._pending < len(self._calls) and self._workers < self._limit:
-                looked, cpu = time.perf_counter(), time.process_time()
+                looked = time.perf_counter()
                 if self._signal.acquire(timeout=tick):
                     return
+                idle = _woke_on_time(looked, tick)
                 now = self._progress_below()
                 stuck = sum(1 for call, done in now.items() if seen.get(call) == done)
                 seen = now
-                if stuck and _idle_since(looked, cpu):  # the workers on their way will
-                    self._add_workers(3 * (stuck + self._pending))  # likely wait too: x4
-                    tick = TICK
-                elif stuck and tick >= MAX_TICK:  # busy, yet calls wait: one more worker
-                    self._add_workers(1)  # per MAX_TICK (a thread computing elsewhere in
-                    # the process must not keep waiting calls from ever starting)
-                else:  # look less often while there is nothing to do
-                    tick = min(2 * tick, MAX_TICK)
+                add, suspects, tick = _growth(stuck, idle, self._pending, suspects, tick)
+                if add:
+                    self._add_workers(add)
             else:
                 self._block(growing)
                 acquire_hearing_ctrl_c(self._signal)
@@ -383,11 +382,34 @@ class Join:
                 return
 
 
-def _idle_since(looked: float, cpu: float) -> bool:
-    """True if the process spent less than half a core since ``looked``: its threads
-    wait (sleep, I/O), so more of them would run more. (A busy process means threads
-    compute or queue for the interpreter lock: more would only add to the queue.)"""
-    return time.process_time() - cpu < (time.perf_counter() - looked) / 2
+def _growth(
+    stuck: int, idle: bool, pending: int, suspects: int, tick: float
+) -> tuple[int, int, float]:
+    """The waiting caller's rule at one look, :data:`TICK` to :data:`MAX_TICK` after
+    the last: ``stuck`` running calls made no progress, the process was ``idle``,
+    ``pending`` workers are on their way, ``suspects`` calls looked blocked last time.
+    Returns the workers to add, the calls that look blocked now, and the next tick."""
+    blocked = stuck if idle and not pending else 0  # every worker waits (sleep, I/O)
+    if blocked and suspects:  # twice in a row (one pause of the whole process is no
+        return 3 * blocked, 0, TICK  # sign): x4 the calls that wait
+    if stuck and tick >= MAX_TICK:  # busy, yet calls wait: one more worker per MAX_TICK
+        return 1, blocked, tick  # (a thread computing elsewhere must not keep waiting
+        # calls from ever starting)
+    if blocked:  # look again soon
+        return 0, blocked, tick
+    return 0, 0, min(2 * tick, MAX_TICK)  # look less often while there is nothing to do
+
+
+def _woke_on_time(looked: float, tick: float) -> bool:
+    """True if the waiter, asleep ``tick`` seconds from ``looked``, woke on time (within
+    half a tick, plus 0.2 ms): no thread held the interpreter lock and the machine gave
+    it a core at once, so the process's threads wait (sleep, I/O) and more of them would
+    run more. Threads that compute make a waking thread queue for the lock (up to the
+    switch interval, 5 ms), and more threads would only add to the queue.
+
+    (The process's CPU time would say the same, but reading it costs the kernel a visit
+    to every thread: 40 us at 1,000 threads, read at every look of every waiter.)"""
+    return time.perf_counter() - looked < 1.5 * tick + 0.0002
 
 
 def fan_out(
