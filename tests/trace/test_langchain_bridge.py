@@ -11,31 +11,40 @@ from typing import Any
 import pytest
 
 import chainlab
+from chainlab.sim import set_time_scale
 
 lc = pytest.importorskip("langchain_core.runnables", reason="langchain-core is a dev extra")
 
 
-def napper(name: str, seconds: float) -> Any:
+def napper(
+    name: str, seconds: float, *, meet: threading.Barrier | None = None, sleep: Any = time.sleep
+) -> Any:
+    """A leaf that sleeps ``seconds``, then (with ``meet``) waits for the others there:
+    the branches cannot end unless they overlapped, however busy the machine."""
+
     def nap(x: Any) -> Any:
-        time.sleep(seconds)
+        sleep(seconds)
+        if meet is not None:
+            meet.wait()
         return f"{name}:{x}"
 
     nap.__name__ = name
     return nap
 
 
-def fan_out(seconds: float = 0.1) -> Any:
+def fan_out(seconds: float = 0.1, **nap: Any) -> Any:
     """A LangChain chain: three branches (one a two-step sequence), then a fan-in."""
     return lc.RunnableParallel(
-        joke=lc.RunnableLambda(napper("joke", seconds)) | lc.RunnableLambda(str.upper),
-        poem=napper("poem", seconds),
-        fact=napper("fact", seconds),
+        joke=lc.RunnableLambda(napper("joke", seconds, **nap)) | lc.RunnableLambda(str.upper),
+        poem=napper("poem", seconds, **nap),
+        fact=napper("fact", seconds, **nap),
     ) | lc.RunnableLambda(lambda d: sorted(d))
 
 
 def test_record_sees_every_langchain_run_with_its_path_kind_and_lane() -> None:
     with chainlab.record() as rec:
-        assert fan_out().invoke("cats") == ["fact", "joke", "poem"]
+        meet = threading.Barrier(3, timeout=30)
+        assert fan_out(meet=meet).invoke("cats") == ["fact", "joke", "poem"]
     by_path = {s.path: s for s in rec.spans}
     fork = "RunnableSequence/RunnableParallel<joke,poem,fact>"
     assert set(by_path) == {
@@ -62,7 +71,7 @@ def test_record_sees_every_langchain_run_with_its_path_kind_and_lane() -> None:
     branch_lanes = {by_path[f"{fork}/{k}"].lane for k in ("poem", "fact")}
     assert len(branch_lanes) == 2
     assert threading.main_thread().name not in branch_lanes
-    assert rec.lanes_used >= 3  # the three 0.1 s branches overlapped
+    assert rec.lanes_used == 3  # the three branches met: they overlapped
     assert rec.critical_s < 0.9 * rec.work_s
 
 
@@ -108,12 +117,14 @@ def test_a_langchain_chain_inside_a_chainlab_chain_nests_under_its_leaf() -> Non
 
 
 def test_compare_runs_a_langchain_chain_sequentially_and_in_parallel() -> None:
-    cmp = chainlab.compare(fan_out(0.1), "cats")
+    """On the virtual clock (langchain_core's own threads followed): exact figures."""
+    with set_time_scale(1.0), chainlab.virtual_clock():
+        cmp = chainlab.compare(fan_out(0.1, sleep=chainlab.sleep), "cats")
     assert cmp.output == ["fact", "joke", "poem"]
     assert cmp.sequential.lanes_used == 1  # max_concurrency=1 at every level: one at a time
-    assert cmp.lanes_used >= 3
-    assert cmp.sequential_s > 0.28  # three 0.1 s branches, one after the other
-    assert cmp.speedup > 1.5  # ideally 3: the branches overlap (wide margin)
+    assert cmp.lanes_used == 3
+    assert cmp.sequential_s == pytest.approx(0.3, abs=1e-6)  # three 0.1 s, one by one
+    assert cmp.speedup == pytest.approx(3.0, abs=1e-4)  # the three overlap completely
     assert cmp.name == "RunnableSequence"
     figure = cmp.plot()
     assert figure.axes
