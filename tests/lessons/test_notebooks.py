@@ -18,7 +18,7 @@ from chainlab.lessons.exercises import lesson_id_of
 from chainlab.lessons.runner import LessonRun, execute_notebook, runs_alone
 from chainlab.lessons.solutions import is_second_edition
 from tests.lessons.figure_audit import audit_report, with_figure_audit
-from tests.lessons.helpers import real_work
+from tests.lessons.helpers import clock_for, real_work
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("LC2.1.*.ipynb"))
@@ -197,6 +197,6 @@ def test_demo_notebook_runs(path: Path) -> None:
         run = on_the_real_clock(path, transform=None)
         assert run.clock == "real"
     else:
-        run = execute_notebook(path, clock="virtual", time_scale=CI_TIME_SCALE, timeout=120)
+        run = execute_notebook(path, timeout=120, **clock_for(path))
         assert run.clock == "virtual"
     assert_run_ok(run)
