@@ -164,6 +164,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "--ServerApp.allow_root=True",
         f"--IdentityProvider.token={lab.token}",
         f"--ServerApp.root_dir={root}",
+        # a fifth of the default 1,000 messages a second: chainlab's views (at most 20 a
+        # second each) stay far below it, and the flood control trips it on any machine
+        "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=200",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",

@@ -78,11 +78,11 @@ RATE_WARNINGS = (
     "iopub messages resumed",
 )
 
-# the control: what a naive widget would do, one comm message per span event
 # the control: a widget sending a message per change, 30,000 changes as fast as the kernel
-# can (tens of thousands a second; the server's limit is 1,000 a second over 3 s, so even
-# a kernel slowed tenfold trips it). Running the chain with a per-event listener instead
-# tripped it only when the machine was fast enough: a control must not depend on speed.
+# can (tens of thousands a second; the test server's limit is 200 a second over 3 s, so a
+# kernel slowed a hundredfold still trips it: at the default 1,000, one slowed by a very
+# busy machine did not). Running the chain with a per-event listener instead tripped it
+# only when the machine was fast enough: a control must not depend on speed.
 NAIVE = """
 import ipywidgets
 counter = ipywidgets.IntText()
