@@ -357,6 +357,37 @@ def test_astream_yields_each_branch_when_it_ends(clock: VirtualClock) -> None:
     assert asyncio.run(read()) == [("c", 0.4), ("b", 0.8), ("a", 1.2)]
 
 
+def test_astream_chunks_are_read_before_the_clock_moves_on_however_late_threads_are(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool thread preempted between handing its result to the loop and ending its
+    job, and a loop preempted after a task ended: the job's end used to decide the jump
+    on the pool thread, while the stream's consumer (counted by no activity) had its
+    chunk but had not read the clock yet (c read at 0.8, one run in ~500; every run
+    with these delays). The jump is decided on the loop, after that step."""
+    exit_ = VirtualClock.exit
+
+    def late(self: VirtualClock, activity: Any, *loop: Any) -> None:
+        on_the_loop = threading.current_thread() is threading.main_thread()
+        if not on_the_loop:
+            time.sleep(0.005)  # the pool thread, preempted after its future is done
+        exit_(self, activity, *loop)
+        if on_the_loop:
+            time.sleep(0.02)  # the loop, preempted right after an activity ended
+
+    monkeypatch.setattr(VirtualClock, "exit", late)
+
+    async def read() -> list[tuple[str, float]]:
+        start = clock.now()
+        return [
+            (next(iter(chunk)), round(clock.now() - start, 9))
+            async for chunk in naps(a=1.2, b=0.8, c=0.4).astream(0)
+        ]
+
+    for _ in range(3):
+        assert asyncio.run(read()) == [("c", 0.4), ("b", 0.8), ("a", 1.2)]
+
+
 def test_a_branch_error_says_how_long_the_branch_took_on_the_clock(
     clock: VirtualClock, drive: Driver
 ) -> None:

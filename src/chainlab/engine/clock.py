@@ -152,15 +152,17 @@ class VirtualClock:
                 self._change(parent, _add_child)
         return activity
 
-    def exit(self, activity: Activity) -> None:
-        """End ``activity``; its parent goes on in the same step."""
+    def exit(self, activity: Activity, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """End ``activity``; its parent goes on in the same step. ``loop``: the loop the
+        activity handed its outcome to (a job's task awaits it there): if nothing is busy
+        now, the jump is decided there (:meth:`_jump`)."""
         fired = []
         with self._lock:
             self._change(activity, _deactivate)
             if activity.parent is not None:
                 self._change(activity.parent, _remove_child)
             if self._busy == 0:
-                fired = self._jump()
+                fired = self._jump(loop)
         _wake_all(fired)
 
     # -- delays ------------------------------------------------------------------------
@@ -274,10 +276,23 @@ class VirtualClock:
             # until _wake_all has run it (then _settle gives this count back)
         fired.append(sleeper)
 
-    def _jump(self) -> list[_Sleeper]:
+    def _jump(self, handed_to: asyncio.AbstractEventLoop | None = None) -> list[_Sleeper]:
         """Nothing is busy (the lock is held): wake cancelled sleepers, else move the
-        clock to the earliest deadline and fire everything due then."""
+        clock to the earliest deadline and fire everything due then. ``handed_to``: a
+        loop the activity that just ended handed its outcome to, from another thread;
+        if it runs (and its thread does not wait in sync code) the jump is decided
+        there, after the step it is in: the code that step runs may be counted by no
+        activity (a stream's consumer, about to read the clock), and the loop's ready
+        queue does not show the step it is running."""
         fired: list[_Sleeper] = []
+        if (
+            handed_to is not None
+            and handed_to is not asyncio._get_running_loop()
+            and handed_to.is_running()
+            and not self._blocked_loops.get(handed_to)
+        ):
+            self._schedule_recheck(handed_to)
+            return fired
         if self._loop_has_ready_work():
             return fired
         if self._seen_generation != _generation[0]:
@@ -398,16 +413,24 @@ class VirtualClock:
         awaits it."""
         loop = asyncio._get_running_loop()
         in_task = loop is not None and not self._blocked_loops.get(loop)
-        return Job(self, self.enter(current_activity(self) if in_task else None), fn)
+        activity = self.enter(current_activity(self) if in_task else None)
+        return Job(self, activity, fn, loop if in_task else None)
 
 
 class Job:
     """A pool job counted on a virtual clock (see :meth:`VirtualClock.job`)."""
 
-    __slots__ = ("activity", "clock", "fn")
+    __slots__ = ("activity", "clock", "fn", "loop")
 
-    def __init__(self, clock: VirtualClock, activity: Activity, fn: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        activity: Activity,
+        fn: Callable[..., Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.clock, self.activity, self.fn = clock, activity, fn
+        self.loop = loop  # the loop of the task that submitted it (and awaits its future)
 
     def __call__(self, *args: Any) -> Any:
         _thread.job, _thread.depth, _thread.clock = self.activity, 0, self.clock
@@ -415,7 +438,9 @@ class Job:
             return self.fn(*args)
         finally:
             _thread.job = None
-            self.clock.exit(self.activity)
+            # (its future is done: the awaiting task may be running, or done and its
+            # hand-over running, on self.loop already)
+            self.clock.exit(self.activity, self.loop)
 
     def discard(self) -> None:
         """The job will not run after all (no thread could be had)."""
