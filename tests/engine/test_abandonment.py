@@ -50,6 +50,7 @@ def cap8() -> Iterator[None]:
 def test_abandoned_calls_do_not_hold_the_pool(hung: Any, cap8: None) -> None:
     """20 hung calls abandoned at a cap of 8, then 40 guarded quick calls: they used to
     queue behind the abandoned threads (37.6 s instead of 0.5 s in the report)."""
+    before = get_pool().size  # idle threads an earlier test left (a selection's order)
     guarded = RunnableLambda(hung).with_timeout(0.2)
     out = guarded.batch(list(range(20)), return_exceptions=True)
     assert all(isinstance(e, TimeoutError) for e in out)
@@ -57,7 +58,8 @@ def test_abandoned_calls_do_not_hold_the_pool(hung: Any, cap8: None) -> None:
     # before it starts: it never runs, so it is not abandoned); more than the cap of 8
     # started, so the abandoned threads did not hold the pool
     assert chainlab.abandoned_calls() == len(hung.started) > 8
-    assert get_pool().size <= 8 + 1  # the abandoned threads are not the pool's any more
+    # the abandoned threads are not the pool's any more
+    assert get_pool().size <= max(before, 8) + 1
     quick = RunnableLambda(lambda x: x + 1).with_timeout(5)
     assert quick.batch(list(range(40))) == list(range(1, 41))
     assert RunnableParallel(a=str, b=str).invoke(1) == {"a": "1", "b": "1"}

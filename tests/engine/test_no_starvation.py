@@ -302,6 +302,7 @@ def test_workers_on_their_way_are_waited_for(monkeypatch: pytest.MonkeyPatch) ->
         assert asked == [1]  # the first worker only, on its way all that time
         arrive.set()
 
-    checker = concurrent.futures.ThreadPoolExecutor(1).submit(let_arrive)
-    assert RunnableLambda(str).batch(list(range(64))) == [str(i) for i in range(64)]
-    checker.result(timeout=20)
+    with concurrent.futures.ThreadPoolExecutor(1) as checking:
+        checker = checking.submit(let_arrive)
+        assert RunnableLambda(str).batch(list(range(64))) == [str(i) for i in range(64)]
+        checker.result(timeout=20)

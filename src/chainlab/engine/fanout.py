@@ -386,7 +386,8 @@ def _growth(
     stuck: int, idle: bool, pending: int, suspects: int, tick: float
 ) -> tuple[int, int, float]:
     """The waiting caller's rule at one look, :data:`TICK` to :data:`MAX_TICK` after
-    the last: ``stuck`` running calls made no progress, the process was ``idle``,
+    the last: ``stuck`` running calls made no progress, the waiter woke on time
+    (``idle``: :func:`_woke_on_time`),
     ``pending`` workers are on their way, ``suspects`` calls looked blocked last time.
     Returns the workers to add, the calls that look blocked now, and the next tick."""
     blocked = stuck if idle and not pending else 0  # every worker waits (sleep, I/O)
