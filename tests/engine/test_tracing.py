@@ -219,6 +219,24 @@ def test_sync_leaves_under_ainvoke_are_laned_by_their_pool_thread() -> None:
     assert all(lane.startswith("chainlab-") for lane in lanes), lanes
 
 
+def test_waiting_for_a_pool_thread_is_not_counted_as_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ainvoke a sync leaf's span covers its run on its pool thread, not its wait
+    for one: with one thread (a busy machine, where one thread takes its next call
+    before an idle one wakes up) the bars on that thread's lane are back to back."""
+    from chainlab.engine import pool
+
+    monkeypatch.setattr(pool, "_pool", pool.ElasticPool(max_threads=1))
+    col = Collector()
+    nap = RunnableLambda(lambda x: time.sleep(0.02) or x)
+    asyncio.run(RunnableParallel(a=nap, b=nap, c=nap).ainvoke(1, {"callbacks": [col]}))
+    leaves = sorted((s for s in col.ended if s.kind == "leaf"), key=lambda s: s.start_ns)
+    assert len(leaves) == 3
+    assert len({s.lane for s in leaves}) == 1  # the one thread ran all three
+    for earlier, later in itertools.pairwise(leaves):
+        assert earlier.end_ns is not None
+        assert later.start_ns >= earlier.end_ns  # one thread, one call at a time
+
+
 def test_a_listener_both_global_and_in_the_config_hears_each_span_once() -> None:
     col = Collector()
     with chainlab.listen(col):

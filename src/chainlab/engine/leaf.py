@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -206,16 +207,46 @@ def submit_in_frame(frame: Frame, fn: Callable[..., Any], *args: Any) -> Future[
         _current.set(frame)
         thread = threading.current_thread()
         ran_in.append(thread)
-        if frame.span is not None:  # the work runs here: this thread is its lane
-            frame.span.lane = thread.name
+        span = frame.span
+        if span is not None and span.end_ns is None:
+            # the work runs here, from now: this thread is its lane, and the wait for a
+            # thread (on a busy machine, behind this thread's previous call) is no work
+            span.lane = thread.name
+            span.start_ns = max(span.start_ns, _now_ns(frame))
+        value: Any = None
         try:
-            return fn(*args)
+            value = fn(*args)
+            return value
         finally:
             frame.ended = True
+            # the work ended now, before this thread takes its next call (the caller
+            # closes the span later, when its event loop gets to it); unless the value
+            # is a runnable the engine runs next, inside this span
+            if span is not None and span.end_ns is None and not _runs_on(value):
+                span.end_ns = _now_ns(frame)
 
     future = get_pool().submit(context.run, call)
     future.ran_in = ran_in  # type: ignore[attr-defined]
     return future
+
+
+def _now_ns(frame: Frame) -> int:
+    """Now on the run's clock (as span times are)."""
+    clock = frame.run.clock
+    return time.perf_counter_ns() if clock is None else clock.now_ns()
+
+
+_PLAIN = (type(None), bool, int, float, str, bytes, list, tuple, dict)
+
+
+def _runs_on(value: Any) -> bool:
+    """Whether the engine runs ``value`` after the call returns it (a returned runnable,
+    ``lambdas.py``), so the call's span goes on."""
+    if type(value) in _PLAIN:
+        return False
+    from chainlab.engine.base import Runnable, is_foreign_runnable  # (base imports us)
+
+    return isinstance(value, Runnable) or is_foreign_runnable(value)
 
 
 # -- async functions under invoke: on a private event loop (``loops.py``) --------------
