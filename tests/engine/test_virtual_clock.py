@@ -103,6 +103,42 @@ def test_batch_with_a_window_refills_the_freed_slot_at_once(
     assert took == 3.0
 
 
+def test_a_top_level_batch_holds_the_clock_until_its_caller_waits(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller of a top-level ``batch`` is no node: between starting the first worker
+    and waiting (where it adds the others) it still counts as busy, or the clock jumps
+    past the first item's sleep and the items run one by one (6 s, not 3 s). The
+    caller is made late here, as a busy machine or a lone test run makes it."""
+    from chainlab.engine.fanout import Join
+
+    wait, as_completed = Join.wait, Join.as_completed
+
+    def late_wait(self: Join) -> list[Any]:
+        time.sleep(0.05)  # real time: the first worker is asleep on the clock by now
+        return wait(self)
+
+    def late_as_completed(self: Join) -> Any:
+        time.sleep(0.05)
+        yield from as_completed(self)
+
+    monkeypatch.setattr(Join, "wait", late_wait)
+    monkeypatch.setattr(Join, "as_completed", late_as_completed)
+    durations = {0: 1.0, 1: 3.0, 2: 1.0, 3: 1.0}
+
+    def call(i: int) -> int:
+        chainlab.sleep(durations[i])
+        return i
+
+    step = RunnableLambda(call)
+    assert elapsed(clock, lambda: step.batch([0, 1, 2, 3], {"max_concurrency": 2})) == 3.0
+    # (batch_as_completed's consumer counts as a node, as a stream's does: same figure)
+    streamed = elapsed(
+        clock, lambda: list(step.batch_as_completed([0, 1, 2, 3], {"max_concurrency": 2}))
+    )
+    assert streamed == 3.0
+
+
 def test_fail_fast_raises_at_the_failure_not_at_the_slow_sibling(
     clock: VirtualClock, drive: Driver
 ) -> None:

@@ -94,6 +94,7 @@ class Join:
         "_settled",
         "_signal",
         "_skip",
+        "_starting",
         "_waiting",
         "_workers",
         "error",
@@ -132,6 +133,7 @@ class Join:
         )
         self._settled: _clock.Handover | None = None  # see settle()
         self._waiting: _clock.Waiting | None = None  # the blocked waiter, on a virtual clock
+        self._starting: _clock.Busy | None = None  # the caller, from start() until it waits
         self._next = 0  # the next call nobody has pulled
         self._workers = 0  # pool workers pulling calls (or on their way)
         self._pending = 0  # of which not arrived yet
@@ -154,10 +156,23 @@ class Join:
     # -- who runs the calls ----------------------------------------------------------
 
     def start(self) -> Join:
-        """Start the first worker (the waiter runs the calls if no thread can be had)."""
+        """Start the first worker (the waiter runs the calls if no thread can be had).
+
+        On a virtual clock the caller counts as busy from here until it waits (or goes
+        off to other code, :meth:`caller_leaves`): a caller that is no node (a top-level
+        ``batch``) would otherwise let the clock jump past the first call's sleep
+        before it could add the workers for the others, and the batch ran one by one."""
         if self._calls:
+            self._starting = _clock.Busy()
             self._add_workers(1)
         return self
+
+    def caller_leaves(self) -> None:
+        """The caller runs other code before it waits again (it yields a result): it no
+        longer counts as busy for this fan-out (safe to call twice)."""
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.end()
 
     def _add_workers(self, wanted: int) -> None:
         with self._lock:
@@ -255,7 +270,8 @@ class Join:
     def _await_signal(self) -> None:
         """Block until woken (a result, the end); meanwhile add workers while calls wait
         that none has taken, and run them here if the pool has no thread to give."""
-        growing = _clock.Busy()  # a virtual clock waits while workers may be added
+        growing = self._starting or _clock.Busy()  # the clock waits while workers may
+        self._starting = None  # be added
         try:
             self._watch(growing)
         finally:
@@ -312,6 +328,8 @@ class Join:
             self.scope.cancel(exc)
             self.abandon_running()
             raise
+        finally:
+            self.caller_leaves()  # (over before it waited at all)
         if self.error is not None:
             self.abandon_running()
             raise self.error
@@ -376,6 +394,7 @@ class Join:
                 except Empty:
                     pass
                 self.await_progress()
+            self.caller_leaves()
             yield item
             if item[2] is not None and stops(item[2], self.fail_fast):
                 self.abandon_running()

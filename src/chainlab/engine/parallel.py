@@ -219,8 +219,10 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
                 if end:
                     ended += 1
                 else:
+                    join.caller_leaves()  # (on a virtual clock: see Join.start)
                     yield AddableDict({keys[index]: chunk})
         finally:
+            join.caller_leaves()
             if ended < len(steps):  # the consumer stopped early, or a branch failed
                 scope.cancel()
 
