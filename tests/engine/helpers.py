@@ -7,6 +7,9 @@ import threading
 import time
 from typing import Any
 
+import chainlab
+from chainlab.engine.clock_hooks import current_clock
+
 
 class Gauge:
     """Counts how many calls are inside at once (thread-safe), and the peak."""
@@ -29,21 +32,27 @@ class Gauge:
             self.now -= 1
 
     def sleeper(self, seconds: float) -> Any:
-        """A sync function that sleeps inside the gauge and returns its input."""
+        """A sync function that sleeps inside the gauge and returns its input: like
+        ``time.sleep`` (nothing interrupts it), yet virtual seconds on a virtual clock,
+        where a peak is exact (every call that can start has before time moves on)."""
 
         def sleep(x: Any) -> Any:
             with self:
-                time.sleep(seconds)
+                chainlab.sleep(seconds, cancellable=False)
             return x
 
         return sleep
 
     def asleeper(self, seconds: float) -> Any:
-        """An async function that sleeps inside the gauge and returns its input."""
+        """An async function that sleeps inside the gauge and returns its input
+        (``asyncio.sleep``; on a virtual clock, ``chainlab.asleep``)."""
 
         async def asleep(x: Any) -> Any:
             with self:
-                await asyncio.sleep(seconds)
+                if current_clock() is None:
+                    await asyncio.sleep(seconds)
+                else:
+                    await chainlab.asleep(seconds)
             return x
 
         return asleep

@@ -283,7 +283,7 @@ def test_a_waiter_on_a_closed_loop_is_skipped_and_never_returns_a_slot(
     assert limiter.in_use == 0
 
 
-def test_limiter_bounds_a_run_mixing_sync_and_async_leaves_under_both_drivers() -> None:
+def test_limiter_bounds_a_run_mixing_sync_and_async_leaves_under_both_drivers(virtual: Any) -> None:
     gauge = Gauge()
     par = RunnableParallel(
         {f"s{i}": gauge.sleeper(0.01) for i in range(4)}
@@ -315,10 +315,6 @@ def make_pool() -> Iterator[Any]:
         assert wait_until(lambda p=pool: p.size == 0)  # type: ignore[misc]
 
 
-def idle(pool: ElasticPool) -> int:
-    return pool._idle
-
-
 def test_the_pool_grows_only_when_no_thread_is_idle(make_pool: Any) -> None:
     pool = make_pool(idle_timeout=30)
     assert pool.size == 0
@@ -327,11 +323,11 @@ def test_the_pool_grows_only_when_no_thread_is_idle(make_pool: Any) -> None:
     assert pool.size == 2  # both busy: the second piece of work needed a new thread
     gate.set()
     assert all(f.result(5) for f in first)
-    assert wait_until(lambda: idle(pool) == 2)
+    assert wait_until(lambda: pool.idle == 2)
     for _ in range(10):  # one at a time: an idle thread takes each
         assert pool.submit(sum, [1, 2]).result(5) == 3
     assert pool.size == 2
-    assert wait_until(lambda: idle(pool) == 2)  # the last worker counts itself idle again
+    assert wait_until(lambda: pool.idle == 2)  # the last worker counts itself idle again
     gate2 = threading.Event()
     busy = [pool.submit(gate2.wait, 5) for _ in range(3)]
     assert pool.size == 3  # two idle threads took two, the third needed a thread
@@ -346,7 +342,7 @@ def test_idle_threads_retire_after_idle_timeout(make_pool: Any) -> None:
     assert sorted(f.result(5) for f in futures) == [0, 1, 2, 3]
     assert pool.size == 4
     assert wait_until(lambda: pool.size == 0)
-    assert idle(pool) == 0
+    assert pool.idle == 0
     assert pool.submit(str.upper, "again").result(5) == "AGAIN"  # it grows back
     assert wait_until(lambda: pool.size == 0)
 

@@ -93,7 +93,7 @@ def test_a_joined_call_inherits_the_run_config_and_adds_new_keys() -> None:
 
 
 @pytest.mark.parametrize("how", ["invoke", "batch", "ainvoke"])
-def test_a_joined_call_honours_its_own_max_concurrency(how: str) -> None:
+def test_a_joined_call_honours_its_own_max_concurrency(how: str, virtual: Any) -> None:
     """A step that calls ``model.batch(prompts, {"max_concurrency": 2})`` must not
     flood the service: the joined call's limit bounds its subtree."""
     gauge = Gauge()

@@ -528,7 +528,7 @@ def test_bound_callbacks_on_the_root_hear_the_run(drive: Driver) -> None:
 
 
 @pytest.mark.parametrize("how", ["map", "batch", "abatch"])
-def test_max_concurrency_bound_to_a_runnable_bounds_all_its_items(how: str) -> None:
+def test_max_concurrency_bound_to_a_runnable_bounds_all_its_items(how: str, virtual: Any) -> None:
     gauge = Gauge()
     if how == "abatch":
         leaf = RunnableLambda(gauge.asleeper(0.01)).with_config(max_concurrency=2)
@@ -541,7 +541,9 @@ def test_max_concurrency_bound_to_a_runnable_bounds_all_its_items(how: str) -> N
     assert gauge.peak == 2
 
 
-def test_a_bound_limit_on_a_mapped_subtree_bounds_all_items_together(drive: Driver) -> None:
+def test_a_bound_limit_on_a_mapped_subtree_bounds_all_items_together(
+    drive: Driver, virtual: Any
+) -> None:
     gauge = Gauge()
     item = RunnableParallel({f"b{i}": gauge.sleeper(0.01) for i in range(3)}).with_config(
         max_concurrency=2
@@ -552,7 +554,7 @@ def test_a_bound_limit_on_a_mapped_subtree_bounds_all_items_together(drive: Driv
     assert gauge.peak == 2  # not 2 per item: the binding is the map's runnable
 
 
-def test_a_bound_limit_seen_through_retry_and_timeout(drive: Driver) -> None:
+def test_a_bound_limit_seen_through_retry_and_timeout(drive: Driver, virtual: Any) -> None:
     gauge = Gauge()
     leaf = RunnableLambda(gauge.sleeper(0.01))
     wrapped = leaf.with_retry().with_timeout(5).with_config(max_concurrency=2)

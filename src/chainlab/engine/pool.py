@@ -65,6 +65,11 @@ class ElasticPool:
         """Threads in the pool now (detached ones are no longer counted)."""
         return self._threads
 
+    @property
+    def idle(self) -> int:
+        """Threads waiting for work now (they exit after ``idle_timeout`` s of it)."""
+        return self._idle
+
     def try_run(self, fn: Callable[..., Any], *args: Any) -> bool:
         """Start ``fn(*args)`` on a pool thread now, if one is idle or the cap allows a
         new one; False (and nothing queued) if not."""
