@@ -94,11 +94,20 @@ FIRST_CELL_RAN = """() => {
 }"""
 
 
+DIALOG = """() => [...document.querySelectorAll(".jp-Dialog")].map(d => d.innerText.trim())"""
+
+
 def run_all_in_notebook_7(page: Any) -> None:
+    """Run All from Notebook 7's own menu, as a user would, once its kernel is connected
+    (its indicator can read idle before: a Run All then is dropped, or asks for a kernel
+    in a dialog, which is answered with its default and named if nothing ran)."""
     page.wait_for_selector("#main-panel .jp-Notebook", timeout=120_000)  # Notebook 7's shell
-    for _ in range(3):  # the indicator can read idle before the kernel is connected, and
-        # a Run All then is dropped (every prompt stays "[ ]"): wait, then try again
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000)
+    dialogs: list[str] = []
+    for _ in range(3):
+        wait_for(page, KERNEL_IDLE, 120, "Notebook 7's kernel")
+        for text in page.evaluate(DIALOG):
+            dialogs.append(text)
+            page.locator(".jp-Dialog .jp-mod-accept").first.click()
         page.get_by_role("menuitem", name="Run").click()
         page.locator("li[data-command='runmenu:run-all']").click()
         try:
@@ -106,7 +115,7 @@ def run_all_in_notebook_7(page: Any) -> None:
             return
         except Exception:  # playwright's TimeoutError: nothing ran
             page.keyboard.press("Escape")
-    raise AssertionError("Notebook 7 never ran the notebook's cells")
+    raise AssertionError(f"Notebook 7 never ran the notebook's cells (dialogs: {dialogs})")
 
 
 FRONT_ENDS = {
