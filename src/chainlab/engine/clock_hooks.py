@@ -99,7 +99,7 @@ def counted_chunks(clock: VirtualClock, chunks: Iterator[T]) -> Iterator[T]:
 # -- which clock ---------------------------------------------------------------------
 
 _stack: list[VirtualClock | None] = []  # virtual_clock() blocks; the last one wins
-_env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK asked for (once)
+_env_clock: list[VirtualClock | None] = []  # the clock CHAINLAB_CLOCK gave (read once)
 _on_virtual: list[Callable[[], None]] = []
 
 
@@ -121,16 +121,20 @@ def asked_clock() -> str:
 
 
 def clock_from_env() -> VirtualClock | None:
-    """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one."""
+    """The clock ``CHAINLAB_CLOCK`` asks for: None (real) or the process's virtual one.
+
+    The variable is read until it has given a clock, then never again (as
+    ``CHAINLAB_MAX_THREADS``: a setting for the whole process; reading the environment
+    at every run cost a lambda's invoke a third of its time)."""
+    if _env_clock:
+        return _env_clock[0]
     raw = asked_clock()
-    if raw == "real":
-        return None
-    if raw != "virtual":
+    if raw not in CHOICES:
         raise ValueError(
             f"{ENV_VAR} must be one of {', '.join(CHOICES)} (default real), got {raw!r}"
         )
-    if not _env_clock:
-        _env_clock.append(VirtualClock())
+    _env_clock.append(VirtualClock() if raw == "virtual" else None)
+    if raw == "virtual":
         _in_use()
     return _env_clock[0]
 
